@@ -1,0 +1,46 @@
+/* The daemon's configuration file (DESIGN.md "Configuration"). A table of
+ * keys drives parsing and validation: unknown keys, wrong types and values
+ * out of range are reported with file:line:column and a "did you mean"
+ * hint; ${VAR} in a string value is replaced from the environment. */
+#ifndef VIGIL_CONFIG_H
+#define VIGIL_CONFIG_H
+
+#include <stddef.h>
+
+#include "vigil/diag.h"
+
+typedef enum { VG_DELIVERY_AT_LEAST_ONCE, VG_DELIVERY_EXACTLY_ONCE } vg_delivery_t;
+
+typedef struct vg_strlist {
+    char **items;
+    size_t count;
+} vg_strlist_t;
+
+typedef struct vg_config {
+    char *brokers;             /* kafka.brokers, default "127.0.0.1:9092" */
+    char *group;               /* kafka.group, default "vigil" */
+    vg_strlist_t prop_keys;    /* kafka.properties, passed to librdkafka */
+    vg_strlist_t prop_values;  /* same order as prop_keys */
+    vg_strlist_t input_topics; /* input.topics, default [news, trade] */
+    char *time_field;          /* input.time_field, default "published_at" */
+    size_t max_event_bytes;    /* input.max_event_bytes, default 1 MiB */
+    size_t max_event_depth;    /* input.max_event_depth, default 64 */
+    char *output_topic;        /* output.topic, default "alerts" */
+    char *dead_letter_topic;   /* output.dead_letter_topic, default "vigil.dead-letter" */
+    vg_strlist_t rule_paths;   /* rules.paths, default [/etc/vigil/rules.d] */
+    vg_strlist_t text_fields;  /* text_fields, default [title, body] */
+    vg_delivery_t delivery;    /* delivery, default at-least-once */
+    char *metrics_listen;      /* metrics.listen, default "127.0.0.1:9464" */
+    char *file;                /* the file it was loaded from, or NULL */
+} vg_config_t;
+
+/* A configuration holding every default. NULL when out of memory. */
+vg_config_t *vg_config_new(void);
+
+/* Loads path over the defaults. Returns NULL and adds every error found
+ * (file:line:col) to diags when the file is unreadable or invalid. */
+vg_config_t *vg_config_load(const char *path, vg_diags_t *diags);
+
+void vg_config_destroy(vg_config_t *cfg);
+
+#endif
