@@ -38,9 +38,25 @@ typedef struct vg_config {
 vg_config_t *vg_config_new(void);
 
 /* Loads path over the defaults. Returns NULL and adds every error found
- * (file:line:col) to diags when the file is unreadable or invalid. */
+ * (file:line:col) to diags when the file is unreadable or invalid. An
+ * empty file gives the defaults. ${VAR} in a string value is replaced
+ * from the environment ("$${" is a literal "${"); an unset variable is an
+ * error. Messages never show kafka.properties values or text that came
+ * from the environment. diags may be NULL (errors are then dropped). */
 vg_config_t *vg_config_load(const char *path, vg_diags_t *diags);
 
+/* Like vg_config_load, from a buffer; name (may be NULL) is used in
+ * messages and stored in cfg->file. */
+vg_config_t *vg_config_load_buffer(const char *name, const char *buf, size_t len,
+                                   vg_diags_t *diags);
+
+/* Accepts NULL and half-built configurations. */
 void vg_config_destroy(vg_config_t *cfg);
+
+/* The value of a kafka.properties entry, or NULL when it is not set. */
+const char *vg_config_property(const vg_config_t *cfg, const char *key);
+
+/* "at-least-once" or "exactly-once", as written in the file. */
+const char *vg_delivery_name(vg_delivery_t d);
 
 #endif

@@ -40,4 +40,10 @@ void vg_diags_print(const vg_diags_t *d, void *stream);
  * NULL when none is close enough to be a plausible typo. */
 const char *vg_suggest(const char *word, const char *const *candidates, size_t n);
 
+/* Copies at most max bytes of s[0..len) into buf (size bytes), for quoting
+ * user text in a message: control characters become '?', and a cut
+ * string ends in "..." without splitting a UTF-8 sequence. Always
+ * NUL-terminates buf. */
+void vg_diag_excerpt(const char *s, size_t len, size_t max, char *buf, size_t size);
+
 #endif

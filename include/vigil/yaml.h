@@ -40,11 +40,16 @@ struct vg_ynode {
     size_t count;
 };
 
+/* A field left 0 takes its default. */
 typedef struct vg_ylimits {
     size_t max_bytes;  /* file size; default 16 MiB */
     size_t max_depth;  /* nesting of sequences/maps; default 64 */
     size_t max_nodes;  /* nodes after alias expansion; default 1,000,000 */
 } vg_ylimits_t;
+
+#define VG_YAML_MAX_BYTES ((size_t)16 * 1024 * 1024)
+#define VG_YAML_MAX_DEPTH ((size_t)64)
+#define VG_YAML_MAX_NODES ((size_t)1000000)
 
 typedef struct vg_ydoc vg_ydoc_t;
 
@@ -52,7 +57,14 @@ typedef struct vg_ydoc vg_ydoc_t;
  * the defaults. On failure returns NULL and adds an error with the
  * location to diags (never NULL). Multiple documents in one stream,
  * duplicate keys in a map and non-scalar keys are errors. An empty
- * document loads with a NULL root. The caller owns the result. */
+ * document loads with a NULL root. The caller owns the result.
+ *
+ * The input must be UTF-8 (a BOM is skipped) without NUL bytes. An alias
+ * is not copied: it is the anchored node itself, so the tree may be a DAG
+ * and an aliased node reports the anchor's line:col. The core-schema tags
+ * !!str, !!int, !!float, !!bool, !!null, !!seq, !!map and the
+ * non-specific "!" are honoured; any other tag is an error. "<<" is an
+ * ordinary key (YAML 1.2 has no merge keys). */
 vg_ydoc_t *vg_ydoc_load_file(const char *path, const vg_ylimits_t *limits, vg_diags_t *diags);
 vg_ydoc_t *vg_ydoc_load_buffer(const char *name, const char *buf, size_t len,
                                const vg_ylimits_t *limits, vg_diags_t *diags);

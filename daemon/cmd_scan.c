@@ -1,0 +1,477 @@
+/* vigil scan and vigil eval: rules over JSON-lines files. */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "linereader.h"
+#include "vigil/alert.h"
+#include "vigil/event.h"
+#include "vigil/scanner.h"
+
+#define MAX_RULE_PATHS 64
+
+typedef struct scan_opts {
+    const char *rules[MAX_RULE_PATHS];
+    size_t nrules;
+    char *text_fields;
+    const char *time_field;
+    size_t max_bytes;
+    size_t max_depth;
+} scan_opts_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static vg_ruleset_t *load(scan_opts_t *o)
+{
+    const char *fields[32];
+    size_t nf = 0;
+    if (o->text_fields)
+        for (char *t = strtok(o->text_fields, ","); t && nf < 32; t = strtok(NULL, ","))
+            fields[nf++] = t;
+    return vg_cli_load_rules(o->rules, o->nrules, nf ? fields : NULL, nf);
+}
+
+/* Callback per decoded event of an input; returns false to stop. */
+typedef bool (*event_fn)(void *ctx, const char *file, uint64_t line, vg_event_t *ev);
+
+typedef struct input_stats {
+    uint64_t events, malformed, bytes;
+} input_stats_t;
+
+/* Reads one JSON-lines input, reporting malformed lines as file:line. */
+static int read_input(const char *path, const scan_opts_t *o, vg_decoder_t *dec, event_fn fn,
+                      void *ctx, input_stats_t *st, bool progress)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    const char *name = is_stdin ? "<stdin>" : path;
+    if (!f) {
+        fprintf(stderr, "vigil: %s: cannot open: %m\n", path);
+        return -1;
+    }
+    off_t total = 0;
+    struct stat sb;
+    if (!is_stdin && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode))
+        total = sb.st_size;
+    progress = progress && total > 0;
+    vg_linereader_t lr;
+    vg_linereader_init(&lr, f, o->max_bytes);
+    const char *line;
+    size_t len;
+    int r;
+    double last = now_s();
+    int rc = 0;
+    while ((r = vg_linereader_next(&lr, &line, &len)) > 0) {
+        st->bytes += len + 1;
+        if (r == 2) {
+            fprintf(stderr, "%s:%llu: event of %zu bytes exceeds the limit of %zu bytes\n", name,
+                    (unsigned long long)lr.line, len, o->max_bytes);
+            st->malformed++;
+            continue;
+        }
+        size_t n = len;
+        while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+            n--;
+        size_t s = 0;
+        while (s < n && (line[s] == ' ' || line[s] == '\t'))
+            s++;
+        if (s == n)
+            continue; /* blank lines separate nothing and are not errors */
+        vg_event_t *ev = NULL;
+        char err[256];
+        if (vg_decoder_parse(dec, line + s, n - s, &ev, err, sizeof(err)) != VG_EVENT_OK) {
+            fprintf(stderr, "%s:%llu: %s\n", name, (unsigned long long)lr.line, err);
+            st->malformed++;
+            continue;
+        }
+        st->events++;
+        bool go_on = fn(ctx, name, lr.line, ev);
+        vg_event_destroy(ev);
+        if (!go_on) {
+            rc = -1;
+            break;
+        }
+        if (progress && (st->events & 255) == 0) {
+            double t = now_s();
+            if (t - last > 0.2) {
+                last = t;
+                int pct = (int)(100.0 * (double)lr.bytes_read / (double)total);
+                int bar = pct / 5;
+                fprintf(stderr, "\r%s [%.*s%*s] %3d%%", name, bar, "####################",
+                        20 - bar, "", pct);
+            }
+        }
+    }
+    if (progress)
+        fprintf(stderr, "\r%*s\r", 80, "");
+    if (r < 0) {
+        fprintf(stderr, "vigil: %s: read error: %m\n", name);
+        rc = -1;
+    }
+    vg_linereader_free(&lr);
+    if (!is_stdin)
+        fclose(f);
+    return rc;
+}
+
+static int parse_common(int argc, char **argv, scan_opts_t *o, const char *cmd, char **label,
+                        size_t *examples)
+{
+    static const struct option opts[] = {{"rules", required_argument, NULL, 'r'},
+                                         {"text-fields", required_argument, NULL, 't'},
+                                         {"time-field", required_argument, NULL, 'T'},
+                                         {"max-event-bytes", required_argument, NULL, 'B'},
+                                         {"label", required_argument, NULL, 'l'},
+                                         {"examples", required_argument, NULL, 'e'},
+                                         {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof(*o));
+    o->time_field = "published_at";
+    o->max_bytes = 1024 * 1024;
+    o->max_depth = 64;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "r:t:T:B:l:e:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            if (o->nrules == MAX_RULE_PATHS) {
+                fprintf(stderr, "vigil %s: at most %d --rules\n", cmd, MAX_RULE_PATHS);
+                return -1;
+            }
+            o->rules[o->nrules++] = optarg;
+            break;
+        case 't': o->text_fields = optarg; break;
+        case 'T': o->time_field = optarg; break;
+        case 'B': {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (*end || v < 64 || v > 1024ull * 1024 * 1024) {
+                fprintf(stderr, "vigil %s: --max-event-bytes takes 64..1073741824\n", cmd);
+                return -1;
+            }
+            o->max_bytes = (size_t)v;
+            break;
+        }
+        case 'l':
+            if (!label)
+                goto bad;
+            *label = optarg;
+            break;
+        case 'e': {
+            if (!examples)
+                goto bad;
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 0 || v > 1000) {
+                fprintf(stderr, "vigil %s: --examples takes 0..1000\n", cmd);
+                return -1;
+            }
+            *examples = (size_t)v;
+            break;
+        }
+        default: goto bad;
+        }
+    }
+    if (o->nrules == 0) {
+        fprintf(stderr, "vigil %s: --rules PATH is required\n", cmd);
+        goto bad;
+    }
+    return 0;
+bad:
+    vg_cli_usage(stderr, cmd);
+    return -1;
+}
+
+typedef struct scan_ctx {
+    vg_scanner_t *sc;
+    const scan_opts_t *o;
+    uint64_t alerts;
+    bool failed;
+} scan_ctx_t;
+
+static bool scan_event(void *ctx, const char *file, uint64_t line, vg_event_t *ev)
+{
+    scan_ctx_t *s = ctx;
+    char err[256];
+    int n = vg_scanner_eval(s->sc, ev, err, sizeof(err));
+    if (n < 0) {
+        fprintf(stderr, "%s:%llu: %s\n", file, (unsigned long long)line, err);
+        s->failed = true;
+        return false;
+    }
+    vg_alert_source_t src = {.file = file, .line = line, .timestamp_ms = -1};
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        char *a = vg_alert_render(s->sc, ev, (size_t)i, &src, s->o->time_field, &len);
+        if (!a) {
+            s->failed = true;
+            return false;
+        }
+        a[len] = '\n';
+        fwrite(a, 1, len + 1, stdout);
+        free(a);
+        s->alerts++;
+    }
+    return true;
+}
+
+int vg_cmd_scan(int argc, char **argv)
+{
+    scan_opts_t o;
+    if (parse_common(argc, argv, &o, "scan", NULL, NULL) != 0)
+        return VG_EXIT_USAGE;
+    vg_ruleset_t *rs = load(&o);
+    if (!rs)
+        return VG_EXIT_INVALID;
+    vg_event_limits_t lim = {o.max_bytes, o.max_depth};
+    scan_ctx_t ctx = {.sc = vg_scanner_new(rs), .o = &o};
+    vg_decoder_t *dec = vg_decoder_new(&lim);
+    int rc = VG_EXIT_OK;
+    if (!ctx.sc || !dec) {
+        fprintf(stderr, "vigil scan: cannot set up matching (out of memory)\n");
+        rc = VG_EXIT_RUNTIME;
+        goto out;
+    }
+    static const char *const stdin_only[] = {"-"};
+    const char *const *inputs = optind < argc ? (const char *const *)argv + optind : stdin_only;
+    size_t ninputs = optind < argc ? (size_t)(argc - optind) : 1;
+    bool progress = isatty(STDERR_FILENO);
+    input_stats_t st = {0};
+    double t0 = now_s();
+    for (size_t i = 0; i < ninputs; i++) {
+        if (read_input(inputs[i], &o, dec, scan_event, &ctx, &st, progress) != 0) {
+            rc = VG_EXIT_RUNTIME;
+            if (ctx.failed)
+                break;
+        }
+    }
+    fflush(stdout);
+    double dt = now_s() - t0;
+    fprintf(stderr,
+            "vigil scan: %llu events, %llu malformed, %llu alerts from %zu rules in %.2f s "
+            "(%.0f events/s, %.1f MB/s)\n",
+            (unsigned long long)st.events, (unsigned long long)st.malformed,
+            (unsigned long long)ctx.alerts, vg_ruleset_rule_count(rs), dt,
+            dt > 0 ? (double)st.events / dt : 0.0, dt > 0 ? (double)st.bytes / dt / 1e6 : 0.0);
+out:
+    vg_decoder_destroy(dec);
+    vg_scanner_destroy(ctx.sc);
+    vg_ruleset_destroy(rs);
+    return rc;
+}
+
+/* ---- eval ---- */
+
+#define MAX_EXAMPLES 1000
+
+typedef struct rule_score {
+    uint64_t tp, fp, fn;
+    char **fp_ex, **fn_ex;
+    size_t nfp_ex, nfn_ex;
+} rule_score_t;
+
+typedef struct eval_ctx {
+    vg_scanner_t *sc;
+    vg_scanner_t *label_sc;
+    const vg_ruleset_t *rs;
+    rule_score_t *scores;
+    size_t examples;
+    uint64_t positives, events;
+    bool failed;
+    bool *hit;
+} eval_ctx_t;
+
+static char *describe_event(const char *file, uint64_t line, vg_event_t *ev)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "%s:%llu", file, (unsigned long long)line);
+    size_t rawlen;
+    const char *raw = vg_event_raw(ev, &rawlen);
+    /* A title is what an analyst recognises; fall back to the raw text. */
+    const char *t = strstr(raw, "\"title\":\"");
+    if (t) {
+        t += 9;
+        const char *e = t;
+        while (*e && *e != '"' && e - t < 100)
+            e += *e == '\\' && e[1] ? 2 : 1;
+        fprintf(f, " %.*s", (int)(e - t), t);
+    } else {
+        fprintf(f, " %.*s", rawlen > 100 ? 100 : (int)rawlen, raw);
+    }
+    fclose(f);
+    return out;
+}
+
+static void add_example(char ***arr, size_t *n, size_t max, const char *file, uint64_t line,
+                        vg_event_t *ev)
+{
+    if (*n >= max)
+        return;
+    if (!*arr)
+        *arr = calloc(max, sizeof(char *));
+    if (!*arr)
+        return;
+    char *d = describe_event(file, line, ev);
+    if (d)
+        (*arr)[(*n)++] = d;
+}
+
+static bool eval_event(void *vctx, const char *file, uint64_t line, vg_event_t *ev)
+{
+    eval_ctx_t *e = vctx;
+    char err[256];
+    int pos = vg_scanner_eval(e->label_sc, ev, err, sizeof(err));
+    int n = pos < 0 ? -1 : vg_scanner_eval(e->sc, ev, err, sizeof(err));
+    if (n < 0) {
+        fprintf(stderr, "%s:%llu: %s\n", file, (unsigned long long)line, err);
+        e->failed = true;
+        return false;
+    }
+    e->events++;
+    e->positives += pos > 0;
+    size_t nr = vg_ruleset_rule_count(e->rs);
+    memset(e->hit, 0, nr * sizeof(bool));
+    for (int i = 0; i < n; i++) {
+        const vg_rule_t *r = vg_scanner_match(e->sc, (size_t)i);
+        for (size_t k = 0; k < nr; k++)
+            if (vg_ruleset_rule(e->rs, k) == r)
+                e->hit[k] = true;
+    }
+    for (size_t k = 0; k < nr; k++) {
+        rule_score_t *s = &e->scores[k];
+        if (e->hit[k] && pos > 0)
+            s->tp++;
+        else if (e->hit[k]) {
+            s->fp++;
+            add_example(&s->fp_ex, &s->nfp_ex, e->examples, file, line, ev);
+        } else if (pos > 0) {
+            s->fn++;
+            add_example(&s->fn_ex, &s->nfn_ex, e->examples, file, line, ev);
+        }
+    }
+    return true;
+}
+
+/* Builds a one-rule ruleset that matches the labelled events: the label
+ * uses the same field semantics as rules (paths, arrays, case). */
+static vg_ruleset_t *label_ruleset(const char *label)
+{
+    const char *eq = strchr(label, '=');
+    if (!eq || eq == label) {
+        fprintf(stderr, "vigil eval: --label takes FIELD=VALUE, e.g. --label topics=trade\n");
+        return NULL;
+    }
+    char *yaml = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&yaml, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "rules:\n  - id: label\n    match: {field: \"");
+    for (const char *p = label; p < eq; p++)
+        fprintf(f, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
+    fprintf(f, "\", eq: \"");
+    for (const char *p = eq + 1; *p; p++)
+        fprintf(f, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
+    fprintf(f, "\"}\n");
+    fclose(f);
+    vg_diags_t *d = vg_diags_new();
+    vg_rule_source_t src = {"--label", yaml, len};
+    vg_ruleset_t *rs = d ? vg_ruleset_load_sources(&src, 1, NULL, d) : NULL;
+    if (!rs && d)
+        vg_diags_print(d, stderr);
+    vg_diags_destroy(d);
+    free(yaml);
+    return rs;
+}
+
+int vg_cmd_eval(int argc, char **argv)
+{
+    scan_opts_t o;
+    char *label = NULL;
+    size_t examples = 3;
+    if (parse_common(argc, argv, &o, "eval", &label, &examples) != 0)
+        return VG_EXIT_USAGE;
+    if (!label || optind >= argc) {
+        fprintf(stderr, "vigil eval: --label FIELD=VALUE and at least one FILE are required\n");
+        vg_cli_usage(stderr, "eval");
+        return VG_EXIT_USAGE;
+    }
+    vg_ruleset_t *lrs = label_ruleset(label);
+    if (!lrs)
+        return VG_EXIT_USAGE;
+    vg_ruleset_t *rs = load(&o);
+    if (!rs) {
+        vg_ruleset_destroy(lrs);
+        return VG_EXIT_INVALID;
+    }
+    size_t nr = vg_ruleset_rule_count(rs);
+    vg_event_limits_t lim = {o.max_bytes, o.max_depth};
+    eval_ctx_t e = {.sc = vg_scanner_new(rs), .label_sc = vg_scanner_new(lrs), .rs = rs,
+                    .scores = calloc(nr ? nr : 1, sizeof(rule_score_t)),
+                    .hit = calloc(nr ? nr : 1, sizeof(bool)), .examples = examples};
+    vg_decoder_t *dec = vg_decoder_new(&lim);
+    int rc = VG_EXIT_OK;
+    if (!e.sc || !e.label_sc || !e.scores || !e.hit || !dec) {
+        fprintf(stderr, "vigil eval: out of memory\n");
+        rc = VG_EXIT_RUNTIME;
+        goto out;
+    }
+    input_stats_t st = {0};
+    for (int i = optind; i < argc; i++)
+        if (read_input(argv[i], &o, dec, eval_event, &e, &st, isatty(STDERR_FILENO)) != 0)
+            rc = VG_EXIT_RUNTIME;
+    printf("%llu events, %llu labelled %s, %llu malformed\n\n", (unsigned long long)e.events,
+           (unsigned long long)e.positives, label, (unsigned long long)st.malformed);
+    printf("%-40s %7s %7s %7s %9s %7s %7s\n", "RULE", "TP", "FP", "FN", "PRECISION", "RECALL",
+           "F1");
+    for (size_t k = 0; k < nr; k++) {
+        rule_score_t *s = &e.scores[k];
+        double p = s->tp + s->fp ? (double)s->tp / (double)(s->tp + s->fp) : 0.0;
+        double r = s->tp + s->fn ? (double)s->tp / (double)(s->tp + s->fn) : 0.0;
+        double f1 = p + r > 0 ? 2 * p * r / (p + r) : 0.0;
+        printf("%-40s %7llu %7llu %7llu %9.3f %7.3f %7.3f\n", vg_rule_id(vg_ruleset_rule(rs, k)),
+               (unsigned long long)s->tp, (unsigned long long)s->fp, (unsigned long long)s->fn, p,
+               r, f1);
+    }
+    for (size_t k = 0; k < nr && examples; k++) {
+        rule_score_t *s = &e.scores[k];
+        if (!s->nfp_ex && !s->nfn_ex)
+            continue;
+        printf("\n%s\n", vg_rule_id(vg_ruleset_rule(rs, k)));
+        for (size_t i = 0; i < s->nfp_ex; i++)
+            printf("  false positive: %s\n", s->fp_ex[i]);
+        for (size_t i = 0; i < s->nfn_ex; i++)
+            printf("  false negative: %s\n", s->fn_ex[i]);
+    }
+out:
+    for (size_t k = 0; e.scores && k < nr; k++) {
+        for (size_t i = 0; i < e.scores[k].nfp_ex; i++)
+            free(e.scores[k].fp_ex[i]);
+        for (size_t i = 0; i < e.scores[k].nfn_ex; i++)
+            free(e.scores[k].fn_ex[i]);
+        free(e.scores[k].fp_ex);
+        free(e.scores[k].fn_ex);
+    }
+    free(e.scores);
+    free(e.hit);
+    vg_decoder_destroy(dec);
+    vg_scanner_destroy(e.sc);
+    vg_scanner_destroy(e.label_sc);
+    vg_ruleset_destroy(rs);
+    vg_ruleset_destroy(lrs);
+    return rc;
+}

@@ -1,0 +1,769 @@
+/* The daemon's configuration file. One static table lists every key with
+ * its type, default, bounds and meaning; the defaults, the parser, the
+ * "unknown key, did you mean" hints and the range checks are all driven
+ * by it, so adding a setting is adding a row. */
+#include "vigil/config.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vigil/yaml.h"
+
+typedef enum {
+    VG_CONF_STRING,     /* char *, non-empty */
+    VG_CONF_STRLIST,    /* vg_strlist_t, at least one non-empty string */
+    VG_CONF_SIZE,       /* size_t within [min, max] */
+    VG_CONF_DELIVERY,   /* vg_delivery_t, one of vg_delivery_names */
+    VG_CONF_PROPERTIES, /* prop_keys/prop_values: a map of scalars */
+} vg_conf_type_t;
+
+/* Extra checks on a string (or each string of a list). */
+typedef enum {
+    VG_CHECK_NONE,
+    VG_CHECK_TOPIC,      /* a legal Kafka topic name */
+    VG_CHECK_FIELD_PATH, /* dot-separated, no empty segment */
+    VG_CHECK_LISTEN,     /* host:port */
+} vg_conf_check_t;
+
+typedef struct vg_conf_key {
+    const char *path; /* dotted: "kafka.brokers" */
+    vg_conf_type_t type;
+    vg_conf_check_t check;
+    size_t offset;                /* of the field in vg_config_t */
+    const char *def;              /* STRING and DELIVERY default */
+    const char *const *def_list;  /* STRLIST default, NULL-terminated */
+    size_t def_num, min, max;     /* SIZE default and bounds */
+    const char *description;
+} vg_conf_key_t;
+
+static const char *const vg_default_topics[] = {"news", "trade", NULL};
+static const char *const vg_default_rule_paths[] = {"/etc/vigil/rules.d", NULL};
+static const char *const vg_default_text_fields[] = {"title", "body", NULL};
+
+/* Indexed by vg_delivery_t. */
+static const char *const vg_delivery_names[] = {"at-least-once", "exactly-once"};
+
+#define VG_OFF(field) offsetof(vg_config_t, field)
+
+static const vg_conf_key_t vg_conf_keys[] = {
+    {"kafka.brokers", VG_CONF_STRING, VG_CHECK_NONE, VG_OFF(brokers), "127.0.0.1:9092", NULL,
+     0, 0, 0, "bootstrap brokers, comma-separated host:port"},
+    {"kafka.group", VG_CONF_STRING, VG_CHECK_NONE, VG_OFF(group), "vigil", NULL, 0, 0, 0,
+     "consumer group id; instances in one group share the input"},
+    {"kafka.properties", VG_CONF_PROPERTIES, VG_CHECK_NONE, VG_OFF(prop_keys), NULL, NULL, 0,
+     0, 0, "librdkafka properties (security.protocol, sasl.*, ssl.*, ...), passed through"},
+    {"input.topics", VG_CONF_STRLIST, VG_CHECK_TOPIC, VG_OFF(input_topics), NULL,
+     vg_default_topics, 0, 0, 0, "topics to consume events from"},
+    {"input.time_field", VG_CONF_STRING, VG_CHECK_FIELD_PATH, VG_OFF(time_field),
+     "published_at", NULL, 0, 0, 0, "event field holding the event's time"},
+    {"input.max_event_bytes", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(max_event_bytes), NULL, NULL,
+     1048576, 1024, 67108864, "larger events go to the dead-letter topic"},
+    {"input.max_event_depth", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(max_event_depth), NULL, NULL,
+     64, 2, 1000, "events nested deeper go to the dead-letter topic"},
+    {"output.topic", VG_CONF_STRING, VG_CHECK_TOPIC, VG_OFF(output_topic), "alerts", NULL, 0, 0,
+     0, "default alert topic; a rule's alert.topic overrides it"},
+    {"output.dead_letter_topic", VG_CONF_STRING, VG_CHECK_TOPIC, VG_OFF(dead_letter_topic),
+     "vigil.dead-letter", NULL, 0, 0, 0, "where undecodable or oversized events go"},
+    {"rules.paths", VG_CONF_STRLIST, VG_CHECK_NONE, VG_OFF(rule_paths), NULL,
+     vg_default_rule_paths, 0, 0, 0, "rule files or folders of *.yaml files"},
+    {"text_fields", VG_CONF_STRLIST, VG_CHECK_FIELD_PATH, VG_OFF(text_fields), NULL,
+     vg_default_text_fields, 0, 0, 0, "fields searched by text conditions without fields:"},
+    {"delivery", VG_CONF_DELIVERY, VG_CHECK_NONE, VG_OFF(delivery), "at-least-once", NULL, 0, 0,
+     0, "at-least-once or exactly-once (Kafka transactions)"},
+    {"metrics.listen", VG_CONF_STRING, VG_CHECK_LISTEN, VG_OFF(metrics_listen),
+     "127.0.0.1:9464", NULL, 0, 0, 0, "host:port for Prometheus /metrics and /healthz"},
+};
+
+#define VG_CONF_NKEYS (sizeof(vg_conf_keys) / sizeof(vg_conf_keys[0]))
+
+/* Longest dotted path the table may hold, and the most names one level
+ * can have; both far above what the table uses. */
+#define VG_CONF_PATH_MAX 128
+#define VG_CONF_LEVEL_MAX 32
+
+/* ---- string lists ------------------------------------------------------- */
+
+static void vg_strlist_clear(vg_strlist_t *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->count = 0;
+}
+
+/* Appends s, taking ownership of it (also when failing). */
+static int vg_strlist_push(vg_strlist_t *l, char *s)
+{
+    if (s == NULL)
+        return -1;
+    char **items = realloc(l->items, (l->count + 1) * sizeof(*items));
+    if (items == NULL) {
+        free(s);
+        return -1;
+    }
+    l->items = items;
+    l->items[l->count++] = s;
+    return 0;
+}
+
+/* ---- defaults ----------------------------------------------------------- */
+
+static int vg_conf_set_default(vg_config_t *cfg, const vg_conf_key_t *k)
+{
+    char *base = (char *)cfg;
+    switch (k->type) {
+    case VG_CONF_STRING: {
+        char **field = (char **)(base + k->offset);
+        free(*field);
+        *field = strdup(k->def);
+        return *field != NULL ? 0 : -1;
+    }
+    case VG_CONF_STRLIST: {
+        vg_strlist_t *field = (vg_strlist_t *)(base + k->offset);
+        vg_strlist_clear(field);
+        for (const char *const *s = k->def_list; *s != NULL; s++)
+            if (vg_strlist_push(field, strdup(*s)) != 0)
+                return -1;
+        return 0;
+    }
+    case VG_CONF_SIZE:
+        *(size_t *)(base + k->offset) = k->def_num;
+        return 0;
+    case VG_CONF_DELIVERY:
+        *(vg_delivery_t *)(base + k->offset) = VG_DELIVERY_AT_LEAST_ONCE;
+        return 0;
+    case VG_CONF_PROPERTIES:
+        vg_strlist_clear(&cfg->prop_keys);
+        vg_strlist_clear(&cfg->prop_values);
+        return 0;
+    }
+    return -1;
+}
+
+vg_config_t *vg_config_new(void)
+{
+    vg_config_t *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL)
+        return NULL;
+    for (size_t i = 0; i < VG_CONF_NKEYS; i++) {
+        if (vg_conf_set_default(cfg, &vg_conf_keys[i]) != 0) {
+            vg_config_destroy(cfg);
+            return NULL;
+        }
+    }
+    return cfg;
+}
+
+void vg_config_destroy(vg_config_t *cfg)
+{
+    if (cfg == NULL)
+        return;
+    free(cfg->brokers);
+    free(cfg->group);
+    vg_strlist_clear(&cfg->prop_keys);
+    vg_strlist_clear(&cfg->prop_values);
+    vg_strlist_clear(&cfg->input_topics);
+    free(cfg->time_field);
+    free(cfg->output_topic);
+    free(cfg->dead_letter_topic);
+    vg_strlist_clear(&cfg->rule_paths);
+    vg_strlist_clear(&cfg->text_fields);
+    free(cfg->metrics_listen);
+    free(cfg->file);
+    free(cfg);
+}
+
+const char *vg_config_property(const vg_config_t *cfg, const char *key)
+{
+    if (cfg == NULL || key == NULL)
+        return NULL;
+    for (size_t i = 0; i < cfg->prop_keys.count; i++)
+        if (strcmp(cfg->prop_keys.items[i], key) == 0)
+            return cfg->prop_values.items[i];
+    return NULL;
+}
+
+const char *vg_delivery_name(vg_delivery_t d)
+{
+    return (size_t)d < sizeof(vg_delivery_names) / sizeof(vg_delivery_names[0])
+               ? vg_delivery_names[d]
+               : "unknown";
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+typedef struct vg_conf_ctx {
+    vg_config_t *cfg;
+    vg_diags_t *diags;
+    const char *file;
+} vg_conf_ctx_t;
+
+static void vg_conf_error(vg_conf_ctx_t *c, const vg_ynode_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void vg_conf_error(vg_conf_ctx_t *c, const vg_ynode_t *at, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    vg_diags_add(c->diags, VG_DIAG_ERROR, c->file, at != NULL ? at->line : 0,
+                 at != NULL ? at->col : 0, "%s", msg);
+}
+
+static void vg_conf_oom(vg_conf_ctx_t *c)
+{
+    vg_diags_add(c->diags, VG_DIAG_ERROR, c->file, 0, 0, "out of memory while loading");
+}
+
+/* A value for a message: quoted text, or a stand-in when the text came
+ * (partly) from the environment, which is where secrets live. */
+static const char *vg_conf_shown(const char *value, bool from_env, char *buf, size_t size)
+{
+    if (from_env)
+        return "the value taken from the environment";
+    char excerpt[96];
+    vg_diag_excerpt(value, strlen(value), 64, excerpt, sizeof(excerpt));
+    snprintf(buf, size, "'%s'", excerpt);
+    return buf;
+}
+
+typedef struct vg_buf {
+    char *s;
+    size_t len, cap;
+} vg_buf_t;
+
+static int vg_buf_append(vg_buf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap != 0 ? b->cap : 32;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (p == NULL)
+            return -1;
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+    return 0;
+}
+
+static bool vg_is_var_start(char ch)
+{
+    return isalpha((unsigned char)ch) || ch == '_';
+}
+
+static bool vg_is_var_char(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '_';
+}
+
+/* Replaces ${NAME} in a string scalar with the environment variable NAME;
+ * "$${" stands for a literal "${". Messages name the variable but never
+ * show the value or the surrounding text. Returns a new string, or NULL
+ * after adding an error. */
+static char *vg_conf_expand(vg_conf_ctx_t *c, const char *path, const vg_ynode_t *node,
+                            bool *from_env)
+{
+    const char *s = node->str;
+    size_t n = node->len;
+    vg_buf_t out = {0};
+
+    if (vg_buf_append(&out, "", 0) != 0)
+        goto oom;
+    for (size_t i = 0; i < n;) {
+        if (s[i] == '$' && i + 2 < n && s[i + 1] == '$' && s[i + 2] == '{') {
+            if (vg_buf_append(&out, "${", 2) != 0)
+                goto oom;
+            i += 3;
+            continue;
+        }
+        if (s[i] != '$' || i + 1 >= n || s[i + 1] != '{') {
+            if (vg_buf_append(&out, s + i, 1) != 0)
+                goto oom;
+            i++;
+            continue;
+        }
+        size_t start = i + 2, end = start;
+        while (end < n && s[end] != '}')
+            end++;
+        if (end >= n) {
+            vg_conf_error(c, node, "%s: '${' without a closing '}' (write '$${' for a literal '${')",
+                          path);
+            goto fail;
+        }
+        bool valid = end > start && vg_is_var_start(s[start]);
+        for (size_t j = start; valid && j < end; j++)
+            valid = vg_is_var_char(s[j]);
+        if (!valid) {
+            vg_conf_error(c, node,
+                          "%s: '${...}' must hold an environment variable name (letters, digits "
+                          "and '_'); write '$${' for a literal '${'",
+                          path);
+            goto fail;
+        }
+        char name[256];
+        if (end - start >= sizeof(name)) {
+            vg_conf_error(c, node, "%s: environment variable name is too long", path);
+            goto fail;
+        }
+        memcpy(name, s + start, end - start);
+        name[end - start] = '\0';
+        const char *value = getenv(name);
+        if (value == NULL) {
+            vg_conf_error(c, node, "%s: environment variable '%s' is not set", path, name);
+            goto fail;
+        }
+        if (vg_buf_append(&out, value, strlen(value)) != 0)
+            goto oom;
+        *from_env = true;
+        i = end + 1;
+    }
+    return out.s;
+
+oom:
+    vg_conf_oom(c);
+fail:
+    free(out.s);
+    return NULL;
+}
+
+/* The text of a scalar that stands for a string. Numbers are taken as
+ * written (a group may be called 2024); booleans and null are refused as
+ * the likely mistakes they are. Returns a new string or NULL after an
+ * error. */
+static char *vg_conf_text(vg_conf_ctx_t *c, const char *path, const vg_ynode_t *node,
+                          const char *expected, bool *from_env)
+{
+    *from_env = false;
+    if (node == NULL || node->kind != VG_YNODE_SCALAR || node->type == VG_YSCALAR_NULL ||
+        node->type == VG_YSCALAR_BOOL) {
+        vg_conf_error(c, node, "%s: expected %s, got %s", path, expected,
+                      vg_ynode_describe(node));
+        return NULL;
+    }
+    if (strlen(node->str) != node->len) {
+        vg_conf_error(c, node, "%s: the value contains a NUL character", path);
+        return NULL;
+    }
+    char *text = node->type == VG_YSCALAR_STRING ? vg_conf_expand(c, path, node, from_env)
+                                                  : strdup(node->str);
+    if (text == NULL && node->type != VG_YSCALAR_STRING)
+        vg_conf_oom(c);
+    return text;
+}
+
+static bool vg_is_topic_char(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '.' || ch == '_' || ch == '-';
+}
+
+/* Runs a key's extra check on one string; returns false after an error. */
+static bool vg_conf_check(vg_conf_ctx_t *c, const vg_conf_key_t *k, const char *path,
+                          const vg_ynode_t *node, const char *value, bool from_env)
+{
+    char buf[128];
+    if (value[0] == '\0') {
+        vg_conf_error(c, node, "%s: must not be empty", path);
+        return false;
+    }
+    switch (k->check) {
+    case VG_CHECK_NONE:
+        return true;
+    case VG_CHECK_TOPIC: {
+        /* Kafka's own rule, so a typo fails at load, not at first use. */
+        size_t n = strlen(value);
+        bool ok = n <= 249 && strcmp(value, ".") != 0 && strcmp(value, "..") != 0;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = vg_is_topic_char(value[i]);
+        if (!ok)
+            vg_conf_error(c, node,
+                          "%s: %s is not a valid Kafka topic name (letters, digits, '.', '_' "
+                          "and '-', at most 249)",
+                          path, vg_conf_shown(value, from_env, buf, sizeof(buf)));
+        return ok;
+    }
+    case VG_CHECK_FIELD_PATH: {
+        size_t n = strlen(value);
+        bool ok = value[0] != '.' && value[n - 1] != '.' && strstr(value, "..") == NULL;
+        if (!ok)
+            vg_conf_error(c, node,
+                          "%s: %s is not a field path (object keys separated by single dots)",
+                          path, vg_conf_shown(value, from_env, buf, sizeof(buf)));
+        return ok;
+    }
+    case VG_CHECK_LISTEN: {
+        const char *colon = strrchr(value, ':');
+        const char *port = colon != NULL ? colon + 1 : "";
+        size_t hostlen = colon != NULL ? (size_t)(colon - value) : 0;
+        bool host_ok = hostlen > 0;
+        if (host_ok && value[0] == '[')
+            host_ok = hostlen > 2 && value[hostlen - 1] == ']';
+        else if (host_ok)
+            host_ok = memchr(value, ':', hostlen) == NULL;
+        unsigned long p = 0;
+        bool port_ok = port[0] != '\0' && strlen(port) <= 5;
+        for (const char *q = port; port_ok && *q != '\0'; q++) {
+            port_ok = isdigit((unsigned char)*q);
+            p = p * 10 + (unsigned long)(*q - '0');
+        }
+        port_ok = port_ok && p >= 1 && p <= 65535;
+        if (!host_ok || !port_ok)
+            vg_conf_error(c, node,
+                          "%s: expected host:port with a port from 1 to 65535 (an IPv6 address "
+                          "in brackets: [::1]:9464), got %s",
+                          path, vg_conf_shown(value, from_env, buf, sizeof(buf)));
+        return host_ok && port_ok;
+    }
+    }
+    return true;
+}
+
+static void vg_conf_string(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
+{
+    bool from_env;
+    char *text = vg_conf_text(c, k->path, node, "a string", &from_env);
+    if (text == NULL)
+        return;
+    if (!vg_conf_check(c, k, k->path, node, text, from_env)) {
+        free(text);
+        return;
+    }
+    char **field = (char **)((char *)c->cfg + k->offset);
+    free(*field);
+    *field = text;
+}
+
+static void vg_conf_strlist(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
+{
+    if (node == NULL || node->kind != VG_YNODE_SEQ) {
+        vg_conf_error(c, node, "%s: expected a list of strings, got %s", k->path,
+                      vg_ynode_describe(node));
+        return;
+    }
+    if (node->count == 0) {
+        vg_conf_error(c, node, "%s: the list must have at least one entry", k->path);
+        return;
+    }
+    vg_strlist_t list = {0};
+    bool ok = true;
+    for (size_t i = 0; i < node->count; i++) {
+        char path[VG_CONF_PATH_MAX + 24];
+        snprintf(path, sizeof(path), "%s[%zu]", k->path, i);
+        bool from_env;
+        const vg_ynode_t *item = node->items[i];
+        char *text = vg_conf_text(c, path, item, "a string", &from_env);
+        if (text == NULL || !vg_conf_check(c, k, path, item, text, from_env)) {
+            free(text);
+            ok = false;
+            continue;
+        }
+        if (vg_strlist_push(&list, text) != 0) {
+            vg_conf_oom(c);
+            ok = false;
+        }
+    }
+    if (!ok) {
+        vg_strlist_clear(&list);
+        return;
+    }
+    vg_strlist_t *field = (vg_strlist_t *)((char *)c->cfg + k->offset);
+    vg_strlist_clear(field);
+    *field = list;
+}
+
+static void vg_conf_size(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
+{
+    bool number = node != NULL && node->kind == VG_YNODE_SCALAR &&
+                  (node->type == VG_YSCALAR_INT || node->type == VG_YSCALAR_FLOAT);
+    if (!number) {
+        vg_conf_error(c, node, "%s: expected a number, got %s", k->path, vg_ynode_describe(node));
+        return;
+    }
+    if (!isfinite(node->num) || node->num != floor(node->num) || node->num < (double)k->min ||
+        node->num > (double)k->max) {
+        vg_conf_error(c, node, "%s: expected a whole number from %zu to %zu, got %s", k->path,
+                      k->min, k->max, node->str);
+        return;
+    }
+    *(size_t *)((char *)c->cfg + k->offset) = (size_t)node->num;
+}
+
+static void vg_conf_delivery(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
+{
+    bool from_env;
+    char *text = vg_conf_text(c, k->path, node, "a string", &from_env);
+    if (text == NULL)
+        return;
+    const size_t n = sizeof(vg_delivery_names) / sizeof(vg_delivery_names[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(text, vg_delivery_names[i]) == 0) {
+            *(vg_delivery_t *)((char *)c->cfg + k->offset) = (vg_delivery_t)i;
+            free(text);
+            return;
+        }
+    }
+    char buf[128], hint[96] = "";
+    const char *near = from_env ? NULL : vg_suggest(text, vg_delivery_names, n);
+    if (near != NULL)
+        snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
+    vg_conf_error(c, node, "%s: must be '%s' or '%s', got %s%s", k->path, vg_delivery_names[0],
+                  vg_delivery_names[1], vg_conf_shown(text, from_env, buf, sizeof(buf)), hint);
+    free(text);
+}
+
+/* kafka.properties: names are librdkafka's business, checked when the
+ * client is configured; values may be secrets, so no message here shows
+ * one. */
+static void vg_conf_properties(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
+{
+    if (node != NULL && node->kind == VG_YNODE_SCALAR && node->type == VG_YSCALAR_NULL)
+        node = NULL;
+    if (node != NULL && node->kind != VG_YNODE_MAP) {
+        vg_conf_error(c, node, "%s: expected a map of librdkafka properties, got %s", k->path,
+                      vg_ynode_describe(node));
+        return;
+    }
+    vg_strlist_t keys = {0}, values = {0};
+    bool ok = true;
+    for (size_t i = 0; node != NULL && i < node->count; i++) {
+        const vg_ynode_t *key = node->items[2 * i], *val = node->items[2 * i + 1];
+        char name[96], path[VG_CONF_PATH_MAX + 96];
+        vg_diag_excerpt(key->str, key->len, 64, name, sizeof(name));
+        snprintf(path, sizeof(path), "%s.%s", k->path, name);
+        if (key->len == 0 || strlen(key->str) != key->len) {
+            vg_conf_error(c, key, "%s: a property name must be a non-empty string", k->path);
+            ok = false;
+            continue;
+        }
+        char *text = NULL;
+        bool from_env = false;
+        if (val == NULL || val->kind != VG_YNODE_SCALAR || val->type == VG_YSCALAR_NULL) {
+            vg_conf_error(c, val != NULL ? val : key,
+                          "%s: expected a string, number or boolean, got %s", path,
+                          vg_ynode_describe(val));
+        } else if (val->type == VG_YSCALAR_BOOL) {
+            /* librdkafka wants "true"/"false", YAML also allows "True". */
+            text = strdup(val->boolean ? "true" : "false");
+            if (text == NULL)
+                vg_conf_oom(c);
+        } else {
+            text = vg_conf_text(c, path, val, "a string", &from_env);
+        }
+        if (text == NULL) {
+            ok = false;
+            continue;
+        }
+        if (vg_strlist_push(&values, text) != 0 || vg_strlist_push(&keys, strdup(key->str)) != 0) {
+            vg_conf_oom(c);
+            ok = false;
+            /* Keep the two lists the same length for the cleanup below. */
+            break;
+        }
+    }
+    if (!ok) {
+        vg_strlist_clear(&keys);
+        vg_strlist_clear(&values);
+        return;
+    }
+    vg_strlist_clear(&c->cfg->prop_keys);
+    vg_strlist_clear(&c->cfg->prop_values);
+    c->cfg->prop_keys = keys;
+    c->cfg->prop_values = values;
+}
+
+static const vg_conf_key_t *vg_conf_find(const char *path)
+{
+    for (size_t i = 0; i < VG_CONF_NKEYS; i++)
+        if (strcmp(vg_conf_keys[i].path, path) == 0)
+            return &vg_conf_keys[i];
+    return NULL;
+}
+
+/* True when some key lives under path ("kafka" for "kafka.brokers"). */
+static bool vg_conf_is_section(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < VG_CONF_NKEYS; i++)
+        if (strncmp(vg_conf_keys[i].path, path, n) == 0 && vg_conf_keys[i].path[n] == '.')
+            return true;
+    return false;
+}
+
+/* The names valid directly under prefix ("" for the top level), each
+ * once, in table order. */
+static size_t vg_conf_level_names(const char *prefix, char names[][VG_CONF_PATH_MAX],
+                                  size_t max)
+{
+    size_t plen = strlen(prefix), n = 0;
+    for (size_t i = 0; i < VG_CONF_NKEYS; i++) {
+        const char *p = vg_conf_keys[i].path;
+        if (plen != 0) {
+            if (strncmp(p, prefix, plen) != 0 || p[plen] != '.')
+                continue;
+            p += plen + 1;
+        }
+        size_t len = strcspn(p, ".");
+        if (len >= VG_CONF_PATH_MAX)
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < n && !seen; j++)
+            seen = strncmp(names[j], p, len) == 0 && names[j][len] == '\0';
+        if (!seen && n < max) {
+            memcpy(names[n], p, len);
+            names[n][len] = '\0';
+            n++;
+        }
+    }
+    return n;
+}
+
+static void vg_conf_unknown_key(vg_conf_ctx_t *c, const vg_ynode_t *key, const char *prefix)
+{
+    char names[VG_CONF_LEVEL_MAX][VG_CONF_PATH_MAX];
+    const char *cands[VG_CONF_LEVEL_MAX];
+    size_t n = vg_conf_level_names(prefix, names, VG_CONF_LEVEL_MAX);
+    for (size_t i = 0; i < n; i++)
+        cands[i] = names[i];
+
+    char shown[96], where[VG_CONF_PATH_MAX + 16] = "", hint[VG_CONF_PATH_MAX * 2] = "";
+    vg_diag_excerpt(key->str, key->len, 64, shown, sizeof(shown));
+    if (prefix[0] != '\0')
+        snprintf(where, sizeof(where), " in '%s'", prefix);
+
+    const char *near = strlen(key->str) == key->len ? vg_suggest(key->str, cands, n) : NULL;
+    if (near != NULL) {
+        snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
+    } else {
+        /* The right name at the wrong level: "brokers" at the top. */
+        for (size_t i = 0; i < VG_CONF_NKEYS && near == NULL; i++) {
+            const char *p = vg_conf_keys[i].path, *last = strrchr(p, '.');
+            last = last != NULL ? last + 1 : p;
+            if (strcasecmp(last, key->str) == 0)
+                near = p;
+        }
+        if (near != NULL) {
+            snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
+        } else {
+            size_t o = (size_t)snprintf(hint, sizeof(hint), " (valid keys:");
+            for (size_t i = 0; i < n && o < sizeof(hint); i++)
+                o += (size_t)snprintf(hint + o, sizeof(hint) - o, "%s %s", i != 0 ? "," : "",
+                                      names[i]);
+            if (o < sizeof(hint))
+                snprintf(hint + o, sizeof(hint) - o, ")");
+        }
+    }
+    vg_conf_error(c, key, "unknown key '%s'%s%s", shown, where, hint);
+}
+
+static void vg_conf_value(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
+{
+    switch (k->type) {
+    case VG_CONF_STRING:
+        vg_conf_string(c, k, node);
+        break;
+    case VG_CONF_STRLIST:
+        vg_conf_strlist(c, k, node);
+        break;
+    case VG_CONF_SIZE:
+        vg_conf_size(c, k, node);
+        break;
+    case VG_CONF_DELIVERY:
+        vg_conf_delivery(c, k, node);
+        break;
+    case VG_CONF_PROPERTIES:
+        vg_conf_properties(c, k, node);
+        break;
+    }
+}
+
+/* Walks one map level; prefix is the dotted path of the map ("" at the
+ * top). Keeps going after an error so one run reports them all. */
+static void vg_conf_walk(vg_conf_ctx_t *c, const vg_ynode_t *map, const char *prefix)
+{
+    for (size_t i = 0; i < map->count; i++) {
+        const vg_ynode_t *key = map->items[2 * i], *val = map->items[2 * i + 1];
+        char path[VG_CONF_PATH_MAX];
+        int n = prefix[0] != '\0' ? snprintf(path, sizeof(path), "%s.%s", prefix, key->str)
+                                  : snprintf(path, sizeof(path), "%s", key->str);
+        bool fits = n >= 0 && (size_t)n < sizeof(path) && strlen(key->str) == key->len;
+        const vg_conf_key_t *k = fits ? vg_conf_find(path) : NULL;
+        if (k != NULL) {
+            vg_conf_value(c, k, val);
+        } else if (fits && vg_conf_is_section(path)) {
+            if (val->kind == VG_YNODE_MAP)
+                vg_conf_walk(c, val, path);
+            else if (!(val->kind == VG_YNODE_SCALAR && val->type == VG_YSCALAR_NULL))
+                vg_conf_error(c, val, "%s: expected a map, got %s", path, vg_ynode_describe(val));
+        } else {
+            vg_conf_unknown_key(c, key, prefix);
+        }
+    }
+}
+
+static vg_config_t *vg_config_from_doc(const char *name, vg_ydoc_t *doc, vg_diags_t *diags)
+{
+    size_t errors_before = vg_diags_errors(diags);
+    vg_conf_ctx_t c = {.diags = diags, .file = name};
+    if (doc == NULL)
+        goto fail;
+    c.cfg = vg_config_new();
+    if (c.cfg == NULL || (name != NULL && (c.cfg->file = strdup(name)) == NULL)) {
+        vg_conf_oom(&c);
+        goto fail;
+    }
+    const vg_ynode_t *root = vg_ydoc_root(doc);
+    if (root != NULL && root->kind == VG_YNODE_MAP)
+        vg_conf_walk(&c, root, "");
+    else if (root != NULL && !(root->kind == VG_YNODE_SCALAR && root->type == VG_YSCALAR_NULL))
+        vg_conf_error(&c, root, "the configuration must be a map of settings, got %s",
+                      vg_ynode_describe(root));
+    if (vg_diags_errors(diags) != errors_before)
+        goto fail;
+    vg_ydoc_destroy(doc);
+    return c.cfg;
+
+fail:
+    vg_ydoc_destroy(doc);
+    vg_config_destroy(c.cfg);
+    return NULL;
+}
+
+/* The configuration is small; a tight size limit turns a wrong path (a
+ * log file, a device) into a quick, clear error. */
+static const vg_ylimits_t vg_conf_limits = {1024 * 1024, 16, 100000};
+
+vg_config_t *vg_config_load(const char *path, vg_diags_t *diags)
+{
+    vg_diags_t *own = NULL;
+    if (diags == NULL && (diags = own = vg_diags_new()) == NULL)
+        return NULL;
+    vg_ydoc_t *doc = vg_ydoc_load_file(path, &vg_conf_limits, diags);
+    vg_config_t *cfg = vg_config_from_doc(path, doc, diags);
+    vg_diags_destroy(own);
+    return cfg;
+}
+
+vg_config_t *vg_config_load_buffer(const char *name, const char *buf, size_t len,
+                                   vg_diags_t *diags)
+{
+    vg_diags_t *own = NULL;
+    if (diags == NULL && (diags = own = vg_diags_new()) == NULL)
+        return NULL;
+    vg_ydoc_t *doc = vg_ydoc_load_buffer(name, buf, len, &vg_conf_limits, diags);
+    vg_config_t *cfg = vg_config_from_doc(name, doc, diags);
+    vg_diags_destroy(own);
+    return cfg;
+}

@@ -1,0 +1,159 @@
+/* Private structures shared by the engine's modules (ruleset compiler,
+ * scanner, alert renderer). Nothing outside daemon/ includes this. */
+#ifndef VIGIL_ENGINE_INT_H
+#define VIGIL_ENGINE_INT_H
+
+#include <hs/hs.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strmap.h"
+#include "vigil/ruleset.h"
+#include "vigil/scanner.h"
+
+typedef enum {
+    VG_TERM_LITERAL,    /* literal over folded, space-collapsed text */
+    VG_TERM_NORM_REGEX, /* a phrase with a '*' word before its last word */
+    VG_TERM_USER_REGEX  /* /…/ over folded text, no implicit boundaries */
+} vg_term_kind_t;
+
+typedef struct vg_term {
+    vg_term_kind_t kind;
+    char *text;    /* as written in the rule */
+    char *pattern; /* literal bytes (without a trailing '*') or regex */
+    size_t pattern_len;
+    bool star;     /* literal: the last word ends in '*' */
+    bool no_som;   /* user regex: compiled without start-of-match */
+} vg_term_t;
+
+typedef struct vg_term_ref {
+    uint32_t term;
+    const char *list; /* list the term was written in, or NULL */
+} vg_term_ref_t;
+
+typedef enum {
+    VG_COND_ALL,
+    VG_COND_ANY,
+    VG_COND_NOT,
+    VG_COND_MACRO,
+    VG_COND_TEXT,
+    VG_COND_FIELD
+} vg_cond_kind_t;
+
+typedef enum {
+    VG_OP_EQ,
+    VG_OP_IN,
+    VG_OP_PREFIX,
+    VG_OP_SUFFIX,
+    VG_OP_CONTAINS,
+    VG_OP_MATCHES,
+    VG_OP_LT,
+    VG_OP_LTE,
+    VG_OP_GT,
+    VG_OP_GTE,
+    VG_OP_EXISTS
+} vg_op_t;
+
+typedef enum { VG_OPD_STRING, VG_OPD_NUMBER, VG_OPD_BOOL, VG_OPD_NULL } vg_opd_type_t;
+
+typedef struct vg_operand {
+    vg_opd_type_t type;
+    char *text; /* folded text as compared with a field's text */
+    size_t len;
+    double num;
+} vg_operand_t;
+
+typedef struct vg_cond vg_cond_t;
+struct vg_cond {
+    vg_cond_kind_t kind;
+    const char *file;
+    unsigned line, col;
+    /* all / any / not / macro (kids[0] is the macro's condition) */
+    vg_cond_t **kids;
+    size_t nkids;
+    char *name; /* macro name */
+    /* text */
+    bool text_all;
+    vg_term_ref_t *terms; /* sorted by term id */
+    size_t nterms;
+    uint32_t *slots;
+    size_t nslots;
+    /* field */
+    char *path_text;
+    char **path;
+    size_t npath;
+    vg_op_t op;
+    vg_operand_t *opds;
+    size_t nopds;
+    vg_strmap_t set;   /* in: folded texts of string/bool/null operands */
+    double *nums;      /* in: number operands */
+    size_t nnums;
+    hs_database_t *re; /* matches */
+    bool exists;
+};
+
+typedef struct vg_rule_test_case {
+    char *json;
+    size_t len;
+    bool expect_match;
+    unsigned line;
+} vg_rule_test_case_t;
+
+struct vg_rule {
+    char *id;
+    char *title;
+    char *description;
+    const char *severity; /* static string */
+    char **tags;
+    size_t ntags;
+    bool enabled;
+    vg_cond_t *match;
+    char *topic;
+    char *summary;
+    const char *file;
+    unsigned line;
+    vg_rule_test_case_t *tests;
+    size_t ntests;
+};
+
+struct vg_ruleset {
+    vg_rule_t **rules;
+    size_t nrules;
+    vg_term_t *terms;
+    size_t nterms;
+    char **slot_text;   /* dotted paths of text fields used by text conditions */
+    char ***slot_path;  /* the same split at dots */
+    size_t *slot_npath;
+    size_t nslots;
+    hs_database_t *db_lit;
+    hs_database_t *db_norm;
+    hs_database_t *db_user;
+    vg_cond_t **conds; /* every condition, for destroy (macros are shared) */
+    size_t nconds;
+    char **strings;    /* owned strings: file names, list names */
+    size_t nstrings;
+    char **topics;
+    size_t ntopics;
+    size_t nfiles, nlists, nmacros;
+    char hash[17];
+};
+
+#endif
+
+/* One keyword hit kept for evidence: the first valid occurrence of a term
+ * in one text field of the current event. */
+typedef struct vg_hit {
+    uint32_t term;
+    uint32_t slot;
+    const char *value; /* the field's text (owned by the event) */
+    size_t value_len;
+    size_t offset;     /* byte offset of the match in value */
+    size_t length;     /* byte length of the match in value */
+} vg_hit_t;
+
+/* Fills *out with the hits that support rule's text conditions (those not
+ * under a 'not'), for the event last evaluated; returns their count. The
+ * array is owned by the scanner and valid until the next evaluation. */
+size_t vg_scanner_evidence(vg_scanner_t *sc, const vg_rule_t *rule,
+                           const vg_hit_t *const **out, const char ***lists);

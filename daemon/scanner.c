@@ -1,0 +1,643 @@
+/* Evaluation: each text field the rules search is folded, its white space
+ * collapsed, and scanned once by the ruleset's vectorscan databases; word
+ * boundaries and '*' suffixes are checked on the match offsets. Rules are
+ * then evaluated as boolean trees over those hits and the event's fields. */
+#include "vigil/scanner.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "strbuf.h"
+#include "vigil/utf8.h"
+
+struct vg_scanner {
+    const vg_ruleset_t *rs;
+    hs_scratch_t *scratch;
+    uint32_t gen;
+    uint32_t *hit_gen; /* nterms * nslots stamps: hit in this event? */
+    vg_hit_t *hits;
+    size_t nhits, hits_cap;
+    /* buffers for the value being scanned */
+    char *norm;
+    uint32_t *map;
+    size_t norm_len, norm_cap;
+    const char *value;
+    size_t value_len;
+    uint32_t slot;
+    /* leaf folding for field comparisons */
+    char *fold;
+    size_t fold_cap;
+    const vg_rule_t **matched;
+    size_t nmatched;
+    const vg_hit_t **evidence;
+    const char **evidence_lists;
+    size_t evidence_cap;
+    bool failed;
+};
+
+vg_scanner_t *vg_scanner_new(const vg_ruleset_t *rs)
+{
+    vg_scanner_t *sc = calloc(1, sizeof(*sc));
+    if (!sc)
+        return NULL;
+    sc->rs = rs;
+    hs_database_t *dbs[] = {rs->db_lit, rs->db_norm, rs->db_user};
+    for (size_t i = 0; i < 3; i++)
+        if (dbs[i] && hs_alloc_scratch(dbs[i], &sc->scratch) != HS_SUCCESS)
+            goto fail;
+    for (size_t i = 0; i < rs->nconds; i++)
+        if (rs->conds[i]->re && hs_alloc_scratch(rs->conds[i]->re, &sc->scratch) != HS_SUCCESS)
+            goto fail;
+    size_t stamps = rs->nterms * (rs->nslots ? rs->nslots : 1);
+    sc->hit_gen = calloc(stamps ? stamps : 1, sizeof(uint32_t));
+    sc->matched = calloc(rs->nrules ? rs->nrules : 1, sizeof(*sc->matched));
+    if (!sc->hit_gen || !sc->matched)
+        goto fail;
+    return sc;
+fail:
+    vg_scanner_destroy(sc);
+    return NULL;
+}
+
+void vg_scanner_destroy(vg_scanner_t *sc)
+{
+    if (!sc)
+        return;
+    if (sc->scratch)
+        hs_free_scratch(sc->scratch);
+    free(sc->hit_gen);
+    free(sc->hits);
+    free(sc->norm);
+    free(sc->map);
+    free(sc->fold);
+    free(sc->matched);
+    free(sc->evidence);
+    free(sc->evidence_lists);
+    free(sc);
+}
+
+const vg_ruleset_t *vg_scanner_ruleset(const vg_scanner_t *sc)
+{
+    return sc->rs;
+}
+
+/* ---- text scanning ---- */
+
+static bool word_before(const char *s, size_t pos)
+{
+    if (pos == 0)
+        return false;
+    size_t l;
+    return vg_unicode_is_word(vg_utf8_decode_before(s, pos, &l));
+}
+
+static bool word_at(const char *s, size_t n, size_t pos, size_t *len)
+{
+    if (pos >= n)
+        return false;
+    return vg_unicode_is_word(vg_utf8_decode(s + pos, n - pos, len));
+}
+
+static void record_hit(vg_scanner_t *sc, uint32_t term, size_t start, size_t end)
+{
+    const vg_ruleset_t *rs = sc->rs;
+    sc->hit_gen[(size_t)term * rs->nslots + sc->slot] = sc->gen;
+    if (sc->nhits == sc->hits_cap) {
+        size_t ncap = sc->hits_cap ? sc->hits_cap * 2 : 64;
+        vg_hit_t *nh = realloc(sc->hits, ncap * sizeof(vg_hit_t));
+        if (!nh) {
+            sc->failed = true;
+            return;
+        }
+        sc->hits = nh;
+        sc->hits_cap = ncap;
+    }
+    size_t o0 = sc->map[start], o1 = sc->map[end];
+    sc->hits[sc->nhits++] = (vg_hit_t){term, sc->slot, sc->value, sc->value_len, o0, o1 - o0};
+}
+
+static inline bool already(const vg_scanner_t *sc, unsigned id)
+{
+    return sc->hit_gen[(size_t)id * sc->rs->nslots + sc->slot] == sc->gen;
+}
+
+static int on_literal(unsigned id, unsigned long long from, unsigned long long to,
+                      unsigned flags, void *ctx)
+{
+    vg_scanner_t *sc = ctx;
+    if (already(sc, id))
+        return 0;
+    const vg_term_t *t = &sc->rs->terms[id];
+    size_t start = (size_t)to - t->pattern_len, end = (size_t)to, l;
+    if (word_before(sc->norm, start))
+        return 0;
+    if (t->star) {
+        while (word_at(sc->norm, sc->norm_len, end, &l))
+            end += l;
+    } else if (word_at(sc->norm, sc->norm_len, end, &l)) {
+        return 0;
+    }
+    record_hit(sc, id, start, end);
+    return 0;
+}
+
+static int on_norm_regex(unsigned id, unsigned long long from, unsigned long long to,
+                         unsigned flags, void *ctx)
+{
+    vg_scanner_t *sc = ctx;
+    size_t l;
+    if (already(sc, id) || word_before(sc->norm, (size_t)from) ||
+        word_at(sc->norm, sc->norm_len, (size_t)to, &l))
+        return 0;
+    record_hit(sc, id, (size_t)from, (size_t)to);
+    return 0;
+}
+
+static int on_user_regex(unsigned id, unsigned long long from, unsigned long long to,
+                         unsigned flags, void *ctx)
+{
+    vg_scanner_t *sc = ctx;
+    if (already(sc, id))
+        return 0;
+    /* Without start-of-match support the match is reported where it ends. */
+    if (sc->rs->terms[id].no_som)
+        from = to;
+    record_hit(sc, id, (size_t)from, (size_t)to);
+    return 0;
+}
+
+static bool ensure_norm(vg_scanner_t *sc, size_t n)
+{
+    size_t need = n * 3 + 1;
+    if (need <= sc->norm_cap)
+        return true;
+    free(sc->norm);
+    free(sc->map);
+    sc->norm = malloc(need);
+    sc->map = malloc((need + 1) * sizeof(uint32_t));
+    sc->norm_cap = sc->norm && sc->map ? need : 0;
+    return sc->norm_cap != 0;
+}
+
+static void scan_value(vg_scanner_t *sc, const char *s, size_t n)
+{
+    const vg_ruleset_t *rs = sc->rs;
+    if (n > UINT32_MAX / 4 || !ensure_norm(sc, n)) {
+        sc->failed = true;
+        return;
+    }
+    sc->value = s;
+    sc->value_len = n;
+    if (rs->db_lit || rs->db_norm) {
+        sc->norm_len = vg_utf8_fold(s, n, true, sc->norm, sc->map);
+        if (rs->db_lit && hs_scan(rs->db_lit, sc->norm, (unsigned)sc->norm_len, 0, sc->scratch,
+                                  on_literal, sc) != HS_SUCCESS)
+            sc->failed = true;
+        if (rs->db_norm && hs_scan(rs->db_norm, sc->norm, (unsigned)sc->norm_len, 0, sc->scratch,
+                                   on_norm_regex, sc) != HS_SUCCESS)
+            sc->failed = true;
+    }
+    if (rs->db_user) {
+        /* Regexes see case-folded text with its white space intact. */
+        sc->norm_len = vg_utf8_fold(s, n, false, sc->norm, sc->map);
+        if (hs_scan(rs->db_user, sc->norm, (unsigned)sc->norm_len, 0, sc->scratch, on_user_regex,
+                    sc) != HS_SUCCESS)
+            sc->failed = true;
+    }
+}
+
+/* Calls fn for every value at path below o; arrays on the way (and at the
+ * end) are flattened. Stops early when fn returns true. */
+typedef bool (*leaf_fn)(vg_scanner_t *sc, json_object *leaf, void *arg);
+
+static bool walk(vg_scanner_t *sc, json_object *o, char *const *path, size_t np, leaf_fn fn,
+                 void *arg, unsigned depth)
+{
+    if (depth > 200)
+        return false;
+    if (json_object_is_type(o, json_type_array)) {
+        size_t n = json_object_array_length(o);
+        for (size_t i = 0; i < n; i++)
+            if (walk(sc, json_object_array_get_idx(o, i), path, np, fn, arg, depth + 1))
+                return true;
+        return false;
+    }
+    if (np == 0)
+        return fn(sc, o, arg);
+    json_object *next;
+    if (!json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, path[0], &next))
+        return false;
+    return walk(sc, next, path + 1, np - 1, fn, arg, depth + 1);
+}
+
+/* The text a scalar is compared through: a string's value, or the JSON
+ * text of a number, boolean or null. Objects have none. */
+static const char *leaf_text(json_object *o, size_t *len)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_string:
+        *len = (size_t)json_object_get_string_len(o);
+        return json_object_get_string(o);
+    case json_type_object:
+    case json_type_array: return NULL;
+    default: {
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        *len = strlen(s);
+        return s;
+    }
+    }
+}
+
+static bool scan_leaf(vg_scanner_t *sc, json_object *leaf, void *arg)
+{
+    size_t len;
+    const char *s = leaf_text(leaf, &len);
+    if (s)
+        scan_value(sc, s, len);
+    return false;
+}
+
+static void begin_event(vg_scanner_t *sc, const vg_event_t *ev)
+{
+    const vg_ruleset_t *rs = sc->rs;
+    sc->failed = false;
+    sc->nhits = 0;
+    sc->nmatched = 0;
+    if (++sc->gen == 0) {
+        /* The stamp wrapped: clear so old stamps cannot look current. */
+        memset(sc->hit_gen, 0, rs->nterms * (rs->nslots ? rs->nslots : 1) * sizeof(uint32_t));
+        sc->gen = 1;
+    }
+    if (rs->nterms == 0)
+        return;
+    json_object *root = vg_event_json(ev);
+    for (uint32_t s = 0; s < rs->nslots; s++) {
+        sc->slot = s;
+        walk(sc, root, rs->slot_path[s], rs->slot_npath[s], scan_leaf, NULL, 0);
+    }
+}
+
+/* ---- field comparisons ---- */
+
+/* A string that is entirely a decimal number: optional sign, digits with
+ * an optional fraction, optional exponent. No spaces, hex, inf or nan. */
+static bool parse_decimal(const char *s, size_t n, double *out)
+{
+    size_t i = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    size_t digits = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++, digits++;
+    if (i < n && s[i] == '.') {
+        i++;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++, digits++;
+    }
+    if (digits == 0)
+        return false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            i++;
+        size_t ed = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++, ed++;
+        if (ed == 0)
+            return false;
+    }
+    if (i != n || n > 64)
+        return false;
+    char tmp[65];
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    *out = strtod(tmp, NULL);
+    return isfinite(*out);
+}
+
+static bool leaf_number(json_object *o, double *out)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_int:
+    case json_type_double: *out = json_object_get_double(o); return isfinite(*out);
+    case json_type_string:
+        return parse_decimal(json_object_get_string(o), (size_t)json_object_get_string_len(o), out);
+    default: return false;
+    }
+}
+
+static const char *fold_leaf(vg_scanner_t *sc, json_object *o, size_t *len)
+{
+    size_t n;
+    const char *s = leaf_text(o, &n);
+    if (!s)
+        return NULL;
+    if (n * 3 + 1 > sc->fold_cap) {
+        char *nb = realloc(sc->fold, n * 3 + 1);
+        if (!nb) {
+            sc->failed = true;
+            return NULL;
+        }
+        sc->fold = nb;
+        sc->fold_cap = n * 3 + 1;
+    }
+    *len = vg_utf8_fold(s, n, false, sc->fold, NULL);
+    return sc->fold;
+}
+
+static int on_any(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                  void *ctx)
+{
+    *(bool *)ctx = true;
+    return 1; /* one match is enough: stop */
+}
+
+static int cmp_num(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool field_leaf(vg_scanner_t *sc, json_object *leaf, void *arg)
+{
+    const vg_cond_t *cd = arg;
+    double v;
+    size_t len;
+    const char *t;
+    switch (cd->op) {
+    case VG_OP_EXISTS: return true;
+    case VG_OP_LT: return leaf_number(leaf, &v) && v < cd->opds[0].num;
+    case VG_OP_LTE: return leaf_number(leaf, &v) && v <= cd->opds[0].num;
+    case VG_OP_GT: return leaf_number(leaf, &v) && v > cd->opds[0].num;
+    case VG_OP_GTE: return leaf_number(leaf, &v) && v >= cd->opds[0].num;
+    case VG_OP_EQ:
+        if (cd->opds[0].type == VG_OPD_NUMBER)
+            return leaf_number(leaf, &v) && v == cd->opds[0].num;
+        t = fold_leaf(sc, leaf, &len);
+        return t && len == cd->opds[0].len && memcmp(t, cd->opds[0].text, len) == 0;
+    case VG_OP_IN:
+        if (cd->nnums && leaf_number(leaf, &v) &&
+            bsearch(&v, cd->nums, cd->nnums, sizeof(double), cmp_num))
+            return true;
+        if (cd->set.count == 0)
+            return false;
+        t = fold_leaf(sc, leaf, &len);
+        return t && vg_strmap_get(&cd->set, t, len) != NULL;
+    case VG_OP_PREFIX:
+        t = fold_leaf(sc, leaf, &len);
+        return t && len >= cd->opds[0].len && memcmp(t, cd->opds[0].text, cd->opds[0].len) == 0;
+    case VG_OP_SUFFIX:
+        t = fold_leaf(sc, leaf, &len);
+        return t && len >= cd->opds[0].len &&
+               memcmp(t + len - cd->opds[0].len, cd->opds[0].text, cd->opds[0].len) == 0;
+    case VG_OP_CONTAINS:
+        t = fold_leaf(sc, leaf, &len);
+        return t && memmem(t, len, cd->opds[0].text, cd->opds[0].len) != NULL;
+    case VG_OP_MATCHES: {
+        t = fold_leaf(sc, leaf, &len);
+        if (!t || len > UINT32_MAX)
+            return false;
+        bool hit = false;
+        hs_error_t e = hs_scan(cd->re, t, (unsigned)len, 0, sc->scratch, on_any, &hit);
+        if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
+            sc->failed = true;
+        return hit;
+    }
+    }
+    return false;
+}
+
+static int cmp_term_ref(const void *key, const void *elem)
+{
+    uint32_t k = *(const uint32_t *)key;
+    const vg_term_ref_t *r = elem;
+    return k < r->term ? -1 : k > r->term;
+}
+
+static bool has_slot(const vg_cond_t *cd, uint32_t slot)
+{
+    for (size_t i = 0; i < cd->nslots; i++)
+        if (cd->slots[i] == slot)
+            return true;
+    return false;
+}
+
+static bool term_hit(const vg_scanner_t *sc, const vg_cond_t *cd, uint32_t term)
+{
+    const uint32_t *stamps = sc->hit_gen + (size_t)term * sc->rs->nslots;
+    for (size_t s = 0; s < cd->nslots; s++)
+        if (stamps[cd->slots[s]] == sc->gen)
+            return true;
+    return false;
+}
+
+static bool eval_text(const vg_scanner_t *sc, const vg_cond_t *cd)
+{
+    if (cd->text_all) {
+        for (size_t i = 0; i < cd->nterms; i++)
+            if (!term_hit(sc, cd, cd->terms[i].term))
+                return false;
+        return true;
+    }
+    /* 'any': walk whichever is shorter, the event's hits or the terms. */
+    if (sc->nhits < cd->nterms) {
+        for (size_t i = 0; i < sc->nhits; i++)
+            if (has_slot(cd, sc->hits[i].slot) &&
+                bsearch(&sc->hits[i].term, cd->terms, cd->nterms, sizeof(vg_term_ref_t),
+                        cmp_term_ref))
+                return true;
+        return false;
+    }
+    for (size_t i = 0; i < cd->nterms; i++)
+        if (term_hit(sc, cd, cd->terms[i].term))
+            return true;
+    return false;
+}
+
+static bool eval_cond(vg_scanner_t *sc, const vg_event_t *ev, const vg_cond_t *cd)
+{
+    switch (cd->kind) {
+    case VG_COND_ALL:
+        for (size_t i = 0; i < cd->nkids; i++)
+            if (!eval_cond(sc, ev, cd->kids[i]))
+                return false;
+        return true;
+    case VG_COND_ANY:
+        for (size_t i = 0; i < cd->nkids; i++)
+            if (eval_cond(sc, ev, cd->kids[i]))
+                return true;
+        return false;
+    case VG_COND_NOT: return !eval_cond(sc, ev, cd->kids[0]);
+    case VG_COND_MACRO: return eval_cond(sc, ev, cd->kids[0]);
+    case VG_COND_TEXT: return eval_text(sc, cd);
+    case VG_COND_FIELD: {
+        bool found = walk(sc, vg_event_json(ev), cd->path, cd->npath, field_leaf, (void *)cd, 0);
+        if (cd->op == VG_OP_EXISTS)
+            return found == cd->exists;
+        return found;
+    }
+    }
+    return false;
+}
+
+int vg_scanner_eval(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t err_size)
+{
+    begin_event(sc, ev);
+    const vg_ruleset_t *rs = sc->rs;
+    for (size_t i = 0; i < rs->nrules; i++) {
+        const vg_rule_t *r = rs->rules[i];
+        if (r->enabled && eval_cond(sc, ev, r->match))
+            sc->matched[sc->nmatched++] = r;
+    }
+    if (sc->failed) {
+        snprintf(err, err_size, "matching failed (out of memory or a vectorscan error)");
+        return -1;
+    }
+    return (int)sc->nmatched;
+}
+
+int vg_scanner_eval_rule(vg_scanner_t *sc, const vg_event_t *ev, const vg_rule_t *rule,
+                         char *err, size_t err_size)
+{
+    begin_event(sc, ev);
+    bool m = eval_cond(sc, ev, rule->match);
+    if (sc->failed) {
+        snprintf(err, err_size, "matching failed (out of memory or a vectorscan error)");
+        return -1;
+    }
+    if (m)
+        sc->matched[sc->nmatched++] = rule;
+    return m ? 1 : 0;
+}
+
+const vg_rule_t *vg_scanner_match(const vg_scanner_t *sc, size_t i)
+{
+    return i < sc->nmatched ? sc->matched[i] : NULL;
+}
+
+/* ---- evidence ---- */
+
+static void add_evidence(vg_scanner_t *sc, const vg_hit_t *h, const char *list, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (sc->evidence[i] == h)
+            return;
+    if (*n == sc->evidence_cap) {
+        size_t ncap = sc->evidence_cap ? sc->evidence_cap * 2 : 16;
+        const vg_hit_t **ne = realloc(sc->evidence, ncap * sizeof(*ne));
+        if (!ne)
+            return;
+        sc->evidence = ne;
+        const char **nl = realloc(sc->evidence_lists, ncap * sizeof(*nl));
+        if (!nl)
+            return;
+        sc->evidence_lists = nl;
+        sc->evidence_cap = ncap;
+    }
+    sc->evidence[*n] = h;
+    sc->evidence_lists[*n] = list;
+    (*n)++;
+}
+
+static void collect(vg_scanner_t *sc, const vg_cond_t *cd, size_t *n, unsigned depth)
+{
+    if (depth > 200)
+        return;
+    switch (cd->kind) {
+    case VG_COND_ALL:
+    case VG_COND_ANY:
+    case VG_COND_MACRO:
+        for (size_t i = 0; i < cd->nkids; i++)
+            collect(sc, cd->kids[i], n, depth + 1);
+        return;
+    case VG_COND_TEXT:
+        for (size_t i = 0; i < sc->nhits; i++) {
+            const vg_hit_t *h = &sc->hits[i];
+            if (!has_slot(cd, h->slot))
+                continue;
+            const vg_term_ref_t *r =
+                bsearch(&h->term, cd->terms, cd->nterms, sizeof(vg_term_ref_t), cmp_term_ref);
+            if (r)
+                add_evidence(sc, h, r->list, n);
+        }
+        return;
+    default: return; /* 'not' supports nothing positive */
+    }
+}
+
+size_t vg_scanner_evidence(vg_scanner_t *sc, const vg_rule_t *rule, const vg_hit_t *const **out,
+                           const char ***lists)
+{
+    size_t n = 0;
+    collect(sc, rule->match, &n, 0);
+    *out = sc->evidence;
+    *lists = sc->evidence_lists;
+    return n;
+}
+
+/* ---- explain ---- */
+
+static const char *op_name(vg_op_t op)
+{
+    static const char *const names[] = {"eq",  "in",  "prefix", "suffix", "contains", "matches",
+                                        "lt",  "lte", "gt",     "gte",    "exists"};
+    return names[op];
+}
+
+static void explain(vg_scanner_t *sc, const vg_event_t *ev, const vg_cond_t *cd, vg_strbuf_t *sb,
+                    unsigned depth)
+{
+    if (depth > 64)
+        return;
+    bool v = eval_cond(sc, ev, cd);
+    vg_strbuf_printf(sb, "    %*s%s:%u:%u: ", (int)depth * 2, "", cd->file, cd->line, cd->col);
+    switch (cd->kind) {
+    case VG_COND_ALL: vg_strbuf_puts(sb, "all"); break;
+    case VG_COND_ANY: vg_strbuf_puts(sb, "any"); break;
+    case VG_COND_NOT: vg_strbuf_puts(sb, "not"); break;
+    case VG_COND_MACRO: vg_strbuf_printf(sb, "macro %s", cd->name); break;
+    case VG_COND_TEXT: {
+        vg_strbuf_printf(sb, "text %s [", cd->text_all ? "all" : "any");
+        for (size_t i = 0; i < cd->nterms && i < 5; i++)
+            vg_strbuf_printf(sb, "%s\"%s\"", i ? ", " : "", sc->rs->terms[cd->terms[i].term].text);
+        if (cd->nterms > 5)
+            vg_strbuf_printf(sb, ", … %zu more", cd->nterms - 5);
+        vg_strbuf_puts(sb, "] in [");
+        for (size_t i = 0; i < cd->nslots; i++)
+            vg_strbuf_printf(sb, "%s%s", i ? ", " : "", sc->rs->slot_text[cd->slots[i]]);
+        vg_strbuf_puts(sb, "]");
+        break;
+    }
+    case VG_COND_FIELD:
+        vg_strbuf_printf(sb, "field %s %s", cd->path_text, op_name(cd->op));
+        if (cd->op == VG_OP_EXISTS)
+            vg_strbuf_printf(sb, " %s", cd->exists ? "true" : "false");
+        else if (cd->nopds == 1)
+            vg_strbuf_printf(sb, " %s", cd->opds[0].text);
+        else if (cd->op == VG_OP_IN)
+            vg_strbuf_printf(sb, " [%zu values]", cd->nopds);
+        break;
+    }
+    vg_strbuf_printf(sb, " -> %s\n", v ? "true" : "false");
+    if (cd->kind == VG_COND_MACRO || cd->kind == VG_COND_NOT || cd->kind == VG_COND_ALL ||
+        cd->kind == VG_COND_ANY)
+        for (size_t i = 0; i < cd->nkids; i++)
+            explain(sc, ev, cd->kids[i], sb, depth + 1);
+}
+
+char *vg_scanner_explain(vg_scanner_t *sc, const vg_event_t *ev, const vg_rule_t *rule)
+{
+    vg_strbuf_t sb;
+    vg_strbuf_init(&sb);
+    explain(sc, ev, rule->match, &sb, 0);
+    if (vg_strbuf_failed(&sb)) {
+        vg_strbuf_free(&sb);
+        return NULL;
+    }
+    return vg_strbuf_detach(&sb, NULL);
+}

@@ -1,0 +1,46 @@
+/* The daemon's pipeline: consume events from Kafka, evaluate the ruleset,
+ * produce alerts and dead-letter copies, and commit an input offset only
+ * after everything it caused has been acknowledged by the broker
+ * (at-least-once). `vigil run` and `vigil demo` share it. */
+#ifndef VIGIL_PIPELINE_H
+#define VIGIL_PIPELINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vigil/config.h"
+#include "vigil/ruleset.h"
+
+typedef struct vg_pipeline_stats {
+    uint64_t consumed;      /* input messages */
+    uint64_t alerts;        /* alerts acknowledged by the broker */
+    uint64_t dead_lettered; /* dead-letter copies acknowledged */
+    uint64_t delivery_retries;
+    uint64_t reloads_ok, reloads_failed;
+} vg_pipeline_stats_t;
+
+typedef struct vg_pipeline_opts {
+    /* Stop once every assigned partition is read to its end and all
+     * output is acknowledged (the demo and tests). */
+    bool stop_at_eof;
+    /* Set asynchronously (signal handler) to drain and stop. */
+    volatile sig_atomic_t *stop;
+    /* Set asynchronously to reload the rules with reload_fn. */
+    volatile sig_atomic_t *reload;
+    /* Builds a new ruleset (NULL when invalid: the old one stays). */
+    vg_ruleset_t *(*reload_fn)(void *arg);
+    void *reload_arg;
+    /* Called once the consumer has its first assignment. */
+    void (*on_ready)(void *arg);
+    void *ready_arg;
+} vg_pipeline_opts_t;
+
+/* Runs until stopped. Takes ownership of *rules (and of every ruleset
+ * reload_fn returns); destroys them. Returns 0 after a clean stop, or -1
+ * with a reason in err when Kafka could not be set up. stats may be
+ * NULL. */
+int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeline_opts_t *opts,
+                    vg_pipeline_stats_t *stats, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,66 @@
+/* A ruleset: every rule, list and macro of a set of rule files, validated
+ * and compiled (vectorscan databases included). A ruleset is immutable
+ * once built, so it can be shared by threads and swapped whole on reload. */
+#ifndef VIGIL_RULESET_H
+#define VIGIL_RULESET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vigil/diag.h"
+
+typedef struct vg_ruleset vg_ruleset_t;
+typedef struct vg_rule vg_rule_t;
+
+typedef struct vg_ruleset_options {
+    const char *const *text_fields; /* default text fields; NULL for [title, body] */
+    size_t n_text_fields;
+} vg_ruleset_options_t;
+
+/* One rule file held in memory (the demo's bundled rules). */
+typedef struct vg_rule_source {
+    const char *name;
+    const char *data;
+    size_t len;
+} vg_rule_source_t;
+
+/* Loads the rule files at paths: files, or folders whose *.yaml and *.yml
+ * files are loaded in name order (not recursively). Every error found is
+ * added to diags as file:line:col; the result is NULL when there was any
+ * error. opts may be NULL. The caller owns the result. */
+vg_ruleset_t *vg_ruleset_load(const char *const *paths, size_t n_paths,
+                              const vg_ruleset_options_t *opts, vg_diags_t *diags);
+
+/* The same from in-memory files. */
+vg_ruleset_t *vg_ruleset_load_sources(const vg_rule_source_t *sources, size_t n,
+                                      const vg_ruleset_options_t *opts, vg_diags_t *diags);
+
+void vg_ruleset_destroy(vg_ruleset_t *rs);
+
+size_t vg_ruleset_rule_count(const vg_ruleset_t *rs);
+const vg_rule_t *vg_ruleset_rule(const vg_ruleset_t *rs, size_t i);
+/* A fingerprint of the loaded rule files (16 hex digits). */
+const char *vg_ruleset_hash(const vg_ruleset_t *rs);
+size_t vg_ruleset_file_count(const vg_ruleset_t *rs);
+size_t vg_ruleset_list_count(const vg_ruleset_t *rs);
+size_t vg_ruleset_macro_count(const vg_ruleset_t *rs);
+size_t vg_ruleset_term_count(const vg_ruleset_t *rs);
+/* The output topics that rules name (alert.topic), without duplicates. */
+size_t vg_ruleset_topic_count(const vg_ruleset_t *rs);
+const char *vg_ruleset_topic(const vg_ruleset_t *rs, size_t i);
+
+const char *vg_rule_id(const vg_rule_t *r);
+const char *vg_rule_title(const vg_rule_t *r);
+const char *vg_rule_severity(const vg_rule_t *r);
+/* alert.topic, or NULL for the default alert topic. */
+const char *vg_rule_topic(const vg_rule_t *r);
+bool vg_rule_enabled(const vg_rule_t *r);
+const char *vg_rule_file(const vg_rule_t *r);
+unsigned vg_rule_line(const vg_rule_t *r);
+
+/* Embedded test cases (tests.match / tests.no_match), as JSON text. */
+size_t vg_rule_test_count(const vg_rule_t *r);
+const char *vg_rule_test(const vg_rule_t *r, size_t i, size_t *len, bool *expect_match,
+                         unsigned *line);
+
+#endif

@@ -1,0 +1,521 @@
+/* The configuration file: defaults, every key, and the messages a user
+ * sees for mistakes (with file:line:col, hints, and no leaked secrets). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vigil/config.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static vg_config_t *load_ok(const char *text)
+{
+    vg_diags_t *d = vg_diags_new();
+    vg_config_t *cfg = vg_config_load_buffer("vigil.yaml", text, strlen(text), d);
+    if (cfg == NULL) {
+        vg_diags_print(d, stderr);
+        fail_msg("expected the configuration to load");
+    }
+    assert_int_equal(vg_diags_count(d), 0);
+    vg_diags_destroy(d);
+    return cfg;
+}
+
+/* Loads text expecting failure; returns the diagnostics for inspection. */
+static vg_diags_t *load_bad(const char *text)
+{
+    vg_diags_t *d = vg_diags_new();
+    vg_config_t *cfg = vg_config_load_buffer("vigil.yaml", text, strlen(text), d);
+    assert_null(cfg);
+    assert_true(vg_diags_errors(d) >= 1);
+    return d;
+}
+
+/* Asserts that diagnostic i is at line:col and reads exactly want. */
+static void assert_diag(const vg_diags_t *d, size_t i, unsigned line, unsigned col,
+                        const char *want)
+{
+    const vg_diag_t *m = vg_diags_get(d, i);
+    assert_non_null(m);
+    if (m->line != line || m->col != col || strcmp(m->message, want) != 0) {
+        vg_diags_print(d, stderr);
+        fail_msg("diagnostic %zu: wanted %u:%u '%s'", i, line, col, want);
+    }
+    assert_string_equal(m->file, "vigil.yaml");
+}
+
+/* One error, exactly as given. */
+static void expect_one_error(const char *text, unsigned line, unsigned col, const char *want)
+{
+    vg_diags_t *d = load_bad(text);
+    assert_int_equal(vg_diags_errors(d), 1);
+    assert_diag(d, 0, line, col, want);
+    vg_diags_destroy(d);
+}
+
+static void assert_list(const vg_strlist_t *l, const char *const *want, size_t n)
+{
+    assert_int_equal(l->count, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(l->items[i], want[i]);
+}
+
+static void assert_no_diag_contains(const vg_diags_t *d, const char *secret)
+{
+    for (size_t i = 0; i < vg_diags_count(d); i++) {
+        char line[1024];
+        vg_diags_format(d, i, line, sizeof(line));
+        if (strstr(line, secret) != NULL)
+            fail_msg("message leaks '%s': %s", secret, line);
+    }
+}
+
+static void assert_defaults(const vg_config_t *cfg)
+{
+    static const char *const topics[] = {"news", "trade"};
+    static const char *const paths[] = {"/etc/vigil/rules.d"};
+    static const char *const fields[] = {"title", "body"};
+    assert_string_equal(cfg->brokers, "127.0.0.1:9092");
+    assert_string_equal(cfg->group, "vigil");
+    assert_int_equal(cfg->prop_keys.count, 0);
+    assert_int_equal(cfg->prop_values.count, 0);
+    assert_list(&cfg->input_topics, topics, 2);
+    assert_string_equal(cfg->time_field, "published_at");
+    assert_int_equal(cfg->max_event_bytes, 1048576);
+    assert_int_equal(cfg->max_event_depth, 64);
+    assert_string_equal(cfg->output_topic, "alerts");
+    assert_string_equal(cfg->dead_letter_topic, "vigil.dead-letter");
+    assert_list(&cfg->rule_paths, paths, 1);
+    assert_list(&cfg->text_fields, fields, 2);
+    assert_int_equal(cfg->delivery, VG_DELIVERY_AT_LEAST_ONCE);
+    assert_string_equal(cfg->metrics_listen, "127.0.0.1:9464");
+}
+
+/* ---- defaults and a full file ------------------------------------------- */
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    vg_config_t *cfg = vg_config_new();
+    assert_non_null(cfg);
+    assert_defaults(cfg);
+    assert_null(cfg->file);
+    assert_string_equal(vg_delivery_name(cfg->delivery), "at-least-once");
+    vg_config_destroy(cfg);
+    vg_config_destroy(NULL);
+
+    const char *empties[] = {"", "# nothing configured\n", "---\n", "~\n", "kafka:\n"};
+    for (size_t i = 0; i < sizeof(empties) / sizeof(empties[0]); i++) {
+        cfg = load_ok(empties[i]);
+        assert_defaults(cfg);
+        assert_string_equal(cfg->file, "vigil.yaml");
+        vg_config_destroy(cfg);
+    }
+}
+
+static void test_full_file(void **state)
+{
+    (void)state;
+    vg_config_t *cfg = load_ok("kafka:\n"
+                               "  brokers: k1:9092,k2:9092\n"
+                               "  group: vigil-prod\n"
+                               "  properties:\n"
+                               "    security.protocol: SASL_SSL\n"
+                               "    sasl.mechanism: SCRAM-SHA-512\n"
+                               "    enable.idempotence: True\n"
+                               "    queue.buffering.max.ms: 50\n"
+                               "input:\n"
+                               "  topics: [news.raw, trade_flows, x-y]\n"
+                               "  time_field: meta.ts\n"
+                               "  max_event_bytes: 0x10000\n"
+                               "  max_event_depth: 1000\n"
+                               "output:\n"
+                               "  topic: alerts.main\n"
+                               "  dead_letter_topic: dlq\n"
+                               "rules:\n"
+                               "  paths:\n"
+                               "    - /srv/rules\n"
+                               "    - /srv/more-rules/x.yaml\n"
+                               "text_fields: [headline, body.text]\n"
+                               "delivery: exactly-once\n"
+                               "metrics:\n"
+                               "  listen: \"[::1]:65535\"\n");
+    static const char *const topics[] = {"news.raw", "trade_flows", "x-y"};
+    static const char *const paths[] = {"/srv/rules", "/srv/more-rules/x.yaml"};
+    static const char *const fields[] = {"headline", "body.text"};
+    static const char *const pkeys[] = {"security.protocol", "sasl.mechanism",
+                                        "enable.idempotence", "queue.buffering.max.ms"};
+    static const char *const pvalues[] = {"SASL_SSL", "SCRAM-SHA-512", "true", "50"};
+    assert_string_equal(cfg->brokers, "k1:9092,k2:9092");
+    assert_string_equal(cfg->group, "vigil-prod");
+    assert_list(&cfg->prop_keys, pkeys, 4);
+    assert_list(&cfg->prop_values, pvalues, 4);
+    assert_string_equal(vg_config_property(cfg, "sasl.mechanism"), "SCRAM-SHA-512");
+    assert_null(vg_config_property(cfg, "sasl.password"));
+    assert_list(&cfg->input_topics, topics, 3);
+    assert_string_equal(cfg->time_field, "meta.ts");
+    assert_int_equal(cfg->max_event_bytes, 65536);
+    assert_int_equal(cfg->max_event_depth, 1000);
+    assert_string_equal(cfg->output_topic, "alerts.main");
+    assert_string_equal(cfg->dead_letter_topic, "dlq");
+    assert_list(&cfg->rule_paths, paths, 2);
+    assert_list(&cfg->text_fields, fields, 2);
+    assert_int_equal(cfg->delivery, VG_DELIVERY_EXACTLY_ONCE);
+    assert_string_equal(vg_delivery_name(cfg->delivery), "exactly-once");
+    assert_string_equal(cfg->metrics_listen, "[::1]:65535");
+    vg_config_destroy(cfg);
+
+    /* a group or topic may be all digits */
+    cfg = load_ok("kafka: {group: 2024}\noutput: {topic: 42}\n");
+    assert_string_equal(cfg->group, "2024");
+    assert_string_equal(cfg->output_topic, "42");
+    vg_config_destroy(cfg);
+}
+
+/* ---- unknown keys ------------------------------------------------------- */
+
+static void test_unknown_keys(void **state)
+{
+    (void)state;
+    /* all of them reported, each where it was written, with a hint */
+    vg_diags_t *d = load_bad("kafka:\n"
+                             "  brokres: k:9092\n"
+                             "input:\n"
+                             "   topcis: [a]\n"
+                             "   max_event_byte: 2048\n"
+                             "delivry: exactly-once\n"
+                             "Metrics:\n"
+                             "  listen: 127.0.0.1:1\n");
+    assert_int_equal(vg_diags_errors(d), 5);
+    assert_diag(d, 0, 2, 3, "unknown key 'brokres' in 'kafka' (did you mean 'brokers'?)");
+    assert_diag(d, 1, 4, 4, "unknown key 'topcis' in 'input' (did you mean 'topics'?)");
+    assert_diag(d, 2, 5, 4,
+                "unknown key 'max_event_byte' in 'input' (did you mean 'max_event_bytes'?)");
+    assert_diag(d, 3, 6, 1, "unknown key 'delivry' (did you mean 'delivery'?)");
+    assert_diag(d, 4, 7, 1, "unknown key 'Metrics' (did you mean 'metrics'?)");
+    vg_diags_destroy(d);
+
+    /* the right name at the wrong level */
+    expect_one_error("brokers: k:9092\n", 1, 1,
+                     "unknown key 'brokers' (did you mean 'kafka.brokers'?)");
+    expect_one_error("kafka:\n  delivery: exactly-once\n", 2, 3,
+                     "unknown key 'delivery' in 'kafka' (did you mean 'delivery'?)");
+    /* nothing close: list what is valid */
+    expect_one_error("output:\n  colour: red\n", 2, 3,
+                     "unknown key 'colour' in 'output' (valid keys: topic, dead_letter_topic)");
+    expect_one_error("zzz: 1\n", 1, 1,
+                     "unknown key 'zzz' (valid keys: kafka, input, output, rules, text_fields, "
+                     "delivery, metrics)");
+}
+
+/* ---- types and values --------------------------------------------------- */
+
+static void test_wrong_types(void **state)
+{
+    (void)state;
+    expect_one_error("input:\n  topics: {news: 1}\n", 2, 11,
+                     "input.topics: expected a list of strings, got a map");
+    expect_one_error("input:\n  topics: news\n", 2, 11,
+                     "input.topics: expected a list of strings, got a string");
+    expect_one_error("input:\n  topics: [news, [x]]\n", 2, 18,
+                     "input.topics[1]: expected a string, got a list");
+    expect_one_error("input:\n  topics: []\n", 2, 11,
+                     "input.topics: the list must have at least one entry");
+    expect_one_error("kafka:\n  brokers: [a, b]\n", 2, 12,
+                     "kafka.brokers: expected a string, got a list");
+    expect_one_error("kafka:\n  group: true\n", 2, 10, "kafka.group: expected a string, got a boolean");
+    expect_one_error("kafka:\n  group:\n", 2, 9, "kafka.group: expected a string, got null");
+    expect_one_error("kafka:\n  group: ''\n", 2, 10, "kafka.group: must not be empty");
+    expect_one_error("kafka: [brokers]\n", 1, 8, "kafka: expected a map, got a list");
+    expect_one_error("input:\n  max_event_bytes: \"2048\"\n", 2, 20,
+                     "input.max_event_bytes: expected a number, got a string");
+    expect_one_error("input:\n  max_event_bytes: 1023\n", 2, 20,
+                     "input.max_event_bytes: expected a whole number from 1024 to 67108864, "
+                     "got 1023");
+    expect_one_error("input:\n  max_event_bytes: 67108865\n", 2, 20,
+                     "input.max_event_bytes: expected a whole number from 1024 to 67108864, "
+                     "got 67108865");
+    expect_one_error("input:\n  max_event_depth: 1\n", 2, 20,
+                     "input.max_event_depth: expected a whole number from 2 to 1000, got 1");
+    expect_one_error("input:\n  max_event_depth: 2.5\n", 2, 20,
+                     "input.max_event_depth: expected a whole number from 2 to 1000, got 2.5");
+    expect_one_error("input:\n  max_event_depth: -64\n", 2, 20,
+                     "input.max_event_depth: expected a whole number from 2 to 1000, got -64");
+    expect_one_error("- a\n- b\n", 1, 1, "the configuration must be a map of settings, got a list");
+    expect_one_error("output:\n  topic: \"bad topic!\"\n", 2, 10,
+                     "output.topic: 'bad topic!' is not a valid Kafka topic name (letters, "
+                     "digits, '.', '_' and '-', at most 249)");
+    expect_one_error("text_fields: [title, .body]\n", 1, 22,
+                     "text_fields[1]: '.body' is not a field path (object keys separated by "
+                     "single dots)");
+
+    /* the bounds themselves are fine */
+    vg_config_t *cfg = load_ok("input: {max_event_bytes: 1024, max_event_depth: 2}\n");
+    assert_int_equal(cfg->max_event_bytes, 1024);
+    assert_int_equal(cfg->max_event_depth, 2);
+    vg_config_destroy(cfg);
+    cfg = load_ok("input: {max_event_bytes: 67108864, max_event_depth: 1000}\n");
+    assert_int_equal(cfg->max_event_bytes, 67108864);
+    vg_config_destroy(cfg);
+}
+
+static void test_metrics_listen(void **state)
+{
+    (void)state;
+    const char *good[] = {"127.0.0.1:9464", "0.0.0.0:1", "localhost:65535", "[::]:9464"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "metrics:\n  listen: \"%s\"\n", good[i]);
+        vg_config_t *cfg = load_ok(text);
+        assert_string_equal(cfg->metrics_listen, good[i]);
+        vg_config_destroy(cfg);
+    }
+    const char *bad[] = {"localhost", "localhost:0", "localhost:65536", ":9464", "::1:9464",
+                         "host:94a4", "[::1:9464", "host:", "host:123456"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[128], want[256];
+        snprintf(text, sizeof(text), "metrics:\n  listen: \"%s\"\n", bad[i]);
+        snprintf(want, sizeof(want),
+                 "metrics.listen: expected host:port with a port from 1 to 65535 (an IPv6 "
+                 "address in brackets: [::1]:9464), got '%s'",
+                 bad[i]);
+        expect_one_error(text, 2, 11, want);
+    }
+}
+
+static void test_delivery(void **state)
+{
+    (void)state;
+    vg_config_t *cfg = load_ok("delivery: exactly-once\n");
+    assert_int_equal(cfg->delivery, VG_DELIVERY_EXACTLY_ONCE);
+    vg_config_destroy(cfg);
+    cfg = load_ok("delivery: 'at-least-once'\n");
+    assert_int_equal(cfg->delivery, VG_DELIVERY_AT_LEAST_ONCE);
+    vg_config_destroy(cfg);
+
+    expect_one_error("delivery: exactly_once\n", 1, 11,
+                     "delivery: must be 'at-least-once' or 'exactly-once', got 'exactly_once' "
+                     "(did you mean 'exactly-once'?)");
+    expect_one_error("delivery: at-most-once\n", 1, 11,
+                     "delivery: must be 'at-least-once' or 'exactly-once', got 'at-most-once' "
+                     "(did you mean 'at-least-once'?)");
+    expect_one_error("delivery: best effort\n", 1, 11,
+                     "delivery: must be 'at-least-once' or 'exactly-once', got 'best effort'");
+    expect_one_error("delivery: [exactly-once]\n", 1, 11,
+                     "delivery: expected a string, got a list");
+}
+
+static void test_all_errors_collected(void **state)
+{
+    (void)state;
+    vg_diags_t *d = load_bad("kafka:\n"
+                             "  group: [x]\n"
+                             "input:\n"
+                             "  max_event_depth: 0\n"
+                             "delivery: maybe\n"
+                             "metrics:\n"
+                             "  listen: nowhere\n"
+                             "bogus: 1\n");
+    assert_int_equal(vg_diags_errors(d), 5);
+    assert_int_equal(vg_diags_get(d, 0)->line, 2);
+    assert_int_equal(vg_diags_get(d, 1)->line, 4);
+    assert_int_equal(vg_diags_get(d, 2)->line, 5);
+    assert_int_equal(vg_diags_get(d, 3)->line, 7);
+    assert_int_equal(vg_diags_get(d, 4)->line, 8);
+    vg_diags_destroy(d);
+
+    /* YAML-level errors come through with their position */
+    expect_one_error("kafka:\n  group: a\n  group: b\n", 3, 3,
+                     "duplicate key 'group' (first defined at line 2)");
+}
+
+/* ---- environment -------------------------------------------------------- */
+
+static void test_env_substitution(void **state)
+{
+    (void)state;
+    setenv("VIGIL_TEST_BROKER", "k1:9093", 1);
+    setenv("VIGIL_TEST_SECRET", "hunter2-secret", 1);
+    setenv("VIGIL_TEST_EMPTY", "", 1);
+    vg_config_t *cfg = load_ok("kafka:\n"
+                               "  brokers: ${VIGIL_TEST_BROKER},k2:9092\n"
+                               "  properties:\n"
+                               "    sasl.password: \"${VIGIL_TEST_SECRET}\"\n"
+                               "    sasl.username: pre${VIGIL_TEST_EMPTY}post\n"
+                               "    literal: \"$${VIGIL_TEST_SECRET} costs $$5 and $5 $\"\n"
+                               "rules:\n"
+                               "  paths: ['${VIGIL_TEST_BROKER}', plain]\n");
+    assert_string_equal(cfg->brokers, "k1:9093,k2:9092");
+    assert_string_equal(vg_config_property(cfg, "sasl.password"), "hunter2-secret");
+    assert_string_equal(vg_config_property(cfg, "sasl.username"), "prepost");
+    assert_string_equal(vg_config_property(cfg, "literal"),
+                        "${VIGIL_TEST_SECRET} costs $$5 and $5 $");
+    assert_string_equal(cfg->rule_paths.items[0], "k1:9093");
+    assert_string_equal(cfg->rule_paths.items[1], "plain");
+    vg_config_destroy(cfg);
+    unsetenv("VIGIL_TEST_BROKER");
+    unsetenv("VIGIL_TEST_SECRET");
+    unsetenv("VIGIL_TEST_EMPTY");
+}
+
+static void test_env_errors_do_not_leak(void **state)
+{
+    (void)state;
+    unsetenv("VIGIL_TEST_UNSET");
+    setenv("VIGIL_TEST_SECRET", "hunter2-secret", 1);
+    vg_diags_t *d = load_bad("kafka:\n"
+                             "  properties:\n"
+                             "    sasl.password: \"s3cr3t-${VIGIL_TEST_UNSET}\"\n"
+                             "    ssl.key.password: [hunter2-inline]\n"
+                             "    sasl.username:\n"
+                             "delivery: ${VIGIL_TEST_SECRET}\n"
+                             "output:\n"
+                             "  topic: \"bad ${VIGIL_TEST_SECRET}\"\n"
+                             "input:\n"
+                             "  time_field: ${unterminated-s3cr3t\n"
+                             "  topics: [\"${not a name s3cr3t}\"]\n");
+    assert_int_equal(vg_diags_errors(d), 7);
+    assert_diag(d, 0, 3, 20,
+                "kafka.properties.sasl.password: environment variable 'VIGIL_TEST_UNSET' is not "
+                "set");
+    assert_diag(d, 1, 4, 23,
+                "kafka.properties.ssl.key.password: expected a string, number or boolean, got a "
+                "list");
+    assert_diag(d, 2, 5, 19,
+                "kafka.properties.sasl.username: expected a string, number or boolean, got null");
+    assert_diag(d, 3, 6, 11,
+                "delivery: must be 'at-least-once' or 'exactly-once', got the value taken from "
+                "the environment");
+    assert_diag(d, 4, 8, 10,
+                "output.topic: the value taken from the environment is not a valid Kafka topic "
+                "name (letters, digits, '.', '_' and '-', at most 249)");
+    assert_diag(d, 5, 10, 15,
+                "input.time_field: '${' without a closing '}' (write '$${' for a literal '${')");
+    assert_diag(d, 6, 11, 12,
+                "input.topics[0]: '${...}' must hold an environment variable name (letters, "
+                "digits and '_'); write '$${' for a literal '${'");
+    assert_no_diag_contains(d, "hunter2");
+    assert_no_diag_contains(d, "s3cr3t");
+    vg_diags_destroy(d);
+    unsetenv("VIGIL_TEST_SECRET");
+}
+
+/* ---- kafka.properties --------------------------------------------------- */
+
+static void test_properties(void **state)
+{
+    (void)state;
+    vg_config_t *cfg = load_ok("kafka:\n"
+                               "  properties:\n"
+                               "    linger.ms: 5\n"
+                               "    ratio: 0.5\n"
+                               "    enable.auto.commit: false\n"
+                               "    client.id: \"vigil-1\"\n"
+                               "    made.up.name: anything\n");
+    static const char *const keys[] = {"linger.ms", "ratio", "enable.auto.commit", "client.id",
+                                       "made.up.name"};
+    static const char *const values[] = {"5", "0.5", "false", "vigil-1", "anything"};
+    assert_list(&cfg->prop_keys, keys, 5);
+    assert_list(&cfg->prop_values, values, 5);
+    vg_config_destroy(cfg);
+
+    cfg = load_ok("kafka:\n  properties:\n");
+    assert_int_equal(cfg->prop_keys.count, 0);
+    vg_config_destroy(cfg);
+
+    expect_one_error("kafka:\n  properties: [a=b]\n", 2, 15,
+                     "kafka.properties: expected a map of librdkafka properties, got a list");
+    expect_one_error("kafka:\n  properties:\n    nested: {a: b}\n", 3, 13,
+                     "kafka.properties.nested: expected a string, number or boolean, got a map");
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static void test_load_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/vigil-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "output:\n  topic: from-file\n  topik: x\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+
+    vg_diags_t *d = vg_diags_new();
+    assert_null(vg_config_load(path, d));
+    assert_int_equal(vg_diags_errors(d), 1);
+    char line[512], want[512];
+    vg_diags_format(d, 0, line, sizeof(line));
+    snprintf(want, sizeof(want),
+             "%s:3:3: error: unknown key 'topik' in 'output' (did you mean 'topic'?)", path);
+    assert_string_equal(line, want);
+    vg_diags_destroy(d);
+
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    text = "output:\n  topic: from-file\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    d = vg_diags_new();
+    vg_config_t *cfg = vg_config_load(path, d);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->output_topic, "from-file");
+    assert_string_equal(cfg->file, path);
+    vg_config_destroy(cfg);
+    unlink(path);
+
+    assert_null(vg_config_load(path, d));
+    assert_int_equal(vg_diags_errors(d), 1);
+    assert_string_equal(vg_diags_get(d, 0)->message, "cannot open: No such file or directory");
+    vg_diags_destroy(d);
+
+    /* diags may be NULL */
+    assert_null(vg_config_load(path, NULL));
+}
+
+static void test_sample_config_is_all_defaults(void **state)
+{
+    (void)state;
+    const char *src = getenv("VIGIL_SOURCE_DIR");
+    if (src == NULL || src[0] == '\0')
+        skip();
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/systemd/vigil.yaml", src);
+    vg_diags_t *d = vg_diags_new();
+    vg_config_t *cfg = vg_config_load(path, d);
+    if (cfg == NULL) {
+        vg_diags_print(d, stderr);
+        fail_msg("%s does not load", path);
+    }
+    assert_int_equal(vg_diags_count(d), 0);
+    assert_defaults(cfg);
+    vg_config_destroy(cfg);
+    vg_diags_destroy(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_metrics_listen),
+        cmocka_unit_test(test_delivery),
+        cmocka_unit_test(test_all_errors_collected),
+        cmocka_unit_test(test_env_substitution),
+        cmocka_unit_test(test_env_errors_do_not_leak),
+        cmocka_unit_test(test_properties),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_sample_config_is_all_defaults),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
