@@ -1,0 +1,642 @@
+/* End-to-end tests of the real `vigil run` binary: events are produced to
+ * a Kafka cluster, the daemon runs as a child process, and the alert and
+ * dead-letter topics are read back. The cluster is either a real broker
+ * (VIGIL_TEST_BROKERS=host:port, or a bootstrap file written by
+ * tests/kafka/kafka-broker.sh named by VIGIL_TEST_BROKER_STATE) or, when
+ * neither is given, librdkafka's mock cluster hosted in this process.
+ *
+ * What a user would check is what is asserted: which (rule, source offset)
+ * pairs arrive, what the dead-letter messages carry, the exit status. The
+ * expected alerts come from how the events were generated, not from the
+ * engine. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char brokers[256];
+static rd_kafka_t *mock_host;        /* mock mode: owns the cluster */
+static rd_kafka_mock_cluster_t *mock;
+static rd_kafka_t *producer;
+static char tmpdir[256];
+static const char *vigil_bin;
+static int run_seq;
+
+/* ---- helpers ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void unique(char *out, size_t size, const char *base)
+{
+    snprintf(out, size, "e2e-%s-%ld-%d-%d", base, (long)getpid(), (int)time(NULL) % 100000,
+             run_seq++);
+}
+
+static void create_topic(const char *name, int partitions)
+{
+    if (mock) {
+        assert_int_equal(rd_kafka_mock_topic_create(mock, name, partitions, 1), 0);
+        return;
+    }
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, NULL, 0);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(producer);
+    rd_kafka_CreateTopics(producer, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    assert_non_null(ev);
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    assert_non_null(res);
+    size_t n;
+    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+    assert_int_equal(n, 1);
+    if (rd_kafka_topic_result_error(tr[0]))
+        fail_msg("create topic %s: %s", name, rd_kafka_topic_result_error_string(tr[0]));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+}
+
+/* Produces and waits; returns the offset assigned to the message. */
+typedef struct produced {
+    int64_t offset;
+    int32_t partition;
+} produced_t;
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    produced_t *p = m->_private;
+    if (m->err)
+        fprintf(stderr, "test producer: delivery failed: %s\n", rd_kafka_err2str(m->err));
+    if (p) {
+        p->offset = m->err ? -2 : m->offset;
+        p->partition = m->partition;
+    }
+}
+
+static void produce(const char *topic, const void *val, size_t len, produced_t *out)
+{
+    if (out)
+        out->offset = -1;
+    rd_kafka_resp_err_t e;
+    while ((e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic),
+                                  RD_KAFKA_V_VALUE((void *)val, len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_OPAQUE(out), RD_KAFKA_V_END)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(producer, 50);
+    assert_int_equal(e, 0);
+}
+
+static void flush_producer(void)
+{
+    assert_int_equal(rd_kafka_flush(producer, 60000), 0);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+typedef struct run_env {
+    char in[96], alerts[128], trade_alerts[128], dlq[128];
+    char group[128];
+    char config[512], rules[512], log[512];
+} run_env_t;
+
+static void make_env(run_env_t *e, const char *name, int partitions, const char *extra_props)
+{
+    unique(e->in, sizeof(e->in), name);
+    snprintf(e->alerts, sizeof(e->alerts), "%s.alerts", e->in);
+    snprintf(e->trade_alerts, sizeof(e->trade_alerts), "%s.trade", e->in);
+    snprintf(e->dlq, sizeof(e->dlq), "%s.dlq", e->in);
+    snprintf(e->group, sizeof(e->group), "%s.group", e->in);
+    create_topic(e->in, partitions);
+    create_topic(e->alerts, 1);
+    create_topic(e->trade_alerts, 1);
+    create_topic(e->dlq, 1);
+    snprintf(e->rules, sizeof(e->rules), "%s/%s.rules.yaml", tmpdir, e->in);
+    snprintf(e->config, sizeof(e->config), "%s/%s.config.yaml", tmpdir, e->in);
+    snprintf(e->log, sizeof(e->log), "%s/%s.log", tmpdir, e->in);
+    char buf[4096];
+    snprintf(buf, sizeof(buf),
+             "lists:\n"
+             "  watch_partners: [CN, RU]\n"
+             "rules:\n"
+             "  - id: sanction-news\n"
+             "    severity: medium\n"
+             "    match:\n"
+             "      all:\n"
+             "        - {field: type, eq: news}\n"
+             "        - text: {any: [\"sanction*\", \"export ban\"]}\n"
+             "  - id: trade-drop\n"
+             "    severity: high\n"
+             "    match:\n"
+             "      all:\n"
+             "        - {field: type, eq: trade}\n"
+             "        - {field: partner, in: $watch_partners}\n"
+             "        - {field: change_pct, lte: -20}\n"
+             "    alert: {topic: %s}\n",
+             e->trade_alerts);
+    write_file(e->rules, buf);
+    snprintf(buf, sizeof(buf),
+             "kafka:\n"
+             "  brokers: \"%s\"\n"
+             "  group: %s\n"
+             "  properties:\n"
+             "    session.timeout.ms: \"6000\"\n"
+             "    heartbeat.interval.ms: \"500\"\n"
+             "    auto.commit.interval.ms: \"200\"\n"
+             "%s"
+             "input:\n"
+             "  topics: [%s]\n"
+             "  max_event_bytes: 4096\n"
+             "  max_event_depth: 8\n"
+             "output:\n"
+             "  topic: %s\n"
+             "  dead_letter_topic: %s\n"
+             "rules:\n"
+             "  paths: [%s]\n",
+             brokers, e->group, extra_props ? extra_props : "", e->in, e->alerts, e->dlq,
+             e->rules);
+    write_file(e->config, buf);
+}
+
+static pid_t start_vigil(const run_env_t *e)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(vigil_bin, vigil_bin, "run", "--config", e->config, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int stop_vigil(pid_t pid, int sig)
+{
+    kill(pid, sig);
+    int status = 0;
+    double t0 = now_s();
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (now_s() - t0 > 60) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fail_msg("vigil did not stop within 60 s of signal %d", sig);
+        }
+        usleep(20000);
+    }
+    return status;
+}
+
+static void dump_log(const run_env_t *e)
+{
+    FILE *f = fopen(e->log, "r");
+    if (!f)
+        return;
+    char line[1024];
+    fprintf(stderr, "---- %s ----\n", e->log);
+    while (fgets(line, sizeof(line), f))
+        fputs(line, stderr);
+    fclose(f);
+}
+
+/* ---- reading topics back ---- */
+
+typedef struct alert_rec {
+    char rule[64];
+    int64_t src_offset;
+    int32_t src_partition;
+    char alert_id[40];
+} alert_rec_t;
+
+typedef struct reader {
+    rd_kafka_t *c;
+} reader_t;
+
+static void reader_open(reader_t *r, const char *const *topics, int n)
+{
+    char e[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, e, sizeof(e)), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "group.id", "e2e-reader", e, sizeof(e)), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof(e)), 0);
+    r->c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+    assert_non_null(r->c);
+    rd_kafka_poll_set_consumer(r->c);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topics[i], 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(r->c, l), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void reader_close(reader_t *r)
+{
+    rd_kafka_consumer_close(r->c);
+    rd_kafka_destroy(r->c);
+}
+
+/* Reads alerts until `want` have arrived (then `settle` seconds more, to
+ * catch extras) or the deadline passes. Returns how many were read. */
+static size_t read_alerts(reader_t *r, alert_rec_t *out, size_t cap, size_t want, double timeout,
+                          double settle)
+{
+    size_t n = 0;
+    double deadline = now_s() + timeout;
+    double stop_at = 0;
+    while (now_s() < deadline && (stop_at == 0 || now_s() < stop_at)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->c, 100);
+        if (!m)
+            continue;
+        if (!m->err && n < cap) {
+            json_object *o = json_tokener_parse((const char *)m->payload);
+            assert_non_null(o);
+            json_object *v, *src;
+            assert_true(json_object_object_get_ex(o, "rule", &v));
+            snprintf(out[n].rule, sizeof(out[n].rule), "%s", json_object_get_string(v));
+            assert_true(json_object_object_get_ex(o, "alert_id", &v));
+            snprintf(out[n].alert_id, sizeof(out[n].alert_id), "%s", json_object_get_string(v));
+            assert_true(json_object_object_get_ex(o, "source", &src));
+            assert_true(json_object_object_get_ex(src, "offset", &v));
+            out[n].src_offset = json_object_get_int64(v);
+            assert_true(json_object_object_get_ex(src, "partition", &v));
+            out[n].src_partition = json_object_get_int(v);
+            /* The message key and headers carry the rule, as DESIGN.md says. */
+            assert_int_equal(m->key_len, strlen(out[n].rule));
+            assert_memory_equal(m->key, out[n].rule, m->key_len);
+            rd_kafka_headers_t *h;
+            const void *hv;
+            size_t hl;
+            assert_int_equal(rd_kafka_message_headers(m, &h), 0);
+            assert_int_equal(rd_kafka_header_get_last(h, "vigil-rule", &hv, &hl), 0);
+            assert_memory_equal(hv, out[n].rule, hl);
+            json_object_put(o);
+            n++;
+            if (n >= want && stop_at == 0)
+                stop_at = now_s() + settle;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return n;
+}
+
+/* ---- the event generator and its expected alerts ---- */
+
+/* Event i (source offset i on a 1-partition topic):
+ *   i%3==0 news "sanctions"            -> sanction-news
+ *   i%3==1 news, near misses           -> nothing ("sanctuary", "urban")
+ *   i%3==2 trade to CN/DE, -30% or +5% -> trade-drop when CN and -30 */
+static int gen_event(int i, char *buf, size_t size, const char **rule)
+{
+    *rule = NULL;
+    switch (i % 3) {
+    case 0:
+        *rule = "sanction-news";
+        return snprintf(buf, size,
+                        "{\"type\":\"news\",\"id\":\"n-%d\",\"title\":\"Ministry announces "
+                        "new SANCTIONS on exporter %d\",\"body\":\"Details follow.\"}",
+                        i, i);
+    case 1:
+        return snprintf(buf, size,
+                        "{\"type\":\"news\",\"id\":\"n-%d\",\"title\":\"Urban sanctuary opens "
+                        "%d\",\"body\":\"A suburban ban on cars.\"}",
+                        i, i);
+    default: {
+        bool cn = (i / 3) % 2 == 0;
+        bool drop = (i / 6) % 2 == 0;
+        if (cn && drop)
+            *rule = "trade-drop";
+        return snprintf(buf, size,
+                        "{\"type\":\"trade\",\"id\":\"t-%d\",\"reporter\":\"TW\",\"partner\":"
+                        "\"%s\",\"flow\":\"export\",\"hs_code\":854231,\"change_pct\":%s}",
+                        i, cn ? "cn" : "DE", drop ? "-30.5" : "5");
+    }
+    }
+}
+
+static size_t produce_events(const run_env_t *e, int from, int to, alert_rec_t *expected)
+{
+    size_t n = 0;
+    char buf[512];
+    for (int i = from; i < to; i++) {
+        const char *rule;
+        int len = gen_event(i, buf, sizeof(buf), &rule);
+        produce(e->in, buf, (size_t)len, NULL);
+        if (rule) {
+            snprintf(expected[n].rule, sizeof(expected[n].rule), "%s", rule);
+            expected[n].src_offset = i;
+            n++;
+        }
+    }
+    flush_producer();
+    return n;
+}
+
+static int cmp_alert(const void *a, const void *b)
+{
+    const alert_rec_t *x = a, *y = b;
+    int c = strcmp(x->rule, y->rule);
+    if (c)
+        return c;
+    return x->src_offset < y->src_offset ? -1 : x->src_offset > y->src_offset;
+}
+
+/* Every expected (rule, offset) must be present; returns duplicates. */
+static size_t check_superset(alert_rec_t *got, size_t ngot, alert_rec_t *exp, size_t nexp,
+                             bool exact)
+{
+    qsort(got, ngot, sizeof(*got), cmp_alert);
+    qsort(exp, nexp, sizeof(*exp), cmp_alert);
+    size_t dups = 0;
+    for (size_t i = 1; i < ngot; i++)
+        if (cmp_alert(&got[i - 1], &got[i]) == 0) {
+            /* Redelivered alerts keep their id: downstream can dedupe. */
+            assert_string_equal(got[i - 1].alert_id, got[i].alert_id);
+            dups++;
+        }
+    for (size_t i = 0; i < nexp; i++)
+        if (!bsearch(&exp[i], got, ngot, sizeof(*got), cmp_alert))
+            fail_msg("missing alert %s for source offset %lld", exp[i].rule,
+                     (long long)exp[i].src_offset);
+    for (size_t i = 0; i < ngot; i++)
+        if (!bsearch(&got[i], exp, nexp, sizeof(*exp), cmp_alert))
+            fail_msg("unexpected alert %s for source offset %lld", got[i].rule,
+                     (long long)got[i].src_offset);
+    if (exact)
+        assert_int_equal(dups, 0);
+    return dups;
+}
+
+/* ---- tests ---- */
+
+/* N events in, exactly the expected alerts out, on the right topics. */
+static void test_alerts_exact(void **state)
+{
+    run_env_t e;
+    make_env(&e, "exact", 1, NULL);
+    enum { N = 300 };
+    alert_rec_t *exp = calloc(N, sizeof(*exp)), *got = calloc(2 * N, sizeof(*got));
+    size_t nexp = produce_events(&e, 0, N, exp);
+    pid_t pid = start_vigil(&e);
+    reader_t r;
+    const char *topics[] = {e.alerts, e.trade_alerts};
+    reader_open(&r, topics, 2);
+    size_t ngot = read_alerts(&r, got, 2 * N, nexp, 60, 2.0);
+    int st = stop_vigil(pid, SIGTERM);
+    if (ngot != nexp || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        dump_log(&e);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(ngot, nexp);
+    check_superset(got, ngot, exp, nexp, true);
+    /* Each rule went to its own topic: trade-drop has alert.topic. */
+    reader_close(&r);
+    reader_t rt;
+    const char *tt[] = {e.trade_alerts};
+    reader_open(&rt, tt, 1);
+    size_t ntrade = read_alerts(&rt, got, 2 * N, N, 10, 0.5);
+    size_t want_trade = 0;
+    for (size_t i = 0; i < nexp; i++)
+        want_trade += strcmp(exp[i].rule, "trade-drop") == 0;
+    assert_int_equal(ntrade, want_trade);
+    for (size_t i = 0; i < ntrade; i++)
+        assert_string_equal(got[i].rule, "trade-drop");
+    reader_close(&rt);
+    free(exp);
+    free(got);
+}
+
+/* Broken events go to the dead-letter topic with their bytes and origin. */
+static void test_dead_letter(void **state)
+{
+    run_env_t e;
+    make_env(&e, "dlq", 1, NULL);
+    char deep[256] = "";
+    for (int i = 0; i < 12; i++)
+        strcat(deep, "{\"a\":");
+    strcat(deep, "1");
+    for (int i = 0; i < 12; i++)
+        strcat(deep, "}");
+    static char big[5000];
+    memset(big, 'x', sizeof(big) - 1);
+    memcpy(big, "{\"title\":\"", 10);
+    big[sizeof(big) - 3] = '"';
+    big[sizeof(big) - 2] = '}';
+    struct {
+        const char *bytes;
+        size_t len;
+        const char *error;
+    } bad[] = {
+        {"{\"title\": \"unterminated", 23, "invalid_json"},
+        {"{\"title\":\"caf\xc3\x28\"}", 15, "invalid_utf8"},
+        {"[1,2,3]", 7, "not_object"},
+        {deep, strlen(deep), "too_deep"},
+        {big, sizeof(big) - 1, "too_large"},
+        {"", 0, "invalid_json"},
+    };
+    enum { NBAD = sizeof(bad) / sizeof(bad[0]) };
+    /* good, bad, good, bad, ... so dead letters sit between alerts. */
+    char good[256];
+    int gl = snprintf(good, sizeof(good),
+                      "{\"type\":\"news\",\"title\":\"sanctions widened\",\"body\":\"\"}");
+    for (int i = 0; i < NBAD; i++) {
+        produce(e.in, good, (size_t)gl, NULL);
+        produce(e.in, bad[i].bytes, bad[i].len, NULL);
+    }
+    produce(e.in, good, (size_t)gl, NULL);
+    flush_producer();
+    pid_t pid = start_vigil(&e);
+    reader_t r;
+    const char *topics[] = {e.dlq};
+    reader_open(&r, topics, 1);
+    int seen = 0;
+    double deadline = now_s() + 60;
+    while (seen < NBAD && now_s() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r.c, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            int i = seen++;
+            assert_int_equal(m->len, bad[i].len);
+            if (m->len)
+                assert_memory_equal(m->payload, bad[i].bytes, m->len);
+            rd_kafka_headers_t *h;
+            const void *v;
+            size_t l;
+            assert_int_equal(rd_kafka_message_headers(m, &h), 0);
+            assert_int_equal(rd_kafka_header_get_last(h, "vigil-error", &v, &l), 0);
+            assert_true(l >= strlen(bad[i].error));
+            if (memcmp(v, bad[i].error, strlen(bad[i].error)) != 0)
+                fail_msg("message %d: vigil-error is '%.*s', expected '%s…'", i, (int)l,
+                         (const char *)v, bad[i].error);
+            assert_int_equal(rd_kafka_header_get_last(h, "vigil-source-topic", &v, &l), 0);
+            assert_int_equal(l, strlen(e.in));
+            assert_memory_equal(v, e.in, l);
+            assert_int_equal(rd_kafka_header_get_last(h, "vigil-source-partition", &v, &l), 0);
+            assert_memory_equal(v, "0", l);
+            assert_int_equal(rd_kafka_header_get_last(h, "vigil-source-offset", &v, &l), 0);
+            char off[32];
+            snprintf(off, sizeof(off), "%d", 2 * i + 1);
+            assert_int_equal(l, strlen(off));
+            assert_memory_equal(v, off, l);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    reader_close(&r);
+    /* The good events around them all alerted. */
+    reader_t ra;
+    const char *at[] = {e.alerts};
+    reader_open(&ra, at, 1);
+    alert_rec_t got[32];
+    size_t ngot = read_alerts(&ra, got, 32, NBAD + 1, 30, 1.0);
+    reader_close(&ra);
+    int st = stop_vigil(pid, SIGTERM);
+    if (seen != NBAD || ngot != NBAD + 1)
+        dump_log(&e);
+    assert_int_equal(seen, NBAD);
+    assert_int_equal(ngot, NBAD + 1);
+    for (size_t i = 0; i < ngot; i++)
+        assert_int_equal(got[i].src_offset % 2, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* SIGTERM mid-stream, restart in the same group: no alert is lost. */
+static void test_sigterm_restart(void **state)
+{
+    run_env_t e;
+    make_env(&e, "restart", 1, NULL);
+    enum { N = 3000 };
+    alert_rec_t *exp = calloc(N, sizeof(*exp)), *got = calloc(4 * N, sizeof(*got));
+    size_t nexp = produce_events(&e, 0, N, exp);
+    reader_t r;
+    const char *topics[] = {e.alerts, e.trade_alerts};
+    reader_open(&r, topics, 2);
+    pid_t pid = start_vigil(&e);
+    /* Wait for the first alerts, then stop it while it is working. */
+    size_t ngot = read_alerts(&r, got, 4 * N, 1, 60, 0);
+    assert_true(ngot >= 1);
+    int st = stop_vigil(pid, SIGTERM);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* More events arrive while it is down. */
+    size_t more = produce_events(&e, N, N + 300, exp + nexp);
+    nexp += more;
+    pid = start_vigil(&e);
+    ngot += read_alerts(&r, got + ngot, 4 * N - ngot, nexp > ngot ? nexp - ngot : 0, 90, 2.0);
+    st = stop_vigil(pid, SIGTERM);
+    reader_close(&r);
+    if (ngot < nexp)
+        dump_log(&e);
+    size_t dups = check_superset(got, ngot, exp, nexp, false);
+    fprintf(stderr, "restart: %zu expected alerts, %zu received, %zu duplicates\n", nexp, ngot,
+            dups);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(exp);
+    free(got);
+}
+
+/* ---- setup ---- */
+
+static int setup(void **state)
+{
+    vigil_bin = getenv("VIGIL_BIN");
+    if (!vigil_bin) {
+        fprintf(stderr, "VIGIL_BIN must name the vigil binary\n");
+        return -1;
+    }
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/vigil-e2e-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    char e[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!brokers[0]) {
+        rd_kafka_conf_t *hc = rd_kafka_conf_new();
+        rd_kafka_conf_set(hc, "test.mock.num.brokers", "1", e, sizeof(e));
+        rd_kafka_conf_set(hc, "log_level", "3", e, sizeof(e));
+        mock_host = rd_kafka_new(RD_KAFKA_PRODUCER, hc, e, sizeof(e));
+        if (!mock_host)
+            return -1;
+        mock = rd_kafka_handle_mock_cluster(mock_host);
+        snprintf(brokers, sizeof(brokers), "%s", rd_kafka_mock_cluster_bootstraps(mock));
+    }
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, e, sizeof(e));
+    rd_kafka_conf_set(conf, "linger.ms", "5", e, sizeof(e));
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    fprintf(stderr, "e2e: %s cluster at %s\n", mock ? "mock" : "real", brokers);
+    return producer ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    if (producer)
+        rd_kafka_destroy(producer);
+    if (mock_host)
+        rd_kafka_destroy(mock_host);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return 0;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const char *b = getenv("VIGIL_TEST_BROKERS");
+    const char *state = getenv("VIGIL_TEST_BROKER_STATE");
+    if (b) {
+        snprintf(brokers, sizeof(brokers), "%s", b);
+    } else if (state) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/bootstrap", state);
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(brokers, sizeof(brokers), f)) {
+            if (getenv("VIGIL_REQUIRE_BROKER")) {
+                fprintf(stderr, "e2e: no broker bootstrap at %s, and VIGIL_REQUIRE_BROKER is "
+                                "set\n", path);
+                return 1;
+            }
+            fprintf(stderr, "e2e: SKIP: no real Kafka broker (no %s). Install Java 17 and "
+                            "Maven (apt-get install openjdk-17-jre-headless maven) so "
+                            "tests/kafka/kafka-broker.sh can start one.\n",
+                    path);
+            return 77;
+        }
+        fclose(f);
+        brokers[strcspn(brokers, "\r\n")] = '\0';
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alerts_exact),
+        cmocka_unit_test(test_dead_letter),
+        cmocka_unit_test(test_sigterm_restart),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
