@@ -225,9 +225,10 @@ char *vg_alert_render(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
         raw++, rawlen--;
     size_t at = sb.len;
     vg_strbuf_append(&sb, raw, rawlen);
-    for (size_t k = at; !vg_strbuf_failed(&sb) && k < sb.len; k++)
-        if (sb.buf[k] == '\n' || sb.buf[k] == '\r')
-            sb.buf[k] = ' ';
+    if (!vg_strbuf_failed(&sb))
+        for (char *q = sb.buf + at, *e = sb.buf + sb.len; q < e; q++)
+            if (*q == '\n' || *q == '\r')
+                *q = ' ';
     vg_strbuf_putc(&sb, '}');
     if (vg_strbuf_failed(&sb)) {
         vg_strbuf_free(&sb);

@@ -3,6 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Input is read in blocks; a line is returned in place when it lies in
+ * the block, and assembled in `buf` only when it straddles two blocks. */
+#define BLOCK (256 * 1024)
+
 void vg_linereader_init(vg_linereader_t *lr, FILE *f, size_t max)
 {
     memset(lr, 0, sizeof(*lr));
@@ -13,50 +17,96 @@ void vg_linereader_init(vg_linereader_t *lr, FILE *f, size_t max)
 void vg_linereader_free(vg_linereader_t *lr)
 {
     free(lr->buf);
+    free(lr->block);
     lr->buf = NULL;
+    lr->block = NULL;
+}
+
+static int refill(vg_linereader_t *lr)
+{
+    if (lr->eof)
+        return 0;
+    size_t n = fread(lr->block, 1, BLOCK, lr->f);
+    if (n == 0) {
+        if (ferror(lr->f))
+            return -1;
+        lr->eof = true;
+        return 0;
+    }
+    lr->pos = 0;
+    lr->end = n;
+    return 1;
+}
+
+/* Appends block bytes to the assembled line, unless it is over the limit
+ * (then only its length is counted). */
+static int append(vg_linereader_t *lr, const char *p, size_t n, size_t *len, bool *over)
+{
+    if (!*over && *len + n > lr->max) {
+        *over = true;
+    }
+    if (!*over) {
+        if (*len + n + 1 > lr->cap) {
+            size_t ncap = lr->cap ? lr->cap : 4096;
+            while (ncap < *len + n + 1)
+                ncap *= 2;
+            char *nb = realloc(lr->buf, ncap);
+            if (!nb)
+                return -1;
+            lr->buf = nb;
+            lr->cap = ncap;
+        }
+        memcpy(lr->buf + *len, p, n);
+    }
+    *len += n;
+    return 0;
 }
 
 int vg_linereader_next(vg_linereader_t *lr, const char **line, size_t *len)
 {
-    size_t n = 0;
-    bool over = false;
-    int c;
-    if (!lr->buf) {
-        lr->cap = 4096;
-        lr->buf = malloc(lr->cap);
-        if (!lr->buf)
+    if (!lr->block) {
+        lr->block = malloc(BLOCK + 1);
+        if (!lr->block)
             return -1;
     }
-    /* getc_unlocked keeps this tight; the stream belongs to one thread. */
-    while ((c = getc_unlocked(lr->f)) != EOF) {
-        lr->bytes_read++;
-        if (c == '\n')
-            break;
-        if (!over && n + 1 >= lr->cap) {
-            if (n >= lr->max) {
-                over = true;
-            } else {
-                size_t ncap = lr->cap * 2;
-                if (ncap > lr->max + 2)
-                    ncap = lr->max + 2;
-                char *nb = realloc(lr->buf, ncap);
-                if (!nb)
-                    return -1;
-                lr->buf = nb;
-                lr->cap = ncap;
+    size_t n = 0;
+    bool over = false, partial = false;
+    for (;;) {
+        if (lr->pos >= lr->end) {
+            int r = refill(lr);
+            if (r < 0)
+                return -1;
+            if (r == 0) {
+                if (!partial)
+                    return 0;
+                break; /* last line without a newline */
             }
         }
-        if (!over)
-            lr->buf[n] = (char)c;
-        n++;
+        char *start = lr->block + lr->pos;
+        size_t avail = lr->end - lr->pos;
+        char *nl = memchr(start, '\n', avail);
+        size_t take = nl ? (size_t)(nl - start) : avail;
+        lr->pos += take + (nl ? 1 : 0);
+        lr->bytes_read += take + (nl ? 1 : 0);
+        if (nl && !partial) {
+            /* The common case: the whole line is inside the block. */
+            lr->line++;
+            *len = take;
+            if (take > lr->max)
+                return 2;
+            start[take] = '\0';
+            *line = start;
+            return 1;
+        }
+        partial = true;
+        if (append(lr, start, take, &n, &over) != 0)
+            return -1;
+        if (nl)
+            break;
     }
-    if (c == EOF && ferror(lr->f))
-        return -1;
-    if (c == EOF && n == 0)
-        return 0;
     lr->line++;
     *len = n;
-    if (over || n > lr->max)
+    if (over)
         return 2;
     lr->buf[n] = '\0';
     *line = lr->buf;

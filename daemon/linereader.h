@@ -12,8 +12,11 @@
 typedef struct vg_linereader {
     FILE *f;
     size_t max;
-    char *buf;
+    char *buf;   /* a line that straddles blocks */
     size_t cap;
+    char *block; /* the current block of input */
+    size_t pos, end;
+    bool eof;
     uint64_t line;       /* number of the line last returned, from 1 */
     uint64_t bytes_read; /* bytes consumed so far */
 } vg_linereader_t;

@@ -114,19 +114,19 @@ resolve_classpath() {
     cat "$cpfile"
 }
 
-# True while $1 is a live (not zombie) process.
+# True while $1 is a live process (not a zombie awaiting its reaper).
 alive() {
-    local cmd
-    kill -0 "$1" 2>/dev/null || return 1
-    cmd=$(tr -d '\0' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-    [[ -n $cmd ]]
+    local stat
+    # (read, not $(<file): under set -e a missing file kills the script)
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+    stat=${stat##*) } # the state letter follows "pid (comm) "
+    [[ ${stat:0:1} != [ZX] ]]
 }
 
 # Prints the pid of the broker running from $state, if any.
 broker_pid() {
     local pid
-    [[ -r $state/broker.pid ]] || return 1
-    pid=$(<"$state/broker.pid")
+    read -r pid 2>/dev/null <"$state/broker.pid" || return 1
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     alive "$pid" || return 1
     # Guard against a recycled pid: it must be our broker.
@@ -151,7 +151,9 @@ kill_broker() {
             sleep 0.1
         done
     fi
-    wait "$pid" 2>/dev/null || true # reaps it when it is our child
+    if ! alive "$pid"; then
+        wait "$pid" 2>/dev/null || true # reaps it when it is our child
+    fi
 }
 
 cmd_stop() {
@@ -264,7 +266,7 @@ cmd_start() {
     done
     cp=$(resolve_classpath)
 
-    jvm=(-Xms64m "-Xmx$heap" -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+    jvm=("-Xmx$heap" -XX:+UseSerialGC -XX:TieredStopAtLevel=1
         -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData
         -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true
         "-Dlog4j2.configurationFile=$here/log4j2.properties"
@@ -323,6 +325,11 @@ cmd_start() {
 (($# == 2)) || usage
 case $1 in start | stop | status) ;; *) usage ;; esac
 [[ -n $2 ]] || usage
+if [[ $1 != start && ! -d $2 ]]; then
+    [[ $1 == stop ]] && exit 0
+    echo "not running"
+    exit 1
+fi
 mkdir -p "$2"
 state=$(cd "$2" && pwd)
 # One start/stop at a time per STATE_DIR (fd 9 is closed for the JVMs).

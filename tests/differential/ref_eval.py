@@ -1,0 +1,524 @@
+#!/usr/bin/env python3
+"""A deliberately simple second evaluator of vigil rules, for differential
+testing. Written from docs/DESIGN.md ("Conditions", "Keyword semantics",
+"Field semantics"), not from the engine's code.
+
+usage: ref_eval.py [--no-index] [--text-fields a,b] RULES_PATH... EVENTS.jsonl
+
+RULES_PATH is a rule file or a folder (its *.yaml / *.yml files, in name
+order, not recursive), as for `vigil scan --rules`. Prints one line
+"LINE<TAB>RULE_ID" for every (event, rule) that fires, events numbered from
+1 in the input, rules in load order. Lines that are not a JSON object are
+skipped (vigil reports them as malformed and raises nothing).
+
+It assumes the rules are valid (run `vigil check` first); it only does the
+checks it needs to interpret them.
+
+How it matches (DESIGN.md keyword rules 1-6):
+
+* Case folding. Unicode *simple* case folding, one code point to one code
+  point, derived per code point from the standard library: str.casefold()
+  is full folding; when it gives one code point that is the simple fold;
+  when it gives several (e.g. "ß" -> "ss"), the simple fold is str.lower()
+  if that is one code point ("ẞ" -> "ß"), else the code point itself
+  ("İ" stays "İ"). Text and terms are folded with this table
+  (str.translate), then compared exactly. Because folding is 1:1, character
+  positions are unchanged.
+* Word characters: Unicode general categories L* and N*, plus "_" (this is
+  what str.isalnum() covers; DESIGN.md says "letter, digit or underscore").
+  Built as one regex character class W from unicodedata.
+* White space: the Unicode White_Space property (listed below; note that
+  str.isspace() and Python's \\s also accept U+001C..U+001F, which are not
+  White_Space), as a class S.
+* A plain term "w1 w2 ... wn" becomes the Python regex
+      (?<!W) w1 S+ w2 S+ ... wn (?!W)
+  over the folded text, where each word is re.escape()d (all characters are
+  literal) and a word "stem*" (ending in "*", longer than the "*") becomes
+  stem W*.
+* A term "/re/" is re.search(re, text, re.IGNORECASE) on the unfolded text,
+  with no added boundaries. (Python's regex dialect, not Hyperscan's: the
+  test rules use only constructs that mean the same in both.)
+* Field values searched by `text`: strings; an array contributes each of its
+  elements; anything else (numbers, objects, booleans) is not searched.
+
+Field semantics: PATH is split on "."; whenever a value on the way is an
+array, each element is followed (recursively); the leaves are the values
+tried, and the condition holds if it holds for any of them. No leaves means
+missing: every operator is false except `exists: false`. String operators
+fold both sides as above; a JSON number takes part through its JSON text
+exactly as written in the input (the parser keeps it); numeric operators
+accept a JSON number or a string that is entirely a decimal number
+([+-]? digits [. digits] [e[+-]digits]). Booleans, null and objects are
+false for every operator except exists.
+
+Rule files are read with PyYAML restricted to the YAML 1.2 core schema
+(only true/false are booleans; 012 is decimal; no timestamps).
+
+Speed (an optimisation, not a semantic): a term is only tried on a text
+whose set of word tokens contains the term's first token, when that is
+sound (see TermIndex); --no-index tries every term on every text.
+"""
+import json
+import os
+import re
+import sys
+import unicodedata
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover
+    sys.stderr.write("ref_eval.py: needs PyYAML (python3-yaml)\n")
+    sys.exit(77)
+
+# ---------------------------------------------------------------- Unicode
+
+WHITE_SPACE = ([*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+                0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
+
+
+def simple_fold_char(c):
+    f = c.casefold()
+    if len(f) == 1:
+        return f
+    lo = c.lower()
+    return lo if len(lo) == 1 else c
+
+
+def is_word_char(c):
+    return c == "_" or unicodedata.category(c)[0] in "LN"
+
+
+def _class(cps):
+    """A regex character class for a sorted list of code points."""
+    out = []
+    i = 0
+    while i < len(cps):
+        j = i
+        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
+            j += 1
+        a, b = cps[i], cps[j]
+        out.append("\\U%08x" % a if a == b else "\\U%08x-\\U%08x" % (a, b))
+        i = j + 1
+    return "[" + "".join(out) + "]"
+
+
+def build_tables():
+    fold = {}
+    word = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        f = simple_fold_char(c)
+        if f != c:
+            fold[cp] = f
+        if is_word_char(c):
+            word.append(cp)
+    return fold, _class(word), _class(WHITE_SPACE)
+
+
+FOLD, W, S = build_tables()
+
+
+def fold(s):
+    return s.translate(FOLD)
+
+
+WORD_RUN = re.compile(W + "+")
+LEADING_WORD_RUN = re.compile("^" + W + "*")
+
+# ---------------------------------------------------------------- YAML 1.2 core schema
+
+
+class CoreLoader(yaml.SafeLoader):
+    pass
+
+
+CoreLoader.yaml_implicit_resolvers = {}
+for _tag, _re, _first in (
+        ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+        ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+        ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                  r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+.0123456789"))):
+    CoreLoader.add_implicit_resolver("tag:yaml.org,2002:" + _tag, re.compile(_re), _first)
+
+
+def _int(loader, node):
+    v = loader.construct_scalar(node)
+    return int(v, 0) if v[:2] in ("0o", "0x") else int(v, 10)
+
+
+def _float(loader, node):
+    v = loader.construct_scalar(node).lower()
+    if v.endswith(".inf"):
+        return float("-inf") if v.startswith("-") else float("inf")
+    return float("nan") if v == ".nan" else float(v)
+
+
+def _bool(loader, node):
+    return loader.construct_scalar(node) in ("true", "True", "TRUE")
+
+
+CoreLoader.add_constructor("tag:yaml.org,2002:int", _int)
+CoreLoader.add_constructor("tag:yaml.org,2002:float", _float)
+CoreLoader.add_constructor("tag:yaml.org,2002:bool", _bool)
+
+# ---------------------------------------------------------------- JSON with number text
+
+
+class JNum:
+    """A JSON number, keeping its text as written in the event."""
+    __slots__ = ("text", "value")
+
+    def __init__(self, text):
+        self.text = text
+        self.value = float(text)
+
+
+def load_event(line):
+    return json.loads(line, parse_int=JNum, parse_float=JNum,
+                      parse_constant=lambda s: None)
+
+# ---------------------------------------------------------------- terms
+
+
+class Term:
+    def __init__(self, text, list_name):
+        self.text = text
+        self.list = list_name
+        self.is_regex = len(text) >= 2 and text.startswith("/") and text.endswith("/")
+        self._rx = None
+        self.key = None          # index key: a token every matching text contains
+        if self.is_regex:
+            return
+        words = fold(text).split(" ")
+        first = words[0]
+        star = len(first) > 1 and first.endswith("*")
+        core = first[:-1] if star else first
+        head = LEADING_WORD_RUN.match(core).group(0)
+        # Sound only when the token at the match start must equal `head`:
+        # head non-empty, and followed (in the term) by a non-word character,
+        # a word separator or the end of the term (boundary rule 3).
+        if head and not (star and head == core):
+            self.key = head
+
+    def regex(self):
+        if self._rx is None:
+            if self.is_regex:
+                self._rx = re.compile(self.text[1:-1], re.IGNORECASE)
+            else:
+                parts = []
+                for w in fold(self.text).split(" "):
+                    if len(w) > 1 and w.endswith("*"):
+                        parts.append(re.escape(w[:-1]) + W + "*")
+                    else:
+                        parts.append(re.escape(w))
+                self._rx = re.compile("(?<!" + W + ")" + (S + "+").join(parts) + "(?!" + W + ")")
+        return self._rx
+
+    def occurs_in(self, text, folded):
+        if self.is_regex:
+            return self.regex().search(text) is not None
+        return self.regex().search(folded) is not None
+
+
+class TermIndex:
+    """Terms of one `text` condition, indexed by first token."""
+
+    def __init__(self, terms, use_index):
+        self.terms = terms
+        self.by_key = {}
+        self.always = []
+        for i, t in enumerate(terms):
+            if use_index and t.key is not None:
+                self.by_key.setdefault(t.key, []).append(i)
+            else:
+                self.always.append(i)
+
+    def found(self, texts, want_all):
+        """texts: [(text, folded, tokens)]. Returns whether any (want_all:
+        every) term occurs in at least one of the texts."""
+        need = set(range(len(self.terms))) if want_all else None
+        for text, folded, tokens in texts:
+            cands = list(self.always)
+            if len(tokens) < len(self.by_key):
+                for tok in tokens:
+                    cands.extend(self.by_key.get(tok, ()))
+            else:
+                for k, idx in self.by_key.items():
+                    if k in tokens:
+                        cands.extend(idx)
+            for i in cands:
+                if want_all and i not in need:
+                    continue
+                if self.terms[i].occurs_in(text, folded):
+                    if not want_all:
+                        return True
+                    need.discard(i)
+                    if not need:
+                        return True
+        return want_all and not need
+
+# ---------------------------------------------------------------- rules
+
+
+class RuleError(Exception):
+    pass
+
+
+class Ruleset:
+    def __init__(self, paths, text_fields, use_index):
+        self.lists_raw = {}      # name -> (items, file dir)
+        self.macros = {}
+        self.rules = []          # (id, compiled condition)
+        self.text_fields = text_fields
+        self.use_index = use_index
+        self.list_cache = {}
+        docs = []
+        for p in paths:
+            files = ([os.path.join(p, n) for n in sorted(os.listdir(p))
+                      if n.endswith((".yaml", ".yml")) and os.path.isfile(os.path.join(p, n))]
+                     if os.path.isdir(p) else [p])
+            for f in files:
+                with open(f, encoding="utf-8") as fh:
+                    doc = yaml.load(fh, Loader=CoreLoader) or {}
+                docs.append((f, doc))
+        for f, doc in docs:
+            for name, spec in (doc.get("lists") or {}).items():
+                self.lists_raw[name] = (spec, os.path.dirname(os.path.abspath(f)))
+            for name, cond in (doc.get("macros") or {}).items():
+                self.macros[name] = cond
+        for f, doc in docs:
+            for r in doc.get("rules") or []:
+                if r.get("enabled", True) is False:
+                    continue
+                self.rules.append((r["id"], self.compile(r["match"], ())))
+
+    # lists ---------------------------------------------------------
+    def list_items(self, name, stack=()):
+        """Items of a list after splicing, as (value, list it came from)."""
+        if name in self.list_cache:
+            return self.list_cache[name]
+        if name in stack:
+            raise RuleError("list %s contains itself" % name)
+        spec, base = self.lists_raw[name]
+        if isinstance(spec, dict):
+            path = spec["file"]
+            if not os.path.isabs(path):
+                path = os.path.join(base, path)
+            raw = []
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    line = line.strip()
+                    if line and not line.startswith("#"):
+                        raw.append(line)
+        else:
+            raw = list(spec)
+        out = self.splice(raw, name, stack + (name,))
+        self.list_cache[name] = out
+        return out
+
+    def splice(self, items, list_name, stack=()):
+        out = []
+        for it in items:
+            if isinstance(it, str) and it.startswith("$$"):
+                out.append((it[1:], list_name))
+            elif isinstance(it, str) and it.startswith("$"):
+                out.extend(self.list_items(it[1:], stack))
+            else:
+                out.append((it, list_name))
+        return out
+
+    def terms_of(self, spec):
+        if isinstance(spec, str):
+            if not spec.startswith("$") or spec.startswith("$$"):
+                raise RuleError("TERMS must be a list or $name: %r" % spec)
+            return self.list_items(spec[1:])
+        return self.splice(spec, None)
+
+    # conditions ----------------------------------------------------
+    def compile(self, c, macro_stack):
+        if not isinstance(c, dict):
+            raise RuleError("condition must be a mapping: %r" % (c,))
+        if "all" in c and "field" not in c and "text" not in c:
+            subs = [self.compile(x, macro_stack) for x in c["all"] or []]
+            return lambda ev, cx: all(s(ev, cx) for s in subs)
+        if "any" in c and "field" not in c and "text" not in c:
+            subs = [self.compile(x, macro_stack) for x in c["any"] or []]
+            return lambda ev, cx: any(s(ev, cx) for s in subs)
+        if "not" in c:
+            sub = self.compile(c["not"], macro_stack)
+            return lambda ev, cx: not sub(ev, cx)
+        if "macro" in c:
+            name = c["macro"]
+            if name in macro_stack:
+                raise RuleError("macro %s uses itself" % name)
+            return self.compile(self.macros[name], macro_stack + (name,))
+        if "text" in c:
+            t = c["text"]
+            want_all = "all" in t
+            terms = [Term(str(v), ln) for v, ln in self.terms_of(t["all"] if want_all else t["any"])]
+            fields = t.get("fields") or self.text_fields
+            idx = TermIndex(terms, self.use_index)
+            return lambda ev, cx: idx.found(cx.texts(ev, fields), want_all)
+        if "field" in c:
+            path = str(c["field"]).split(".")
+            ops = [k for k in c if k != "field"]
+            if len(ops) != 1:
+                raise RuleError("field condition needs exactly one operator: %r" % c)
+            op = ops[0]
+            arg = c[op]
+            if op == "in":
+                arg = [v for v, _ in (self.terms_of(arg))]
+            test = make_test(op, arg)
+            if op == "exists":
+                return lambda ev, cx: (len(values(ev, path)) > 0) == arg
+            return lambda ev, cx: any(test(v) for v in values(ev, path))
+        raise RuleError("unknown condition %r" % (c,))
+
+# ---------------------------------------------------------------- field semantics
+
+
+def values(ev, path):
+    cur = [ev]
+    for key in path:
+        nxt = []
+        for v in flatten(cur):
+            if isinstance(v, dict) and key in v:
+                nxt.append(v[key])
+        cur = nxt
+    return flatten(cur)
+
+
+def flatten(vals):
+    out = []
+    for v in vals:
+        if isinstance(v, list):
+            out.extend(flatten(v))
+        else:
+            out.append(v)
+    return out
+
+
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+
+
+def as_text(v):
+    if isinstance(v, str):
+        return v
+    if isinstance(v, JNum):
+        return v.text
+    return None
+
+
+def as_number(v):
+    if isinstance(v, JNum):
+        return v.value
+    if isinstance(v, str) and DECIMAL.match(v):
+        return float(v)
+    return None
+
+
+def is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def eq_test(arg):
+    if is_number(arg):
+        a = float(arg)
+        return lambda v: as_number(v) == a
+    if isinstance(arg, str):
+        a = fold(arg)
+        return lambda v: (lambda s: s is not None and fold(s) == a)(as_text(v))
+    raise RuleError("eq operand of unsupported type: %r" % (arg,))
+
+
+def make_test(op, arg):
+    if op == "eq":
+        return eq_test(arg)
+    if op == "in":
+        tests = [eq_test(a) for a in arg]
+        return lambda v: any(t(v) for t in tests)
+    if op in ("prefix", "suffix", "contains"):
+        if not isinstance(arg, str):
+            raise RuleError("%s needs a string operand" % op)
+        a = fold(arg)
+        f = {"prefix": lambda s: s.startswith(a), "suffix": lambda s: s.endswith(a),
+             "contains": lambda s: a in s}[op]
+        return lambda v: (lambda s: s is not None and f(fold(s)))(as_text(v))
+    if op == "matches":
+        rx = re.compile(arg[1:-1], re.IGNORECASE)
+        return lambda v: (lambda s: s is not None and rx.search(s) is not None)(as_text(v))
+    if op in ("lt", "lte", "gt", "gte"):
+        if not is_number(arg):
+            raise RuleError("%s needs a number operand" % op)
+        a = float(arg)
+        cmp = {"lt": lambda x: x < a, "lte": lambda x: x <= a,
+               "gt": lambda x: x > a, "gte": lambda x: x >= a}[op]
+        return lambda v: (lambda x: x is not None and cmp(x))(as_number(v))
+    if op == "exists":
+        return None
+    raise RuleError("unknown operator %s" % op)
+
+# ---------------------------------------------------------------- evaluation
+
+
+class EventContext:
+    """Per-event cache of folded texts and their word tokens."""
+
+    def __init__(self):
+        self.cache = {}
+
+    def texts(self, ev, fields):
+        out = []
+        for f in fields:
+            for v in values(ev, f.split(".")):
+                if not isinstance(v, str):
+                    continue
+                e = self.cache.get(v)
+                if e is None:
+                    folded = fold(v)
+                    e = (v, folded, set(WORD_RUN.findall(folded)))
+                    self.cache[v] = e
+                out.append(e)
+        return out
+
+
+def main(argv):
+    use_index = True
+    text_fields = ["title", "body"]
+    args = []
+    it = iter(argv[1:])
+    for a in it:
+        if a == "--no-index":
+            use_index = False
+        elif a == "--text-fields":
+            text_fields = next(it).split(",")
+        elif a in ("-h", "--help"):
+            print(__doc__.strip())
+            return 0
+        else:
+            args.append(a)
+    if len(args) < 2:
+        sys.stderr.write("usage: ref_eval.py [--no-index] [--text-fields a,b] RULES_PATH... EVENTS.jsonl\n")
+        return 2
+    rs = Ruleset(args[:-1], text_fields, use_index)
+    out = sys.stdout
+    with open(args[-1], "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                ev = load_event(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                continue
+            if not isinstance(ev, dict):
+                continue
+            cx = EventContext()
+            for rid, cond in rs.rules:
+                if cond(ev, cx):
+                    out.write("%d\t%s\n" % (n, rid))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
