@@ -261,7 +261,10 @@ cmd_start() {
     rm -f "$state/bootstrap"
     for p in "$port" "$cport"; do
         if port_in_use "$p"; then
-            die "127.0.0.1:$p is already in use (another broker? set VIGIL_KAFKA_PORT / VIGIL_KAFKA_CONTROLLER_PORT)"
+            if command -v ss >/dev/null 2>&1; then
+                ss -Hltnp "sport = :$p" >&2 || true
+            fi
+            die "127.0.0.1:$p is already in use (a broker of another STATE_DIR? stop it, or set VIGIL_KAFKA_PORT / VIGIL_KAFKA_CONTROLLER_PORT)"
         fi
     done
     cp=$(resolve_classpath)
@@ -270,7 +273,7 @@ cmd_start() {
         -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData
         -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true
         "-Dlog4j2.configurationFile=$here/log4j2.properties"
-        "-Dkafka.logs.dir=$state/logs" -cp "$cp")
+        -cp "$cp")
 
     # A data dir formatted by another Kafka release may not load: start over.
     if [[ -d $state/data && "$(cat "$state/kafka-version" 2>/dev/null)" != "$kafka_version" ]]; then
