@@ -99,6 +99,17 @@ static char *nested_arrays(size_t levels)
     return s;
 }
 
+/* Decodes a generated buffer, frees it, then checks the status. */
+#define expect_status_owned(lim, s, want)                                                    \
+    do {                                                                                     \
+        char *buf_ = (s);                                                                    \
+        vg_event_status_t got_ = decode_n((lim), buf_, strlen(buf_));                        \
+        free(buf_);                                                                          \
+        if (got_ != (want))                                                                  \
+            fail_msg("decoding " #s ": wanted %s, got %s", vg_event_status_name(want),       \
+                     vg_event_status_name(got_));                                            \
+    } while (0)
+
 /* An object of exactly n bytes: {"a":"xxx..."}. Caller frees. */
 static char *object_of_size(size_t n)
 {
@@ -317,16 +328,10 @@ static void test_depth_limit_refuses_one_more(void **state)
 {
     (void)state;
     vg_event_limits_t lim = {.max_bytes = 0, .max_depth = 3};
-    char *s = nested_objects(4);
-    expect_status_n(&lim, s, strlen(s), VG_EVENT_TOO_DEEP);
-    free(s);
-    s = nested_arrays(4);
-    expect_status_n(&lim, s, strlen(s), VG_EVENT_TOO_DEEP);
-    free(s);
+    expect_status_owned(&lim, nested_objects(4), VG_EVENT_TOO_DEEP);
+    expect_status_owned(&lim, nested_arrays(4), VG_EVENT_TOO_DEEP);
     /* and far beyond: no stack exhaustion */
-    s = nested_objects(100000);
-    expect_status_n(NULL, s, strlen(s), VG_EVENT_TOO_DEEP);
-    free(s);
+    expect_status_owned(NULL, nested_objects(100000), VG_EVENT_TOO_DEEP);
 }
 
 static void test_depth_limit_accepts_exactly_max(void **state)
@@ -339,36 +344,24 @@ static void test_depth_limit_accepts_exactly_max(void **state)
      * {"a":1} with max_depth 1. */
     vg_event_limits_t lim = {.max_bytes = 0, .max_depth = 3};
     expect_status_n(&lim, "{\"a\":{\"b\":{}}}", 14, VG_EVENT_OK);
-    char *s = nested_objects(3);
-    expect_status_n(&lim, s, strlen(s), VG_EVENT_OK);
-    free(s);
-    s = nested_arrays(3);
-    expect_status_n(&lim, s, strlen(s), VG_EVENT_OK);
-    free(s);
+    expect_status_owned(&lim, nested_objects(3), VG_EVENT_OK);
+    expect_status_owned(&lim, nested_arrays(3), VG_EVENT_OK);
 
     vg_event_limits_t one = {.max_bytes = 0, .max_depth = 1};
     expect_status_n(&one, "{\"a\":1,\"b\":\"x\"}", 15, VG_EVENT_OK);
-    expect_status_n(&one, "{\"a\":[]}", 8, VG_EVENT_TOO_DEEP);
+    expect_status_n(&one, "{\"a\":[1]}", 9, VG_EVENT_TOO_DEEP);
 
     /* the default limit is 64 levels */
-    s = nested_objects(64);
-    expect_status_n(NULL, s, strlen(s), VG_EVENT_OK);
-    free(s);
-    s = nested_objects(65);
-    expect_status_n(NULL, s, strlen(s), VG_EVENT_TOO_DEEP);
-    free(s);
+    expect_status_owned(NULL, nested_objects(64), VG_EVENT_OK);
+    expect_status_owned(NULL, nested_objects(65), VG_EVENT_TOO_DEEP);
 }
 
 static void test_size_limit(void **state)
 {
     (void)state;
     vg_event_limits_t lim = {.max_bytes = 100, .max_depth = 0};
-    char *s = object_of_size(100);
-    expect_status_n(&lim, s, 100, VG_EVENT_OK);
-    free(s);
-    s = object_of_size(101);
-    expect_status_n(&lim, s, 101, VG_EVENT_TOO_LARGE);
-    free(s);
+    expect_status_owned(&lim, object_of_size(100), VG_EVENT_OK);
+    expect_status_owned(&lim, object_of_size(101), VG_EVENT_TOO_LARGE);
     /* size is checked first: an oversized message of garbage is too large */
     expect_status_n(&lim, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
                           "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
@@ -380,12 +373,8 @@ static void test_size_limit(void **state)
                     104, VG_EVENT_TOO_LARGE);
 
     /* the default is 1 MiB */
-    s = object_of_size(1024 * 1024);
-    expect_status_n(NULL, s, 1024 * 1024, VG_EVENT_OK);
-    free(s);
-    s = object_of_size(1024 * 1024 + 1);
-    expect_status_n(NULL, s, 1024 * 1024 + 1, VG_EVENT_TOO_LARGE);
-    free(s);
+    expect_status_owned(NULL, object_of_size(1024 * 1024), VG_EVENT_OK);
+    expect_status_owned(NULL, object_of_size(1024 * 1024 + 1), VG_EVENT_TOO_LARGE);
 }
 
 static void test_reasons_and_status_names(void **state)

@@ -1165,6 +1165,19 @@ static void test_evidence_of_star_regex_and_array_terms(void **state)
     assert_string_equal(str_member(find_match(m, "entities", "smic"), "snippet"), "SMIC");
 }
 
+static void test_evidence_of_regex_without_start_of_match(void **state)
+{
+    (void)state;
+    /* Engine choice: vectorscan cannot report where a match of
+     * /a.{0,200}b/ starts (in UCP mode with start-of-match); the term
+     * still works and its evidence is where the match ends (length 0). */
+    json_object *m = evidence("rules:\n  - id: r\n    match: {text: {any: ['/a.{0,200}b/']}}\n",
+                              "{\"title\":\"xx a---b yy\"}");
+    json_object *e = find_match(m, "title", "/a.{0,200}b/");
+    assert_int_equal(int_member(e, "offset") + int_member(e, "length"), 8);
+    assert_true(int_member(e, "offset") == 3 || int_member(e, "length") == 0);
+}
+
 static void test_evidence_in_long_text(void **state)
 {
     (void)state;
@@ -1264,6 +1277,7 @@ int main(void)
         T(test_evidence_names_the_list_a_term_was_written_in),
         T(test_evidence_offsets_after_folds_that_change_length),
         T(test_evidence_of_star_regex_and_array_terms),
+        T(test_evidence_of_regex_without_start_of_match),
         T(test_evidence_in_long_text),
         T(test_evidence_excludes_not_and_unsearched_fields),
         T(test_evidence_only_from_true_keyword_conditions),

@@ -93,57 +93,47 @@ def trade(rng, i):
     return ev
 
 
-NEWS = [
+# One edge case per snippet; each becomes its own event (see main), so that
+# one case cannot hide another.
+SNIPPETS = [
     # boundaries (rule 3) and stars (rule 4)
-    ("the ban.", "Ban on exports. urban banned banana (ban) ban_x ban1"),
-    ("urban renewal", "They banned it; bans galore; the banner flew."),
-    ("Sanctions widen", "The unsanctioned trade and sanctioning bodies."),
-    ("sanction", None),
-    (None, "unsanctioned only"),
-    ("Intel's chips", "Intelligence agencies and Intel-made parts, INTEL"),
-    ("Rostechnadzor report", "germanium exports but Germany said no"),
-    ("bané éban ban中 中ban ban٣ ٣ban", "ban\u0301 and ban\u00b2 and ban\u2160"),
+    "the ban.", "Ban on exports.", "urban", "banned", "banana", "(ban)", "ban_x", "ban1",
+    "bané", "éban", "ban中", "中ban", "ban٣", "٣ban", "ban\u0301 x", "ban\u00b2", "ban\u2160",
+    "ban\u200d", "the banner flew", "bans galore",
+    "Sanctions widen", "unsanctioned", "sanctioning bodies", "sanction",
+    "Intel's chips", "Intelligence agencies", "Intel-made parts", "INTEL",
+    "Rostechnadzor report", "Rostec said", "germanium exports", "Germany said no",
     # white space (rule 2)
-    ("Added to the Entity\n    List", "entity\ttrade list"),
-    ("entity\u00a0list", "ENTITY\u2003\u3000LIST and entity\u200blist and entity-list"),
-    ("entity\r\nlist", "entity\x0blist; entity\x0clist; entity\x85list; entity\u2028list"),
-    ("entitylist", "entity_list entity list_ entity listing"),
+    "Added to the Entity\n    List", "entity\ttrade list", "entity\u00a0list",
+    "ENTITY\u2003\u3000LIST", "entity\u200blist", "entity-list", "entity\r\nlist",
+    "entity\x0blist", "entity\x0clist", "entity\x85list", "entity\u2028list",
+    "entity\u1680list", "entity\u205flist", "entity\x1flist", "entity\x1clist",
+    "entitylist", "entity_list", "entity list_", "entity listing", "entity lists",
     # phrases with stars
-    ("exports banned", "export bans; Export   Ban; exporter ban"),
-    ("Export curbs tighten", "export curb; export curbing; exportcurbs"),
-    ("rare earthenware", "rare earths, rare-earth magnets"),
+    "exports banned", "export bans", "Export   Ban", "exporter ban", "Export curbs tighten",
+    "export curb", "export curbing", "exportcurbs", "rare earthenware", "rare earths",
+    "rare-earth magnets", "trade war fears", "a trade   war", "trade\nwar",
     # regex terms (rule 5)
-    ("export  bans", "export banner ads; export\tbanned"),
-    ("Tariffs of 100 pct imposed", "a 25.5 pct rise and 3 PCT fall"),
+    "export  bans", "export banner ads", "export\tbanned", "Tariffs of 100 pct imposed",
+    "a 25.5 pct rise", "3 PCT fall", "FED SAYS RATES STEADY", "profit 12 cts a share",
     # literal punctuation (rule 6)
-    ("U.S. curbs", "U.S.A. is not U.S.; the U.S.-made parts"),
-    ("AT&T and S.A. units", "AT&Tx and (AT&T)"),
-    ("costs $100 now", "US$100 and $1000 and $100."),
-    ("licen?e requirement", "license requirement"),
-    ("chip-making", "chip making and chips"),
-    ("STANDARD OIL <SRD>", "units of <SRD> and <SRDX>"),
+    "U.S. curbs", "U.S.A. is big", "not U.S.;", "the U.S.-made parts", "AT&T", "S.A. units",
+    "AT&Tx", "(AT&T)", "costs $100 now", "US$100", "$1000", "$100.", "licen?e requirement",
+    "license requirement", "chip-making", "chip making", "chips", "STANDARD OIL <SRD>",
+    "<SRDX>", "a*b", "aXb", "co., ltd", "it's", "don't", "Reuter's",
     # Unicode case folding (rule 1)
-    ("ÉTATS-UNIS: Washington tightens export controls", "états-unis"),
-    ("Straße closed", "strasse open; STRASSE; STRAẞE"),
-    ("ΣΊΣΥΦΟΣ", "σίσυφος and σίσυφοσ"),
-    ("\u212aelvin sanctions", "ſanctions imposed"),
-    ("İstanbul talks", "istanbul and ISTANBUL and ıstanbul"),
-    ("САНКЦИИ против", "новые санкции"),
-    ("ǅemal", "ǆemal and Ǆemal"),
-    ("Ｆｕｌｌｗｉｄｔｈ ＳＡＮＣＴＩＯＮ", "ｓａｎｃｔｉｏｎｓ"),
+    "ÉTATS-UNIS: Washington tightens export controls", "états-unis", "Straße closed",
+    "strasse open", "STRASSE", "STRAẞE", "ΣΊΣΥΦΟΣ", "σίσυφος", "σίσυφοσ",
+    "\u212aelvin", "ſanctions imposed", "İstanbul talks", "istanbul", "ISTANBUL", "ıstanbul",
+    "САНКЦИИ против", "новые санкции", "ǅemal", "ǆemal", "Ǆemal",
+    "Ｆｕｌｌｗｉｄｔｈ ＳＡＮＣＴＩＯＮ", "ｓａｎｃｔｉｏｎｓ", "µ-chip", "μ-chip",
     # names from lists and files
-    ("Huawei's suppliers", "HUAWEI and Huaweis and Hua wei"),
-    ("SMIC and YMTC", "Semiconductor Manufacturing International Corp"),
-    ("micron-scale", "Micron Technology"),
-    ("BANCO NACIONAL DE CUBA", "Banco Nacional de Cuba said"),
-    ("AEROCARIBBEAN AIRLINES", "aerocaribbean airlines flights"),
-    ("ROSOBORONEXPORT deal", "Rosoboronexport and Rostec"),
-    ("trade war fears", "a trade   war"),
-    ("Japan chip pact", "MITI said semiconductor exports to the U.S. will rise"),
-    ("tokyo", "yen rises"),
-    # missing fields
-    (None, None),
-    ("", ""),
+    "Huawei's suppliers", "HUAWEI", "Huaweis", "Hua wei", "SMIC and YMTC",
+    "Semiconductor Manufacturing International Corp", "micron-scale", "Micron Technology",
+    "BANCO NACIONAL DE CUBA", "Banco Nacional de Cuba said", "AEROCARIBBEAN AIRLINES",
+    "aerocaribbean airlines flights", "ROSOBORONEXPORT deal", "Rostec", "C# Corp", "C Corp",
+    "Japan chip pact", "MITI said semiconductor exports to the U.S. will rise", "tokyo",
+    "yen rises", "",
 ]
 
 
@@ -184,8 +174,12 @@ def main(argv):
     out = sys.stdout
     for i in range(n):
         out.write(dump(trade(rng, i)) + "\n")
-    for i, (t, b) in enumerate(NEWS):
-        out.write(dump(news(i, t, b)) + "\n")
+    # each snippet as a title alone, then as a body alone
+    for i, snip in enumerate(SNIPPETS):
+        out.write(dump(news(i, snip, None)) + "\n")
+    for i, snip in enumerate(SNIPPETS):
+        out.write(dump(news(len(SNIPPETS) + i, None, snip)) + "\n")
+    out.write(dump(news(2 * len(SNIPPETS), None, None)) + "\n")
     for ev in extra_news():
         out.write(dump(ev) + "\n")
     return 0

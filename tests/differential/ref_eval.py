@@ -29,15 +29,22 @@ How it matches (DESIGN.md keyword rules 1-6):
   Built as one regex character class W from unicodedata.
 * White space: the Unicode White_Space property (listed below; note that
   str.isspace() and Python's \\s also accept U+001C..U+001F, which are not
-  White_Space), as a class S.
-* A plain term "w1 w2 ... wn" becomes the Python regex
-      (?<!W) w1 S+ w2 S+ ... wn (?!W)
-  over the folded text, where each word is re.escape()d (all characters are
-  literal) and a word "stem*" (ending in "*", longer than the "*") becomes
-  stem W*.
+  White_Space), as the set WHITE_SPACE.
+* A plain term "w1 w2 ... wn" is matched on the folded text by hand
+  (match_from): it occurs at p when p is not preceded by a word character,
+  w1 is there, then one or more white-space characters, w2, ..., wn, and
+  the next character is not a word character. Every character of a word is
+  literal, except that a word "stem*" (ending in "*", longer than the "*")
+  is stem followed by zero or more word characters (taken greedily, which is
+  exact: what follows must be white space or a non-word character).
+  This is the regex (?<!W)w1\s+w2...wn(?!W) with W the word class and \s
+  White_Space, written out because Python's re is very slow with a
+  lookbehind on a 14,000-range class.
 * A term "/re/" is re.search(re, text, re.IGNORECASE) on the unfolded text,
-  with no added boundaries. (Python's regex dialect, not Hyperscan's: the
-  test rules use only constructs that mean the same in both.)
+  with no added boundaries. This is Python's regex dialect, not Hyperscan's:
+  the test rules use only constructs that mean the same in both, and \\s
+  (\\S), whose Python meaning adds U+001C..U+001F, is rewritten as the
+  White_Space class (compile_user_regex).
 * Field values searched by `text`: strings; an array contributes each of its
   elements; anything else (numbers, objects, booleans) is not searched.
 
@@ -55,8 +62,10 @@ Rule files are read with PyYAML restricted to the YAML 1.2 core schema
 (only true/false are booleans; 012 is decimal; no timestamps).
 
 Speed (an optimisation, not a semantic): a term is only tried on a text
-whose set of word tokens contains the term's first token, when that is
-sound (see TermIndex); --no-index tries every term on every text.
+whose set of word tokens (maximal runs of word characters) contains every
+run of word characters of the term, except one that a "*" extends; that
+holds wherever the term occurs (see Term.required). --no-index tries every
+term on every text (slow with the SDN list; use it to check the index).
 """
 import json
 import os
@@ -88,6 +97,17 @@ def is_word_char(c):
     return c == "_" or unicodedata.category(c)[0] in "LN"
 
 
+WHITE_SPACE_SET = frozenset(map(chr, WHITE_SPACE))
+_WORD_CACHE = {}
+
+
+def is_word(c):
+    w = _WORD_CACHE.get(c)
+    if w is None:
+        w = _WORD_CACHE[c] = is_word_char(c)
+    return w
+
+
 def _class(cps):
     """A regex character class for a sorted list of code points."""
     out = []
@@ -114,10 +134,10 @@ def build_tables():
             fold[cp] = f
         if is_word_char(c):
             word.append(cp)
-    return fold, _class(word), _class(WHITE_SPACE)
+    return fold, _class(word)
 
 
-FOLD, W, S = build_tables()
+FOLD, W = build_tables()
 
 
 def fold(s):
@@ -125,7 +145,6 @@ def fold(s):
 
 
 WORD_RUN = re.compile(W + "+")
-LEADING_WORD_RUN = re.compile("^" + W + "*")
 
 # ---------------------------------------------------------------- YAML 1.2 core schema
 
@@ -189,45 +208,121 @@ class Term:
         self.list = list_name
         self.is_regex = len(text) >= 2 and text.startswith("/") and text.endswith("/")
         self._rx = None
+        self._words = None
         self.key = None          # index key: a token every matching text contains
+        self.required = ()      # tokens every text it occurs in contains
         if self.is_regex:
             return
-        words = fold(text).split(" ")
-        first = words[0]
-        star = len(first) > 1 and first.endswith("*")
-        core = first[:-1] if star else first
-        head = LEADING_WORD_RUN.match(core).group(0)
-        # Sound only when the token at the match start must equal `head`:
-        # head non-empty, and followed (in the term) by a non-word character,
-        # a word separator or the end of the term (boundary rule 3).
-        if head and not (star and head == core):
-            self.key = head
+        req = []
+        for w in fold(text).split(" "):
+            star = len(w) > 1 and w.endswith("*")
+            core = w[:-1] if star else w
+            runs = [(m.start(), m.end()) for m in WORD_RUN.finditer(core)]
+            # A maximal run of word characters inside a word of the term is
+            # a whole token of the text wherever the term occurs: the word
+            # is delimited by white space or by the boundary rule. Not so
+            # the run that a "*" extends.
+            if star and runs and runs[-1][1] == len(core):
+                runs.pop()
+            req.extend(core[a:b] for a, b in runs)
+        if req:
+            self.required = tuple(req)
+            self.key = max(req, key=len)
 
     def regex(self):
         if self._rx is None:
-            if self.is_regex:
-                self._rx = re.compile(self.text[1:-1], re.IGNORECASE)
-            else:
-                parts = []
-                for w in fold(self.text).split(" "):
-                    if len(w) > 1 and w.endswith("*"):
-                        parts.append(re.escape(w[:-1]) + W + "*")
-                    else:
-                        parts.append(re.escape(w))
-                self._rx = re.compile("(?<!" + W + ")" + (S + "+").join(parts) + "(?!" + W + ")")
+            self._rx = compile_user_regex(self.text[1:-1])
         return self._rx
+
+    def words(self):
+        """[(literal, star)] of the folded term."""
+        if self._words is None:
+            self._words = [(w[:-1], True) if len(w) > 1 and w.endswith("*") else (w, False)
+                           for w in fold(self.text).split(" ")]
+        return self._words
 
     def occurs_in(self, text, folded):
         if self.is_regex:
             return self.regex().search(text) is not None
-        return self.regex().search(folded) is not None
+        words = self.words()
+        first = words[0][0]
+        p = folded.find(first)
+        while p >= 0:
+            if (p == 0 or not is_word(folded[p - 1])) and match_from(folded, p, words, 0):
+                return True
+            p = folded.find(first, p + 1)
+        return False
+
+
+def match_from(t, p, words, k):
+    """Whether words[k:] match t at position p (word k's literal starts
+    there), ending before a non-word character or the end of t."""
+    lit, star = words[k]
+    if not t.startswith(lit, p):
+        return False
+    e = p + len(lit)
+    if star:
+        while e < len(t) and is_word(t[e]):
+            e += 1
+    if k + 1 == len(words):
+        return e == len(t) or not is_word(t[e])
+    # one or more white-space characters, then the next word; every split of
+    # the run is tried (a word could itself start with a white-space character)
+    r = e
+    while r < len(t) and t[r] in WHITE_SPACE_SET:
+        r += 1
+        if match_from(t, r, words, k + 1):
+            return True
+    return False
+
+
+def compile_user_regex(pattern):
+    """A `/.../` regex (keyword rule 5, `matches`) as a Python regex,
+    ignoring case. Python's \\s also matches U+001C..U+001F, which are not
+    White_Space and which Hyperscan's \\s does not match, so \\s and \\S are
+    rewritten as explicit White_Space classes; all else is passed as is."""
+    ws = "".join("\\x%02x" % c if c < 0x100 else "\\u%04x" % c for c in WHITE_SPACE)
+    out = []
+    i = 0
+    in_class = False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            n = pattern[i + 1]
+            if n == "s":
+                out.append(ws if in_class else "[" + ws + "]")
+            elif n == "S" and not in_class:
+                out.append("[^" + ws + "]")
+            else:
+                out.append(c + n)
+            i += 2
+            continue
+        if c == "[" and not in_class:
+            in_class = True
+            out.append(c)
+            if pattern[i + 1:i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1:i + 2] == "]":
+                out.append("\\]")
+                i += 1
+        elif c == "]" and in_class:
+            in_class = False
+            out.append(c)
+        else:
+            out.append(c)
+        i += 1
+    return re.compile("".join(out), re.IGNORECASE)
 
 
 class TermIndex:
-    """Terms of one `text` condition, indexed by first token."""
+    """Terms of one `text` condition, indexed by their longest required
+    token (Term.required); a term is only tried on a text that has all of
+    its required tokens."""
 
     def __init__(self, terms, use_index):
         self.terms = terms
+        self.use_index = use_index
         self.by_key = {}
         self.always = []
         for i, t in enumerate(terms):
@@ -236,29 +331,39 @@ class TermIndex:
             else:
                 self.always.append(i)
 
+    def candidates(self, tokens):
+        yield from self.always
+        if len(tokens) < len(self.by_key):
+            for tok in tokens:
+                yield from self.by_key.get(tok, ())
+        else:
+            for k, idx in self.by_key.items():
+                if k in tokens:
+                    yield from idx
+
     def found(self, texts, want_all):
         """texts: [(text, folded, tokens)]. Returns whether any (want_all:
         every) term occurs in at least one of the texts."""
-        need = set(range(len(self.terms))) if want_all else None
-        for text, folded, tokens in texts:
-            cands = list(self.always)
-            if len(tokens) < len(self.by_key):
-                for tok in tokens:
-                    cands.extend(self.by_key.get(tok, ()))
-            else:
-                for k, idx in self.by_key.items():
-                    if k in tokens:
-                        cands.extend(idx)
-            for i in cands:
-                if want_all and i not in need:
-                    continue
-                if self.terms[i].occurs_in(text, folded):
-                    if not want_all:
+        terms = self.terms
+        if not want_all:
+            for text, folded, tokens in texts:
+                for i in self.candidates(tokens):
+                    t = terms[i]
+                    if (not self.use_index or tokens.issuperset(t.required)) \
+                            and t.occurs_in(text, folded):
                         return True
+            return False
+        need = set(range(len(terms)))
+        for text, folded, tokens in texts:
+            for i in self.candidates(tokens):
+                t = terms[i]
+                if i in need and (not self.use_index or tokens.issuperset(t.required)) \
+                        and t.occurs_in(text, folded):
                     need.discard(i)
                     if not need:
                         return True
-        return want_all and not need
+        return not need
+
 
 # ---------------------------------------------------------------- rules
 
@@ -359,7 +464,7 @@ class Ruleset:
             t = c["text"]
             want_all = "all" in t
             terms = [Term(str(v), ln) for v, ln in self.terms_of(t["all"] if want_all else t["any"])]
-            fields = t.get("fields") or self.text_fields
+            fields = tuple(t.get("fields") or self.text_fields)
             idx = TermIndex(terms, self.use_index)
             return lambda ev, cx: idx.found(cx.texts(ev, fields), want_all)
         if "field" in c:
@@ -448,7 +553,7 @@ def make_test(op, arg):
              "contains": lambda s: a in s}[op]
         return lambda v: (lambda s: s is not None and f(fold(s)))(as_text(v))
     if op == "matches":
-        rx = re.compile(arg[1:-1], re.IGNORECASE)
+        rx = compile_user_regex(arg[1:-1])
         return lambda v: (lambda s: s is not None and rx.search(s) is not None)(as_text(v))
     if op in ("lt", "lte", "gt", "gte"):
         if not is_number(arg):
@@ -469,9 +574,13 @@ class EventContext:
 
     def __init__(self):
         self.cache = {}
+        self.by_fields = {}
 
     def texts(self, ev, fields):
-        out = []
+        out = self.by_fields.get(fields)
+        if out is not None:
+            return out
+        out = self.by_fields[fields] = []
         for f in fields:
             for v in values(ev, f.split(".")):
                 if not isinstance(v, str):
