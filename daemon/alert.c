@@ -89,6 +89,24 @@ static bool append_path_text(vg_strbuf_t *sb, json_object *o, const char *path, 
                             first, depth + 1);
 }
 
+/* The value at a dotted path of objects (no arrays), or NULL. */
+static json_object *lookup_path(json_object *o, const char *path)
+{
+    char key[256];
+    while (o && *path) {
+        const char *dot = strchr(path, '.');
+        size_t kl = dot ? (size_t)(dot - path) : strlen(path);
+        if (kl >= sizeof(key) || !json_object_is_type(o, json_type_object))
+            return NULL;
+        memcpy(key, path, kl);
+        key[kl] = '\0';
+        if (!json_object_object_get_ex(o, key, &o))
+            return NULL;
+        path = dot ? dot + 1 : path + kl;
+    }
+    return o;
+}
+
 /* Expands {path} placeholders; "{{" and "}}" are literal braces. */
 static void render_summary(vg_strbuf_t *out, const char *tmpl, json_object *root)
 {
@@ -163,10 +181,9 @@ char *vg_alert_render(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
     char ts[64];
     rfc3339_ms(ts, sizeof(ts), (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
     vg_strbuf_printf(&sb, ",\"time\":\"%s\",\"event_time\":", ts);
-    json_object *tv = NULL;
-    if (time_field && *time_field && json_object_object_get_ex(root, time_field, &tv) &&
-        (json_object_is_type(tv, json_type_string) || json_object_is_type(tv, json_type_int) ||
-         json_object_is_type(tv, json_type_double))) {
+    json_object *tv = time_field && *time_field ? lookup_path(root, time_field) : NULL;
+    if (tv && (json_object_is_type(tv, json_type_string) || json_object_is_type(tv, json_type_int) ||
+               json_object_is_type(tv, json_type_double))) {
         if (json_object_is_type(tv, json_type_string))
             vg_strbuf_json_string(&sb, json_object_get_string(tv),
                                   (size_t)json_object_get_string_len(tv));

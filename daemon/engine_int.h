@@ -23,6 +23,7 @@ typedef struct vg_term {
     char *text;    /* as written in the rule */
     char *pattern; /* literal bytes (without a trailing '*') or regex */
     size_t pattern_len;
+    char *words;   /* phrase: the folded words, '*' suffixes kept */
     bool star;     /* literal: the last word ends in '*' */
     bool no_som;   /* user regex: compiled without start-of-match */
 } vg_term_t;

@@ -3,7 +3,9 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vigil/utf8.h"
 
@@ -25,8 +27,9 @@ vg_decoder_t *vg_decoder_new(const vg_event_limits_t *limits)
         return NULL;
     dec->limits.max_bytes = limits && limits->max_bytes ? limits->max_bytes : 1024 * 1024;
     dec->limits.max_depth = limits && limits->max_depth ? limits->max_depth : 64;
-    /* json-c counts the outermost object as depth 1. */
-    dec->tok = json_tokener_new_ex((int)dec->limits.max_depth);
+    /* json-c counts a scalar value as a level too: {"a":1} is depth 2 to
+     * it, but nests one object deep to a user. */
+    dec->tok = json_tokener_new_ex((int)dec->limits.max_depth + 1);
     if (!dec->tok) {
         vg_decoder_destroy(dec);
         return NULL;
@@ -65,6 +68,94 @@ static bool only_space(const char *s, size_t n)
     return true;
 }
 
+/* Skips string bytes that need no attention (not '"', '\\' or a control
+ * character), eight at a time: the bulk of an event is its text. */
+static size_t skip_plain(const char *s, size_t i, size_t n)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    while (i + 8 <= n) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\');
+        /* A lane is flagged when it is zero (the byte matched) or < 0x20. */
+        uint64_t hit = ((quote - ones) & ~quote) | ((slash - ones) & ~slash) |
+                       ((x - ones * 0x20) & ~x);
+        if (hit & highs)
+            break;
+        i += 8;
+    }
+    return i;
+}
+
+/* json-c's strict mode still takes NaN, Infinity, "1." and raw control
+ * characters in strings; none is JSON, and each would make our alerts
+ * (which embed the event's bytes) unreadable to strict consumers. This
+ * pass checks strings, numbers and literals; json-c checks structure. */
+static bool strict_json(const char *s, size_t n, char *err, size_t err_size)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"') {
+            i++;
+            for (;;) {
+                i = skip_plain(s, i, n);
+                if (i >= n || s[i] == '"')
+                    break;
+                if ((unsigned char)s[i] < 0x20) {
+                    snprintf(err, err_size,
+                             "invalid JSON at byte %zu: control character in a string", i);
+                    return false;
+                }
+                i += s[i] == '\\' ? 2 : 1;
+            }
+            i++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t st = i;
+            if (s[i] == '-')
+                i++;
+            size_t d = i;
+            while (i < n && s[i] >= '0' && s[i] <= '9')
+                i++;
+            bool ok = i > d && !(s[d] == '0' && i - d > 1);
+            if (ok && i < n && s[i] == '.') {
+                size_t f = ++i;
+                while (i < n && s[i] >= '0' && s[i] <= '9')
+                    i++;
+                ok = i > f;
+            }
+            if (ok && i < n && (s[i] == 'e' || s[i] == 'E')) {
+                i++;
+                if (i < n && (s[i] == '+' || s[i] == '-'))
+                    i++;
+                size_t e = i;
+                while (i < n && s[i] >= '0' && s[i] <= '9')
+                    i++;
+                ok = i > e;
+            }
+            if (!ok) {
+                snprintf(err, err_size, "invalid JSON at byte %zu: malformed number", st);
+                return false;
+            }
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            size_t st = i;
+            while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+                i++;
+            size_t l = i - st;
+            if (!((l == 4 && memcmp(s + st, "true", 4) == 0) ||
+                  (l == 5 && memcmp(s + st, "false", 5) == 0) ||
+                  (l == 4 && memcmp(s + st, "null", 4) == 0))) {
+                snprintf(err, err_size, "invalid JSON at byte %zu: unexpected word '%.*s'", st,
+                         l > 20 ? 20 : (int)l, s + st);
+                return false;
+            }
+        } else {
+            i++;
+        }
+    }
+    return true;
+}
+
 vg_event_status_t vg_decoder_parse(vg_decoder_t *dec, const char *buf, size_t len,
                                    vg_event_t **out, char *err, size_t err_size)
 {
@@ -85,12 +176,22 @@ vg_event_status_t vg_decoder_parse(vg_decoder_t *dec, const char *buf, size_t le
         snprintf(err, err_size, "event too large to decode");
         return VG_EVENT_TOO_LARGE;
     }
+    if (!strict_json(buf, len, err, err_size))
+        return VG_EVENT_BAD_JSON;
     json_tokener_reset(dec->tok);
     json_object *root = json_tokener_parse_ex(dec->tok, buf, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(dec->tok);
+    bool at_end = false;
     if (!root && jerr == json_tokener_continue) {
-        snprintf(err, err_size, "invalid JSON: unexpected end of input");
-        return VG_EVENT_BAD_JSON;
+        /* A bare number or literal may be waiting for a delimiter: a NUL
+         * ends it (and anything still open stays an error). */
+        root = json_tokener_parse_ex(dec->tok, "", 1);
+        jerr = json_tokener_get_error(dec->tok);
+        at_end = true;
+        if (!root && jerr == json_tokener_continue) {
+            snprintf(err, err_size, "invalid JSON: unexpected end of input");
+            return VG_EVENT_BAD_JSON;
+        }
     }
     if (jerr != json_tokener_success) {
         if (root)
@@ -103,7 +204,7 @@ vg_event_status_t vg_decoder_parse(vg_decoder_t *dec, const char *buf, size_t le
                  json_tokener_get_parse_end(dec->tok), json_tokener_error_desc(jerr));
         return VG_EVENT_BAD_JSON;
     }
-    size_t end = json_tokener_get_parse_end(dec->tok);
+    size_t end = at_end ? len : json_tokener_get_parse_end(dec->tok);
     if (end < len && !only_space(buf + end, len - end)) {
         json_object_put(root);
         snprintf(err, err_size, "invalid JSON: unexpected data after the object at byte %zu",

@@ -75,6 +75,7 @@ typedef struct compiler {
     size_t nmacros;
     vg_strmap_t macro_idx;
     vg_strmap_t term_idx;
+    vg_strmap_t bad_terms; /* locations of terms already reported */
     size_t term_cap;
     vg_strmap_t rule_idx;
     vg_strmap_t slot_idx;
@@ -231,6 +232,7 @@ void vg_ruleset_destroy(vg_ruleset_t *rs)
     for (size_t i = 0; i < rs->nterms; i++) {
         free(rs->terms[i].text);
         free(rs->terms[i].pattern);
+        free(rs->terms[i].words);
     }
     free(rs->terms);
     for (size_t i = 0; i < rs->nslots; i++) {
@@ -508,8 +510,23 @@ static bool resolve_list(compiler_t *c, list_def_t *l)
 
 /* ---- terms ---- */
 
-/* Interns a keyword term and returns its id, or -1 after reporting. */
+static long intern_term_once(compiler_t *c, const item_t *it);
+
+/* Interns a keyword term and returns its id, or -1 after reporting. A term
+ * written once in a list shared by many conditions is reported once. */
 static long intern_term(compiler_t *c, const item_t *it)
+{
+    char loc[64];
+    snprintf(loc, sizeof(loc), "%p:%u:%u", (const void *)it->file, it->line, it->col);
+    if (vg_strmap_get(&c->bad_terms, loc, strlen(loc)))
+        return -1;
+    long id = intern_term_once(c, it);
+    if (id < 0 && vg_strmap_put(&c->bad_terms, loc, strlen(loc), 0) < 0)
+        oom(c);
+    return id;
+}
+
+static long intern_term_once(compiler_t *c, const item_t *it)
 {
     vg_ruleset_t *rs = c->rs;
     if (it->len == 0) {
@@ -606,24 +623,42 @@ static long intern_term(compiler_t *c, const item_t *it)
             vg_strbuf_puts(&key, t.star ? "P" : "L");
             vg_strbuf_append(&key, folded + s, t.pattern_len);
         } else {
-            /* A phrase like "export* ban": a regex over the normalised text,
-             * every character literal but the '*' suffixes. */
+            /* A phrase like "export* ban": vectorscan finds candidates with
+             * a byte pattern (a '*' word's tail as "no space"), and the
+             * scanner checks each candidate word by word from its start. */
             vg_strbuf_t re;
             vg_strbuf_init(&re);
             for (size_t i = s; i < n; i++) {
                 unsigned char ch = (unsigned char)folded[i];
                 bool word_end = i + 1 == n || folded[i + 1] == ' ';
-                if (ch == '*' && word_end && i > s && folded[i - 1] != ' ')
-                    vg_strbuf_puts(&re, "\\w*");
-                else if (ch >= 0x80 || isalnum(ch))
+                if (ch == '*' && word_end && i > s && folded[i - 1] != ' ') {
+                    if (i + 1 != n)
+                        vg_strbuf_puts(&re, "[^\\x20]*");
+                } else if (ch >= 0x80 || isalnum(ch)) {
                     vg_strbuf_putc(&re, (char)ch);
-                else
+                } else {
                     vg_strbuf_printf(&re, "\\x%02x", ch);
+                }
             }
             t.kind = VG_TERM_NORM_REGEX;
             t.pattern = vg_strbuf_detach(&re, &t.pattern_len);
+            t.words = xstrndup(c, folded + s, n - s);
             vg_strbuf_puts(&key, "N");
-            vg_strbuf_append(&key, t.pattern, t.pattern_len);
+            vg_strbuf_append(&key, folded + s, n - s);
+            hs_database_t *db = NULL;
+            hs_compile_error_t *ce = NULL;
+            if (t.pattern && hs_compile(t.pattern, HS_FLAG_SOM_LEFTMOST, HS_MODE_BLOCK, NULL, &db,
+                                        &ce) != HS_SUCCESS) {
+                err_at(c, it->file, it->line, it->col, "keyword phrase cannot be compiled: %s",
+                       ce && ce->message ? ce->message : "unknown error");
+                hs_free_compile_error(ce);
+                free(t.pattern);
+                free(t.words);
+                free(folded);
+                vg_strbuf_free(&key);
+                return -1;
+            }
+            hs_free_database(db);
         }
         free(folded);
         if (!t.pattern)
@@ -637,6 +672,7 @@ static long intern_term(compiler_t *c, const item_t *it)
     }
     uint32_t *found = vg_strmap_get(&c->term_idx, key.buf, key.len);
     if (found) {
+        free(t.words);
         free(t.pattern);
         vg_strbuf_free(&key);
         return (long)*found;
@@ -653,6 +689,7 @@ static long intern_term(compiler_t *c, const item_t *it)
         vg_strmap_put(&c->term_idx, key.buf, key.len, (uint32_t)rs->nterms) < 0) {
         free(t.text);
         free(t.pattern);
+        free(t.words);
         vg_strbuf_free(&key);
         oom(c);
         return -1;
@@ -765,12 +802,12 @@ static vg_cond_t *compile_text(compiler_t *c, const char *file, const vg_ynode_t
         ERR(c, file, any ? any : all, "a text condition needs at least one term");
         ok = false;
     }
-    if (ok) {
+    if (tmp.nitems) {
         cd->terms = calloc(tmp.nitems, sizeof(vg_term_ref_t));
         if (!cd->terms)
             oom(c), ok = false;
     }
-    for (size_t i = 0; ok && i < tmp.nitems; i++) {
+    for (size_t i = 0; cd->terms && i < tmp.nitems; i++) {
         const item_t *it = &tmp.items[i];
         if (it->type != VG_YSCALAR_STRING && it->type != VG_YSCALAR_INT &&
             it->type != VG_YSCALAR_FLOAT) {
@@ -838,10 +875,9 @@ static bool set_operand(compiler_t *c, vg_operand_t *o, const char *text, size_t
     default: o->type = VG_OPD_STRING; break;
     }
     o->num = num;
-    if (type == VG_YSCALAR_BOOL) {
-        text = num != 0 ? "true" : "false";
-        len = strlen(text);
-    } else if (type == VG_YSCALAR_NULL) {
+    /* A boolean compares through its text ("True" folds to "true"); null
+     * has several spellings and compares as "null". */
+    if (type == VG_YSCALAR_NULL) {
         text = "null";
         len = 4;
     }
@@ -1212,6 +1248,39 @@ static vg_cond_t *compile_cond(compiler_t *c, const char *file, const vg_ynode_t
 
 /* ---- rules ---- */
 
+/* True when s is a JSON number, allowing a leading '+' (dropped). */
+static bool json_number_text(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    else
+        return false;
+    if (i < n && s[i] == '.') {
+        size_t d = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    return i == n;
+}
+
 /* Writes a YAML node as JSON (for embedded test events). */
 static void node_to_json(vg_strbuf_t *sb, const vg_ynode_t *n)
 {
@@ -1222,6 +1291,12 @@ static void node_to_json(vg_strbuf_t *sb, const vg_ynode_t *n)
         case VG_YSCALAR_BOOL: vg_strbuf_puts(sb, n->boolean ? "true" : "false"); return;
         case VG_YSCALAR_INT:
         case VG_YSCALAR_FLOAT:
+            if (json_number_text(n->str, n->len)) {
+                /* As written, so big integers keep every digit. */
+                size_t skip = n->str[0] == '+';
+                vg_strbuf_append(sb, n->str + skip, n->len - skip);
+                return;
+            }
             if (isfinite(n->num)) {
                 if (n->num == floor(n->num) && fabs(n->num) < 1e15)
                     vg_strbuf_printf(sb, "%.0f", n->num);
@@ -1506,7 +1581,12 @@ static void register_defs(compiler_t *c, const char *file, const vg_ynode_t *roo
             if (!nl)
                 return oom(c);
             c->lists = nl;
-            c->lists[c->nlists] = (list_def_t){.name = k->str, .node = lists->items[2 * i + 1],
+            /* Terms keep their list's name for alert evidence, after the
+             * YAML documents are gone. */
+            const char *name = keep_string(c, k->str);
+            if (!name)
+                return;
+            c->lists[c->nlists] = (list_def_t){.name = name, .node = lists->items[2 * i + 1],
                                                .file = file, .line = k->line, .col = k->col};
             if (vg_strmap_put(&c->list_idx, k->str, k->len, (uint32_t)c->nlists) < 0)
                 return oom(c);
@@ -1570,7 +1650,7 @@ static hs_database_t *build_db(compiler_t *c, vg_term_kind_t kind)
         if (kind == VG_TERM_LITERAL)
             flags[k] = 0;
         else if (kind == VG_TERM_NORM_REGEX)
-            flags[k] = HS_FLAG_UTF8 | HS_FLAG_UCP | HS_FLAG_SOM_LEFTMOST;
+            flags[k] = HS_FLAG_SOM_LEFTMOST;
         else
             flags[k] = HS_FLAG_CASELESS | HS_FLAG_UTF8 | HS_FLAG_UCP |
                        (t->no_som ? 0 : HS_FLAG_SOM_LEFTMOST);
@@ -1659,7 +1739,8 @@ static char **expand_paths(compiler_t *c, const char *const *paths, size_t n, si
         if (nf == first)
             vg_diags_add(c->diags, VG_DIAG_WARNING, paths[i], 0, 0,
                          "folder has no *.yaml or *.yml rule files");
-        qsort(files + first, nf - first, sizeof(char *), cmp_str);
+        if (nf > first)
+            qsort(files + first, nf - first, sizeof(char *), cmp_str);
     }
     *count = nf;
     return files;
@@ -1729,6 +1810,7 @@ static void compiler_free(compiler_t *c)
     vg_strmap_free(&c->list_idx);
     vg_strmap_free(&c->macro_idx);
     vg_strmap_free(&c->term_idx);
+    vg_strmap_free(&c->bad_terms);
     vg_strmap_free(&c->rule_idx);
     vg_strmap_free(&c->slot_idx);
     vg_strmap_free(&c->topic_idx);

@@ -33,6 +33,7 @@ struct vg_scanner {
     size_t fold_cap;
     const vg_rule_t **matched;
     size_t nmatched;
+    const vg_event_t *ev; /* the event last evaluated */
     const vg_hit_t **evidence;
     const char **evidence_lists;
     size_t evidence_cap;
@@ -145,15 +146,39 @@ static int on_literal(unsigned id, unsigned long long from, unsigned long long t
     return 0;
 }
 
+/* Checks a phrase with '*' words at a candidate start, word by word: each
+ * stem must follow, a '*' word takes the word characters after its stem,
+ * and words are separated by the single space of normalised text. */
 static int on_norm_regex(unsigned id, unsigned long long from, unsigned long long to,
                          unsigned flags, void *ctx)
 {
     vg_scanner_t *sc = ctx;
-    size_t l;
-    if (already(sc, id) || word_before(sc->norm, (size_t)from) ||
-        word_at(sc->norm, sc->norm_len, (size_t)to, &l))
+    if (already(sc, id) || word_before(sc->norm, (size_t)from))
         return 0;
-    record_hit(sc, id, (size_t)from, (size_t)to);
+    const char *w = sc->rs->terms[id].words;
+    size_t pos = (size_t)from, l;
+    bool star = false;
+    while (*w) {
+        const char *we = strchr(w, ' ');
+        size_t wl = we ? (size_t)(we - w) : strlen(w);
+        star = wl > 1 && w[wl - 1] == '*';
+        size_t stem = wl - (star ? 1 : 0);
+        if (pos + stem > sc->norm_len || memcmp(sc->norm + pos, w, stem) != 0)
+            return 0;
+        pos += stem;
+        if (star)
+            while (word_at(sc->norm, sc->norm_len, pos, &l))
+                pos += l;
+        if (!we)
+            break;
+        if (pos >= sc->norm_len || sc->norm[pos] != ' ')
+            return 0;
+        pos++;
+        w = we + 1;
+    }
+    if (!star && word_at(sc->norm, sc->norm_len, pos, &l))
+        return 0;
+    record_hit(sc, id, (size_t)from, pos);
     return 0;
 }
 
@@ -265,6 +290,7 @@ static bool scan_leaf(vg_scanner_t *sc, json_object *leaf, void *arg)
 static void begin_event(vg_scanner_t *sc, const vg_event_t *ev)
 {
     const vg_ruleset_t *rs = sc->rs;
+    sc->ev = ev;
     sc->failed = false;
     sc->nhits = 0;
     sc->nmatched = 0;
@@ -544,9 +570,11 @@ static void add_evidence(vg_scanner_t *sc, const vg_hit_t *h, const char *list, 
     (*n)++;
 }
 
+/* Gathers the hits of keyword conditions that hold and that the rule's
+ * truth rests on: not under a 'not', nor in a branch that was false. */
 static void collect(vg_scanner_t *sc, const vg_cond_t *cd, size_t *n, unsigned depth)
 {
-    if (depth > 200)
+    if (depth > 200 || !sc->ev || !eval_cond(sc, sc->ev, cd))
         return;
     switch (cd->kind) {
     case VG_COND_ALL:
