@@ -315,7 +315,7 @@ static void test_each_rule_that_fired_renders_its_own_alert(void **state)
 static void test_list_names_outlive_the_rule_files(void **state)
 {
     (void)state;
-    /* BUG: use after free. The "list" of a match is the name of the list
+    /* Regression (fixed): use after free. The "list" of a match is the name of the list
      * the term came from; daemon/ruleset.c register_defs keeps that name
      * as a pointer into the YAML document (list_def_t.name = k->str,
      * copied to item_t.list and vg_term_ref_t.list), and the document is
@@ -536,7 +536,7 @@ static void test_event_time(void **state)
 static void test_event_time_field_may_be_a_path(void **state)
 {
     (void)state;
-    /* BUG: daemon/alert.c vg_alert_render looks time_field up as one
+    /* Regression (fixed): daemon/alert.c vg_alert_render looks time_field up as one
      * top-level key (json_object_object_get_ex(root, time_field)), but
      * daemon/config.c validates input.time_field as a field path
      * (VG_CHECK_FIELD_PATH) and test_config.c uses "meta.ts": such a

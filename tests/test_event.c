@@ -216,7 +216,7 @@ static void test_invalid_json(void **state)
 static void test_non_json_numbers_refused(void **state)
 {
     (void)state;
-    /* BUG: json-c (even with JSON_TOKENER_STRICT) accepts NaN, Infinity,
+    /* Regression (fixed): json-c (even with JSON_TOKENER_STRICT) accepts NaN, Infinity,
      * -Infinity and "1." which RFC 8259 does not allow; such an event is
      * then copied verbatim into the alert, which downstream JSON parsers
      * refuse. daemon/event.c vg_decoder_parse must refuse them. */
@@ -230,7 +230,7 @@ static void test_non_json_numbers_refused(void **state)
 static void test_raw_control_characters_in_strings_refused(void **state)
 {
     (void)state;
-    /* BUG: RFC 8259 requires U+0000..U+001F in strings to be escaped.
+    /* Regression (fixed): RFC 8259 requires U+0000..U+001F in strings to be escaped.
      * json-c accepts a raw tab, newline or \x01 inside a string even in
      * strict mode; daemon/alert.c then turns the newline into a space
      * (changing the embedded event) and copies the tab verbatim (making
@@ -289,7 +289,7 @@ static void test_not_an_object(void **state)
 static void test_bare_scalar_at_end_of_input_is_not_object(void **state)
 {
     (void)state;
-    /* BUG: a number, boolean or null that ends the input is reported as
+    /* Regression (fixed): a number, boolean or null that ends the input is reported as
      * invalid_json ("unexpected end of input") instead of not_object:
      * json-c returns json_tokener_continue because a number could go on,
      * and vg_decoder_parse never tells it that the input has ended. */
@@ -337,7 +337,7 @@ static void test_depth_limit_refuses_one_more(void **state)
 static void test_depth_limit_accepts_exactly_max(void **state)
 {
     (void)state;
-    /* BUG: the limit is off by one. json-c's depth counts every value,
+    /* Regression (fixed): the limit is off by one. json-c's depth counts every value,
      * including the scalars inside the innermost container, so
      * json_tokener_new_ex(max_depth) in daemon/event.c vg_decoder_new
      * refuses {"a":{"b":{"c":1}}} (3 levels) with max_depth 3, and even

@@ -445,7 +445,7 @@ static void test_huge_term(void **state)
 static void test_every_bad_term_of_a_condition_is_reported(void **state)
 {
     (void)state;
-    /* BUG: daemon/ruleset.c compile_text loops `for (i = 0; ok && i <
+    /* Regression (fixed): daemon/ruleset.c compile_text loops `for (i = 0; ok && i <
      * tmp.nitems; i++)`, so it stops at the first bad term: only "empty
      * keyword term" is reported here, and the two other mistakes show up
      * one per `vigil check` run. */
@@ -461,7 +461,7 @@ static void test_every_bad_term_of_a_condition_is_reported(void **state)
 static void test_bad_term_in_shared_list_reported_once(void **state)
 {
     (void)state;
-    /* BUG: a bad term in a list is reported once per condition that uses
+    /* Regression (fixed): a bad term in a list is reported once per condition that uses
      * the list (daemon/ruleset.c intern_term reports at the item's
      * location each time it is interned), so one mistake prints the same
      * "rules.yaml:2:7: error: empty keyword term" twice here. */
@@ -958,7 +958,7 @@ static void test_rule_tests_become_typed_json(void **state)
 static void test_rule_test_integers_keep_their_digits(void **state)
 {
     (void)state;
-    /* BUG: daemon/ruleset.c node_to_json prints YAML numbers from their
+    /* Regression (fixed): daemon/ruleset.c node_to_json prints YAML numbers from their
      * double value: an integer above 1e15 (an id, a large value_usd) is
      * written as 1.2345678901234568e+17, so a test event
      * {id: 123456789012345678} no longer equals the real event

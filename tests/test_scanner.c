@@ -462,7 +462,7 @@ static void test_star_in_a_non_final_word(void **state)
 static void test_star_in_several_words_or_after_one_letter(void **state)
 {
     (void)state;
-    /* BUG: these terms are valid (keyword rule 4) but the ruleset does not
+    /* Regression (fixed): these terms are valid (keyword rule 4) but the ruleset does not
      * load: "cannot compile the keyword database: Pattern is too large. at
      * term export* curb*", without file:line:col. daemon/ruleset.c
      * intern_term turns every word-final '*' of a phrase with an inner
@@ -726,7 +726,7 @@ static void test_quoted_and_plain_operands_differ(void **state)
 static void test_eq_booleans(void **state)
 {
     (void)state;
-    /* BUG: a boolean operand is stored as "false" whatever it says:
+    /* Regression (fixed): a boolean operand is stored as "false" whatever it says:
      * daemon/ruleset.c set_operand() picks the text from `num != 0`, but
      * compile_field passes opv->num (and append_scalar_item it.num), which
      * is 0 for a YAML boolean (the value is in node->boolean). So
@@ -1211,7 +1211,7 @@ static void test_evidence_excludes_not_and_unsearched_fields(void **state)
 static void test_evidence_only_from_true_keyword_conditions(void **state)
 {
     (void)state;
-    /* BUG: daemon/scanner.c collect() adds the hits of every text
+    /* Regression (fixed): daemon/scanner.c collect() adds the hits of every text
      * condition that is not under 'not', also of one that evaluated false
      * (here: 'alpha' occurs but 'beta' does not, so the all-condition is
      * false and the rule fires through the field condition). The alert
