@@ -13,6 +13,7 @@
 #include "vigil/alert.h"
 #include "vigil/event.h"
 #include "vigil/scanner.h"
+#include "vigil/workpool.h"
 
 #define MAX_RULE_PATHS 64
 
@@ -192,37 +193,136 @@ bad:
     return -1;
 }
 
-typedef struct scan_ctx {
-    vg_scanner_t *sc;
-    const scan_opts_t *o;
-    uint64_t alerts;
-    bool failed;
-} scan_ctx_t;
-
-static bool scan_event(void *ctx, const char *file, uint64_t line, vg_event_t *ev)
+/* Writes what a finished batch produced, in input order: alerts to
+ * stdout, malformed lines to stderr. Returns false on an internal error. */
+static bool emit_batch(vg_batch_t *b, uint64_t *alerts, input_stats_t *st)
 {
-    scan_ctx_t *s = ctx;
-    char err[256];
-    int n = vg_scanner_eval(s->sc, ev, err, sizeof(err));
-    if (n < 0) {
-        fprintf(stderr, "%s:%llu: %s\n", file, (unsigned long long)line, err);
-        s->failed = true;
-        return false;
-    }
-    vg_alert_source_t src = {.file = file, .line = line, .timestamp_ms = -1};
-    for (int i = 0; i < n; i++) {
-        size_t len;
-        char *a = vg_alert_render(s->sc, ev, (size_t)i, &src, s->o->time_field, &len);
-        if (!a) {
-            s->failed = true;
-            return false;
+    bool ok = true;
+    for (size_t i = 0; i < b->n; i++) {
+        const vg_work_item_t *it = &b->items[i];
+        if (it->status != VG_EVENT_OK || it->eval_failed) {
+            fprintf(stderr, "%s:%llu: %.*s\n", it->src.file, (unsigned long long)it->src.line,
+                    (int)it->err_len, b->text + it->err_off);
+            if (it->eval_failed)
+                ok = false;
+            else
+                st->malformed++;
+            continue;
         }
-        a[len] = '\n';
-        fwrite(a, 1, len + 1, stdout);
-        free(a);
-        s->alerts++;
+        st->events++;
+        for (size_t k = 0; k < it->nalerts; k++) {
+            const vg_work_alert_t *a = &b->alerts[it->first_alert + k];
+            fwrite(b->text + a->off, 1, a->len, stdout);
+            fputc('\n', stdout);
+            (*alerts)++;
+        }
     }
-    return true;
+    return ok;
+}
+
+/* Reads JSON lines from every input into batches that the pool evaluates
+ * on all cores; results come back in input order. */
+static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ninputs,
+                       const scan_opts_t *o, bool progress, uint64_t *alerts, input_stats_t *st)
+{
+    int rc = 0;
+    vg_batch_t *b = NULL;
+    bool failed = false;
+    for (size_t f = 0; f < ninputs && !failed; f++) {
+        bool is_stdin = strcmp(inputs[f], "-") == 0;
+        FILE *in = is_stdin ? stdin : fopen(inputs[f], "rb");
+        const char *name = is_stdin ? "<stdin>" : inputs[f];
+        if (!in) {
+            fprintf(stderr, "vigil: %s: cannot open: %m\n", inputs[f]);
+            rc = -1;
+            continue;
+        }
+        off_t total = 0;
+        struct stat sb;
+        if (!is_stdin && fstat(fileno(in), &sb) == 0 && S_ISREG(sb.st_mode))
+            total = sb.st_size;
+        bool bar = progress && total > 0;
+        vg_linereader_t lr;
+        vg_linereader_init(&lr, in, o->max_bytes);
+        const char *line;
+        size_t len;
+        int r;
+        double last = now_s();
+        while (!failed && (r = vg_linereader_next(&lr, &line, &len)) > 0) {
+            st->bytes += len + 1;
+            size_t n = len, s0 = 0;
+            if (r == 1) {
+                while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+                    n--;
+                while (s0 < n && (line[s0] == ' ' || line[s0] == '\t'))
+                    s0++;
+                if (s0 == n)
+                    continue; /* blank lines separate nothing */
+            }
+            vg_alert_source_t src = {.file = name, .line = lr.line, .timestamp_ms = -1};
+            for (;;) {
+                while (!b && !(b = vg_workpool_acquire(pool))) {
+                    vg_batch_t *done = vg_workpool_next(pool, true);
+                    failed |= !emit_batch(done, alerts, st);
+                    vg_workpool_release(pool, done);
+                }
+                bool added = r == 2 ? vg_batch_add_oversize(b, len, &src, NULL)
+                                    : vg_batch_add_copy(b, line + s0, n - s0, &src, NULL);
+                if (added)
+                    break;
+                vg_workpool_submit(pool, b);
+                b = NULL;
+                vg_batch_t *done;
+                while ((done = vg_workpool_next(pool, false))) {
+                    failed |= !emit_batch(done, alerts, st);
+                    vg_workpool_release(pool, done);
+                }
+            }
+            if (bar && (lr.line & 1023) == 0) {
+                double t = now_s();
+                if (t - last > 0.2) {
+                    last = t;
+                    int pct = (int)(100.0 * (double)lr.bytes_read / (double)total);
+                    int w = pct / 5;
+                    fprintf(stderr, "\r%s [%.*s%*s] %3d%%", name, w, "####################",
+                            20 - w, "", pct);
+                }
+            }
+        }
+        /* The batch may hold lines of this file: finish it before the
+         * file name (used by its items) could change meaning. */
+        if (b && b->n) {
+            vg_workpool_submit(pool, b);
+            b = NULL;
+        }
+        vg_batch_t *done;
+        while ((done = vg_workpool_next(pool, true))) {
+            failed |= !emit_batch(done, alerts, st);
+            vg_workpool_release(pool, done);
+        }
+        if (bar)
+            fprintf(stderr, "\r%*s\r", 80, "");
+        if (r < 0) {
+            fprintf(stderr, "vigil: %s: read error: %m\n", name);
+            rc = -1;
+        }
+        vg_linereader_free(&lr);
+        if (!is_stdin)
+            fclose(in);
+    }
+    if (b)
+        vg_workpool_release(pool, b);
+    return failed ? -2 : rc;
+}
+
+static unsigned default_workers(void)
+{
+    const char *env = getenv("VIGIL_WORKERS");
+    if (env)
+        return (unsigned)strtoul(env, NULL, 10);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    /* One core reads and writes; below two cores threads only add cost. */
+    return n > 1 ? (unsigned)(n > 16 ? 16 : n) : 0;
 }
 
 int vg_cmd_scan(int argc, char **argv)
@@ -233,39 +333,34 @@ int vg_cmd_scan(int argc, char **argv)
     vg_ruleset_t *rs = load(&o);
     if (!rs)
         return VG_EXIT_INVALID;
-    vg_event_limits_t lim = {o.max_bytes, o.max_depth};
-    scan_ctx_t ctx = {.sc = vg_scanner_new(rs), .o = &o};
-    vg_decoder_t *dec = vg_decoder_new(&lim);
+    vg_workpool_options_t po = {.workers = default_workers(),
+                                .limits = {o.max_bytes, o.max_depth},
+                                .time_field = o.time_field};
+    vg_workpool_t *pool = vg_workpool_new(rs, &po);
     int rc = VG_EXIT_OK;
-    if (!ctx.sc || !dec) {
+    if (!pool) {
         fprintf(stderr, "vigil scan: cannot set up matching (out of memory)\n");
-        rc = VG_EXIT_RUNTIME;
-        goto out;
+        vg_ruleset_destroy(rs);
+        return VG_EXIT_RUNTIME;
     }
     static const char *const stdin_only[] = {"-"};
     const char *const *inputs = optind < argc ? (const char *const *)argv + optind : stdin_only;
     size_t ninputs = optind < argc ? (size_t)(argc - optind) : 1;
-    bool progress = isatty(STDERR_FILENO);
     input_stats_t st = {0};
+    uint64_t alerts = 0;
     double t0 = now_s();
-    for (size_t i = 0; i < ninputs; i++) {
-        if (read_input(inputs[i], &o, dec, scan_event, &ctx, &st, progress) != 0) {
-            rc = VG_EXIT_RUNTIME;
-            if (ctx.failed)
-                break;
-        }
-    }
+    if (scan_inputs(pool, inputs, ninputs, &o, isatty(STDERR_FILENO), &alerts, &st) != 0)
+        rc = VG_EXIT_RUNTIME;
     fflush(stdout);
     double dt = now_s() - t0;
     fprintf(stderr,
             "vigil scan: %llu events, %llu malformed, %llu alerts from %zu rules in %.2f s "
-            "(%.0f events/s, %.1f MB/s)\n",
+            "(%.0f events/s, %.1f MB/s, %u worker threads)\n",
             (unsigned long long)st.events, (unsigned long long)st.malformed,
-            (unsigned long long)ctx.alerts, vg_ruleset_rule_count(rs), dt,
-            dt > 0 ? (double)st.events / dt : 0.0, dt > 0 ? (double)st.bytes / dt / 1e6 : 0.0);
-out:
-    vg_decoder_destroy(dec);
-    vg_scanner_destroy(ctx.sc);
+            (unsigned long long)alerts, vg_ruleset_rule_count(rs), dt,
+            dt > 0 ? (double)st.events / dt : 0.0, dt > 0 ? (double)st.bytes / dt / 1e6 : 0.0,
+            po.workers);
+    vg_workpool_destroy(pool);
     vg_ruleset_destroy(rs);
     return rc;
 }

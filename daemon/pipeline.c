@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vigil/alert.h"
 #include "vigil/event.h"
 #include "vigil/log.h"
 #include "vigil/scanner.h"
+#include "vigil/workpool.h"
 
 typedef struct partition partition_t;
 
@@ -43,8 +45,8 @@ typedef struct pipeline {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     vg_ruleset_t *rs;
-    vg_scanner_t *sc;
-    vg_decoder_t *dec;
+    vg_workpool_t *pool;
+    vg_batch_t *cur; /* the batch being filled from the consumer */
     partition_t *parts;
     size_t assigned;
     uint64_t outstanding; /* outputs not yet acknowledged, all partitions */
@@ -230,8 +232,11 @@ static void dead_letter(pipeline_t *p, const rd_kafka_message_t *m, inflight_t *
     }
 }
 
-static void process(pipeline_t *p, const rd_kafka_message_t *m)
+/* Acts on one evaluated message, in consumption order: its in-flight
+ * record, then its alerts or its dead-letter copy. */
+static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *it)
 {
+    const rd_kafka_message_t *m = it->opaque;
     const char *topic = rd_kafka_topic_name(m->rkt);
     partition_t *pt = find_part(p, topic, m->partition, true);
     inflight_t *f = calloc(1, sizeof(*f));
@@ -240,7 +245,6 @@ static void process(pipeline_t *p, const rd_kafka_message_t *m)
         vg_log(VG_LOG_ERROR, "msg=\"out of memory\"");
         return;
     }
-    pt->eof = false;
     f->offset = m->offset;
     f->pending = 1;
     f->part = pt;
@@ -252,13 +256,14 @@ static void process(pipeline_t *p, const rd_kafka_message_t *m)
     pt->inflight++;
     p->stats.consumed++;
 
-    vg_event_t *ev = NULL;
-    char err[256];
-    vg_event_status_t st = vg_decoder_parse(p->dec, m->payload ? m->payload : "", m->len, &ev,
-                                            err, sizeof(err));
-    if (st != VG_EVENT_OK) {
-        char reason[300];
-        snprintf(reason, sizeof(reason), "%s: %s", vg_event_status_name(st), err);
+    if (it->status != VG_EVENT_OK || it->eval_failed) {
+        char reason[320];
+        if (it->eval_failed)
+            snprintf(reason, sizeof(reason), "eval_failed: %.*s", (int)it->err_len,
+                     b->text + it->err_off);
+        else
+            snprintf(reason, sizeof(reason), "%s: %.*s", vg_event_status_name(it->status),
+                     (int)it->err_len, b->text + it->err_off);
         vg_log(VG_LOG_WARN, "msg=\"dead-lettering event\" topic=%s partition=%d offset=%lld "
                             "reason=\"%s\"",
                topic, (int)m->partition, (long long)m->offset, reason);
@@ -266,27 +271,19 @@ static void process(pipeline_t *p, const rd_kafka_message_t *m)
         release(p, f);
         return;
     }
-    int n = vg_scanner_eval(p->sc, ev, err, sizeof(err));
-    if (n < 0) {
-        dead_letter(p, m, f, err);
-        n = 0;
-    }
-    rd_kafka_timestamp_type_t tstype;
-    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
-    vg_alert_source_t src = {.topic = topic, .partition = m->partition, .offset = m->offset,
-                             .timestamp_ms = ts};
-    for (int i = 0; i < n; i++) {
-        const vg_rule_t *r = vg_scanner_match(p->sc, (size_t)i);
-        size_t len;
-        char *alert = vg_alert_render(p->sc, ev, (size_t)i, &src, p->cfg->time_field, &len);
+    for (size_t k = 0; k < it->nalerts; k++) {
+        const vg_work_alert_t *a = &b->alerts[it->first_alert + k];
+        const vg_rule_t *r = a->rule;
         outmsg_t *om = calloc(1, sizeof(*om));
+        char *alert = malloc(a->len ? a->len : 1);
         if (!alert || !om) {
             free(alert);
             free(om);
-            vg_log(VG_LOG_ERROR, "msg=\"out of memory rendering alert\"");
-            f->pending++; /* never completes */
+            vg_log(VG_LOG_ERROR, "msg=\"out of memory producing an alert\"");
+            f->pending++; /* never completes: the offset is not committed */
             continue;
         }
+        memcpy(alert, b->text + a->off, a->len);
         om->origin = f;
         f->pending++;
         p->outstanding++;
@@ -295,15 +292,68 @@ static void process(pipeline_t *p, const rd_kafka_message_t *m)
         rd_kafka_header_add(h, "vigil-severity", -1, vg_rule_severity(r), -1);
         const char *out = vg_rule_topic(r) ? vg_rule_topic(r) : p->cfg->output_topic;
         const char *key = vg_rule_id(r);
-        if (produce(p, out, alert, len, key, strlen(key), h, om) != 0) {
+        if (produce(p, out, alert, a->len, key, strlen(key), h, om) != 0) {
             free(alert);
             rd_kafka_headers_destroy(h);
             free(om);
             p->outstanding--; /* the record stays pending: never committed */
         }
     }
-    vg_event_destroy(ev);
     release(p, f);
+}
+
+static void emit_batch(pipeline_t *p, vg_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        emit_item(p, b, &b->items[i]);
+        rd_kafka_message_destroy(b->items[i].opaque);
+    }
+    vg_workpool_release(p->pool, b);
+}
+
+/* Takes back finished batches; with wait, everything submitted. */
+static void emit_done(pipeline_t *p, bool wait)
+{
+    vg_batch_t *b;
+    while ((b = vg_workpool_next(p->pool, wait)))
+        emit_batch(p, b);
+}
+
+static void submit_current(pipeline_t *p)
+{
+    if (p->cur && p->cur->n) {
+        vg_workpool_submit(p->pool, p->cur);
+        p->cur = NULL;
+    }
+}
+
+/* Evaluates and emits everything consumed so far. */
+static void finish_consumed(pipeline_t *p)
+{
+    submit_current(p);
+    emit_done(p, true);
+}
+
+/* Queues a consumed message for evaluation; takes ownership of m. */
+static void enqueue(pipeline_t *p, rd_kafka_message_t *m)
+{
+    partition_t *pt = find_part(p, rd_kafka_topic_name(m->rkt), m->partition, true);
+    if (pt)
+        pt->eof = false;
+    rd_kafka_timestamp_type_t tstype;
+    vg_alert_source_t src = {.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition,
+                             .offset = m->offset,
+                             .timestamp_ms = rd_kafka_message_timestamp(m, &tstype)};
+    for (;;) {
+        while (!p->cur && !(p->cur = vg_workpool_acquire(p->pool))) {
+            vg_batch_t *b = vg_workpool_next(p->pool, true);
+            if (b)
+                emit_batch(p, b);
+        }
+        if (vg_batch_add(p->cur, m->payload, m->len, &src, m))
+            return;
+        submit_current(p);
+    }
 }
 
 /* ---- rebalancing ---- */
@@ -353,8 +403,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         return;
     }
-    /* Revoked (or lost): let outstanding alerts land and commit what they
-     * complete, so that the next owner starts right after them. */
+    /* Revoked (or lost): evaluate what was consumed, let its alerts land
+     * and commit, so that the next owner starts right after them. */
+    finish_consumed(p);
     drain(p, 30000);
     if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || !rd_kafka_assignment_lost(rk))
         rd_kafka_commit(rk, NULL, 0);
@@ -473,7 +524,8 @@ static int setup(pipeline_t *p, char *err, size_t err_size)
 
 static bool all_done(pipeline_t *p)
 {
-    if (!p->ready || p->assigned == 0 || p->outstanding > 0)
+    if (!p->ready || p->assigned == 0 || p->outstanding > 0 || (p->cur && p->cur->n) ||
+        vg_workpool_in_flight(p->pool) > 0)
         return false;
     for (partition_t *pt = p->parts; pt; pt = pt->next)
         if (pt->assigned && (!pt->eof || pt->inflight))
@@ -490,33 +542,43 @@ static void reload(pipeline_t *p)
                vg_ruleset_hash(p->rs));
         return;
     }
-    vg_scanner_t *nsc = vg_scanner_new(nrs);
-    if (!nsc) {
+    /* Events consumed before the reload are evaluated with the old rules,
+     * those after with the new: none twice, none skipped. */
+    finish_consumed(p);
+    if (vg_workpool_set_ruleset(p->pool, nrs) != 0) {
         vg_ruleset_destroy(nrs);
         p->stats.reloads_failed++;
         vg_log(VG_LOG_ERROR, "msg=\"reload failed (out of memory); keeping the current rules\"");
         return;
     }
-    /* Single-threaded: nothing else holds the old scanner, and alerts
-     * already rendered carry the old ruleset hash. */
-    vg_scanner_destroy(p->sc);
     vg_ruleset_destroy(p->rs);
-    p->sc = nsc;
     p->rs = nrs;
     p->stats.reloads_ok++;
     vg_log(VG_LOG_INFO, "msg=\"rules reloaded\" rules=%zu ruleset=%s", vg_ruleset_rule_count(nrs),
            vg_ruleset_hash(nrs));
 }
 
+static unsigned default_workers(void)
+{
+    const char *env = getenv("VIGIL_WORKERS");
+    if (env)
+        return (unsigned)strtoul(env, NULL, 10);
+    /* The main thread polls and produces, librdkafka has its own threads:
+     * one evaluation thread per further core. */
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 1 ? (unsigned)(n - 1 > 16 ? 16 : n - 1) : 0;
+}
+
 int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeline_opts_t *opts,
                     vg_pipeline_stats_t *stats, char *err, size_t err_size)
 {
     pipeline_t p = {.cfg = cfg, .opts = opts, .rs = rules};
-    vg_event_limits_t lim = {cfg->max_event_bytes, cfg->max_event_depth};
     int rc = -1;
-    p.sc = vg_scanner_new(rules);
-    p.dec = vg_decoder_new(&lim);
-    if (!p.sc || !p.dec) {
+    vg_workpool_options_t wo = {.workers = default_workers(),
+                                .limits = {cfg->max_event_bytes, cfg->max_event_depth},
+                                .time_field = cfg->time_field};
+    p.pool = vg_workpool_new(rules, &wo);
+    if (!p.pool) {
         snprintf(err, err_size, "out of memory setting up matching");
         goto out;
     }
@@ -529,10 +591,16 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
             *opts->reload = 0;
             reload(&p);
         }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(p.consumer, 100);
+        /* While a batch is open, take what is already fetched and no more:
+         * an idle stream must not hold events back. */
+        bool filling = p.cur && p.cur->n;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p.consumer, filling ? 0 : 100);
+        if (!m)
+            submit_current(&p);
         if (m) {
             if (!m->err) {
-                process(&p, m);
+                enqueue(&p, m);
+                m = NULL; /* the batch owns it until it is emitted */
             } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 partition_t *pt =
                     find_part(&p, rd_kafka_topic_name(m->rkt), m->partition, false);
@@ -542,13 +610,17 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
                 vg_log(VG_LOG_WARN, "msg=\"consumer error\" err=\"%s\"",
                        rd_kafka_message_errstr(m));
             }
-            rd_kafka_message_destroy(m);
+            if (m)
+                rd_kafka_message_destroy(m);
         }
+        emit_done(&p, false);
         rd_kafka_poll(p.producer, 0);
         if (opts->stop_at_eof && all_done(&p))
             break;
     }
-    /* Drain: no more fetching; let every alert land, commit, leave. */
+    /* Drain: no more fetching; finish what was consumed, let every alert
+     * land, commit, leave. */
+    finish_consumed(&p);
     vg_log(VG_LOG_INFO, "msg=\"stopping\" outstanding=%llu", (unsigned long long)p.outstanding);
     rd_kafka_flush(p.producer, 30000);
     drain(&p, 30000);
@@ -563,6 +635,12 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     rd_kafka_consumer_close(p.consumer);
     rc = 0;
 out:
+    /* Messages still held by the pool belong to the consumer. */
+    if (p.cur) {
+        for (size_t i = 0; i < p.cur->n; i++)
+            rd_kafka_message_destroy(p.cur->items[i].opaque);
+        vg_workpool_release(p.pool, p.cur);
+    }
     if (p.consumer)
         rd_kafka_destroy(p.consumer);
     if (p.producer)
@@ -578,8 +656,7 @@ out:
         free(pt->topic);
         free(pt);
     }
-    vg_scanner_destroy(p.sc);
-    vg_decoder_destroy(p.dec);
+    vg_workpool_destroy(p.pool);
     vg_ruleset_destroy(p.rs);
     if (stats)
         *stats = p.stats;

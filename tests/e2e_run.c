@@ -183,10 +183,35 @@ static void make_env(run_env_t *e, const char *name, int partitions, const char 
     write_file(e->config, buf);
 }
 
+/* Children still running when a test fails (cmocka jumps out of it) are
+ * killed at exit, so a failed run leaves no daemon behind. */
+static pid_t children[16];
+
+static void kill_children(void)
+{
+    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+        if (children[i] > 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+            children[i] = 0;
+        }
+}
+
+static void track_child(pid_t pid, bool add)
+{
+    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+        if (add ? children[i] == 0 : children[i] == pid) {
+            children[i] = add ? pid : 0;
+            return;
+        }
+}
+
 static pid_t start_vigil(const run_env_t *e)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
+    if (pid > 0)
+        track_child(pid, true);
     if (pid == 0) {
         int fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
@@ -204,6 +229,7 @@ static int stop_vigil(pid_t pid, int sig)
     kill(pid, sig);
     int status = 0;
     double t0 = now_s();
+    track_child(pid, false);
     while (waitpid(pid, &status, WNOHANG) == 0) {
         if (now_s() - t0 > 60) {
             kill(pid, SIGKILL);
@@ -277,7 +303,9 @@ static size_t read_alerts(reader_t *r, alert_rec_t *out, size_t cap, size_t want
         if (!m)
             continue;
         if (!m->err && n < cap) {
-            json_object *o = json_tokener_parse((const char *)m->payload);
+            json_tokener *tok = json_tokener_new();
+            json_object *o = json_tokener_parse_ex(tok, m->payload, (int)m->len);
+            json_tokener_free(tok);
             assert_non_null(o);
             json_object *v, *src;
             assert_true(json_object_object_get_ex(o, "rule", &v));
@@ -535,6 +563,7 @@ static int wait_exit(pid_t pid)
 {
     int status = 0;
     double t0 = now_s();
+    track_child(pid, false);
     while (waitpid(pid, &status, WNOHANG) == 0) {
         if (now_s() - t0 > 60) {
             kill(pid, SIGKILL);
@@ -628,6 +657,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    kill_children();
     if (producer)
         rd_kafka_destroy(producer);
     if (mock_host)
@@ -646,6 +676,7 @@ static int teardown(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    atexit(kill_children);
     const char *b = getenv("VIGIL_TEST_BROKERS");
     const char *state = getenv("VIGIL_TEST_BROKER_STATE");
     if (b) {

@@ -1,0 +1,385 @@
+#include "vigil/workpool.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigil/scanner.h"
+
+enum { B_FREE, B_FILLING, B_QUEUED, B_WORKING, B_DONE };
+
+typedef struct worker {
+    vg_workpool_t *pool;
+    pthread_t thread;
+    vg_scanner_t *sc;
+    vg_decoder_t *dec;
+    bool started;
+} worker_t;
+
+struct vg_workpool {
+    vg_workpool_options_t opts;
+    const vg_ruleset_t *rs;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv; /* a batch was queued, or stopping */
+    pthread_cond_t done_cv; /* a batch finished */
+    vg_batch_t *all;        /* every batch, as an array */
+    size_t nbatches;
+    unsigned long long next_seq; /* given at submit */
+    unsigned long long emit_seq; /* the next to hand back */
+    size_t in_flight;
+    bool stopping;
+    worker_t *workers;
+    worker_t inline_worker; /* for workers == 0 */
+};
+
+static bool text_append(vg_batch_t *b, const char *s, size_t n, size_t *off)
+{
+    if (b->text_len + n + 1 > b->text_cap) {
+        size_t cap = b->text_cap ? b->text_cap : 65536;
+        while (cap < b->text_len + n + 1)
+            cap *= 2;
+        char *t = realloc(b->text, cap);
+        if (!t)
+            return false;
+        b->text = t;
+        b->text_cap = cap;
+    }
+    memcpy(b->text + b->text_len, s, n);
+    *off = b->text_len;
+    b->text_len += n;
+    b->text[b->text_len] = '\0';
+    return true;
+}
+
+static void set_error(vg_batch_t *b, vg_work_item_t *it, const char *msg)
+{
+    it->err_len = 0;
+    if (text_append(b, msg, strlen(msg), &it->err_off))
+        it->err_len = strlen(msg);
+}
+
+static void process_batch(worker_t *w, vg_batch_t *b)
+{
+    const vg_workpool_options_t *o = &w->pool->opts;
+    b->nalerts = 0;
+    b->text_len = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        vg_work_item_t *it = &b->items[i];
+        char err[256];
+        vg_event_t *ev = NULL;
+        it->nalerts = 0;
+        it->first_alert = b->nalerts;
+        it->eval_failed = 0;
+        it->err_len = 0;
+        if (it->oversize) {
+            snprintf(err, sizeof(err), "event of %zu bytes exceeds the limit of %zu bytes",
+                     it->len, o->limits.max_bytes);
+            it->status = VG_EVENT_TOO_LARGE;
+            set_error(b, it, err);
+            continue;
+        }
+        it->status = vg_decoder_parse(w->dec, it->data ? it->data : "", it->len, &ev, err,
+                                      sizeof(err));
+        if (it->status != VG_EVENT_OK) {
+            set_error(b, it, err);
+            continue;
+        }
+        int n = vg_scanner_eval(w->sc, ev, err, sizeof(err));
+        if (n < 0) {
+            it->eval_failed = 1;
+            set_error(b, it, err);
+            vg_event_destroy(ev);
+            continue;
+        }
+        for (int k = 0; k < n; k++) {
+            size_t len;
+            char *a = vg_alert_render(w->sc, ev, (size_t)k, &it->src, o->time_field, &len);
+            if (b->nalerts == b->alerts_cap) {
+                size_t cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
+                vg_work_alert_t *na = realloc(b->alerts, cap * sizeof(*na));
+                if (na) {
+                    b->alerts = na;
+                    b->alerts_cap = cap;
+                }
+            }
+            size_t off;
+            if (!a || b->nalerts == b->alerts_cap || !text_append(b, a, len, &off)) {
+                free(a);
+                it->eval_failed = 1;
+                set_error(b, it, "out of memory rendering an alert");
+                break;
+            }
+            free(a);
+            b->alerts[b->nalerts++] = (vg_work_alert_t){vg_scanner_match(w->sc, (size_t)k), off, len};
+            it->nalerts++;
+        }
+        vg_event_destroy(ev);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    vg_workpool_t *p = w->pool;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        vg_batch_t *b = NULL;
+        /* Oldest queued first, so that finished work comes out in order. */
+        for (size_t i = 0; i < p->nbatches; i++) {
+            vg_batch_t *c = &p->all[i];
+            if (c->state == B_QUEUED && (!b || c->seq < b->seq))
+                b = c;
+        }
+        if (!b) {
+            if (p->stopping)
+                break;
+            pthread_cond_wait(&p->work_cv, &p->mu);
+            continue;
+        }
+        b->state = B_WORKING;
+        pthread_mutex_unlock(&p->mu);
+        process_batch(w, b);
+        pthread_mutex_lock(&p->mu);
+        b->state = B_DONE;
+        pthread_cond_broadcast(&p->done_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static bool worker_init(worker_t *w, vg_workpool_t *p)
+{
+    w->pool = p;
+    w->sc = vg_scanner_new(p->rs);
+    w->dec = vg_decoder_new(&p->opts.limits);
+    return w->sc && w->dec;
+}
+
+static void worker_free(worker_t *w)
+{
+    vg_scanner_destroy(w->sc);
+    vg_decoder_destroy(w->dec);
+    w->sc = NULL;
+    w->dec = NULL;
+}
+
+vg_workpool_t *vg_workpool_new(const vg_ruleset_t *rs, const vg_workpool_options_t *opts)
+{
+    vg_workpool_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->opts = *opts;
+    if (!p->opts.batch_size)
+        p->opts.batch_size = 256;
+    p->nbatches = p->opts.batches ? p->opts.batches : 2 * (size_t)p->opts.workers + 2;
+    p->rs = rs;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    p->all = calloc(p->nbatches, sizeof(vg_batch_t));
+    p->workers = calloc(p->opts.workers ? p->opts.workers : 1, sizeof(worker_t));
+    if (!p->all || !p->workers)
+        goto fail;
+    for (size_t i = 0; i < p->nbatches; i++) {
+        p->all[i].items = calloc(p->opts.batch_size, sizeof(vg_work_item_t));
+        if (!p->all[i].items)
+            goto fail;
+        p->all[i].cap = p->opts.batch_size;
+    }
+    if (!worker_init(&p->inline_worker, p))
+        goto fail;
+    for (unsigned i = 0; i < p->opts.workers; i++) {
+        if (!worker_init(&p->workers[i], p))
+            goto fail;
+        if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]) != 0)
+            goto fail;
+        p->workers[i].started = true;
+    }
+    return p;
+fail:
+    vg_workpool_destroy(p);
+    return NULL;
+}
+
+void vg_workpool_destroy(vg_workpool_t *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; p->workers && i < p->opts.workers; i++) {
+        if (p->workers[i].started)
+            pthread_join(p->workers[i].thread, NULL);
+        worker_free(&p->workers[i]);
+    }
+    worker_free(&p->inline_worker);
+    for (size_t i = 0; p->all && i < p->nbatches; i++) {
+        free(p->all[i].items);
+        free(p->all[i].alerts);
+        free(p->all[i].text);
+        free(p->all[i].in);
+    }
+    free(p->all);
+    free(p->workers);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
+    free(p);
+}
+
+vg_batch_t *vg_workpool_acquire(vg_workpool_t *p)
+{
+    vg_batch_t *b = NULL;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nbatches && !b; i++)
+        if (p->all[i].state == B_FREE)
+            b = &p->all[i];
+    if (b) {
+        b->state = B_FILLING;
+        b->n = 0;
+        b->in_len = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+bool vg_batch_add(vg_batch_t *b, const char *data, size_t len, const vg_alert_source_t *src,
+                  void *opaque)
+{
+    if (b->n == b->cap)
+        return false;
+    vg_work_item_t *it = &b->items[b->n++];
+    memset(it, 0, sizeof(*it));
+    it->data = data;
+    it->len = len;
+    it->src = *src;
+    it->opaque = opaque;
+    return true;
+}
+
+bool vg_batch_add_copy(vg_batch_t *b, const char *data, size_t len, const vg_alert_source_t *src,
+                       void *opaque)
+{
+    if (b->n == b->cap)
+        return false;
+    if (b->in_len + len + 1 > b->in_cap) {
+        size_t cap = b->in_cap ? b->in_cap : 65536;
+        while (cap < b->in_len + len + 1)
+            cap *= 2;
+        char *ni = realloc(b->in, cap);
+        if (!ni)
+            return false;
+        b->in = ni;
+        b->in_cap = cap;
+    }
+    memcpy(b->in + b->in_len, data, len);
+    b->in[b->in_len + len] = '\0';
+    vg_batch_add(b, NULL, len, src, opaque);
+    b->items[b->n - 1].in_off = b->in_len;
+    b->items[b->n - 1].copied = true;
+    b->in_len += len + 1;
+    return true;
+}
+
+bool vg_batch_add_oversize(vg_batch_t *b, size_t len, const vg_alert_source_t *src, void *opaque)
+{
+    if (!vg_batch_add(b, NULL, len, src, opaque))
+        return false;
+    b->items[b->n - 1].oversize = true;
+    return true;
+}
+
+void vg_workpool_submit(vg_workpool_t *p, vg_batch_t *b)
+{
+    /* The copy area has stopped moving: point items into it. */
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].copied)
+            b->items[i].data = b->in + b->items[i].in_off;
+    if (p->opts.workers == 0) {
+        process_batch(&p->inline_worker, b);
+        pthread_mutex_lock(&p->mu);
+        b->seq = p->next_seq++;
+        b->state = B_DONE;
+        p->in_flight++;
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    b->seq = p->next_seq++;
+    b->state = B_QUEUED;
+    p->in_flight++;
+    pthread_cond_signal(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+vg_batch_t *vg_workpool_next(vg_workpool_t *p, bool wait)
+{
+    vg_batch_t *out = NULL;
+    pthread_mutex_lock(&p->mu);
+    while (p->in_flight > 0) {
+        vg_batch_t *head = NULL;
+        for (size_t i = 0; i < p->nbatches && !head; i++)
+            if (p->all[i].state >= B_QUEUED && p->all[i].seq == p->emit_seq)
+                head = &p->all[i];
+        if (head && head->state == B_DONE) {
+            out = head;
+            p->emit_seq++;
+            p->in_flight--;
+            head->state = B_FILLING; /* the caller holds it until release */
+            break;
+        }
+        if (!wait)
+            break;
+        pthread_cond_wait(&p->done_cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return out;
+}
+
+void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b)
+{
+    pthread_mutex_lock(&p->mu);
+    b->state = B_FREE;
+    b->n = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+size_t vg_workpool_in_flight(const vg_workpool_t *p)
+{
+    return p->in_flight;
+}
+
+int vg_workpool_set_ruleset(vg_workpool_t *p, const vg_ruleset_t *rs)
+{
+    if (p->in_flight)
+        return -1;
+    size_t n = (size_t)p->opts.workers + 1;
+    vg_scanner_t **fresh = calloc(n, sizeof(*fresh));
+    if (!fresh)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        fresh[i] = vg_scanner_new(rs);
+        if (!fresh[i]) {
+            for (size_t k = 0; k < i; k++)
+                vg_scanner_destroy(fresh[k]);
+            free(fresh);
+            return -1;
+        }
+    }
+    /* Workers only touch their scanner while a batch is in flight, and
+     * none is. */
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->opts.workers; i++) {
+        vg_scanner_destroy(p->workers[i].sc);
+        p->workers[i].sc = fresh[i];
+    }
+    vg_scanner_destroy(p->inline_worker.sc);
+    p->inline_worker.sc = fresh[p->opts.workers];
+    p->rs = rs;
+    pthread_mutex_unlock(&p->mu);
+    free(fresh);
+    return 0;
+}

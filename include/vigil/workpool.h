@@ -1,0 +1,97 @@
+/* A pool of evaluation threads that keeps input order. The caller fills
+ * batches of raw events; workers decode, evaluate and render alerts, each
+ * with its own scanner (vectorscan scratch) and decoder; the caller takes
+ * finished batches back strictly in the order it submitted them, so
+ * per-partition order of alerts (and of offsets) is kept. With zero
+ * workers a batch is processed in the submitting thread. */
+#ifndef VIGIL_WORKPOOL_H
+#define VIGIL_WORKPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vigil/alert.h"
+#include "vigil/event.h"
+#include "vigil/ruleset.h"
+
+typedef struct vg_work_alert {
+    const vg_rule_t *rule;
+    size_t off, len; /* the rendered alert in batch->text */
+} vg_work_alert_t;
+
+typedef struct vg_work_item {
+    /* input, set by the caller */
+    const char *data;
+    size_t len;
+    vg_alert_source_t src;
+    void *opaque;
+    size_t in_off;    /* copied input: offset in batch->in */
+    bool copied;
+    bool oversize;    /* refused before reading: len is its size */
+    /* output */
+    vg_event_status_t status; /* VG_EVENT_OK or why it was refused */
+    int eval_failed;          /* decoding worked but matching failed */
+    size_t err_off, err_len;  /* the reason in batch->text */
+    size_t first_alert, nalerts;
+} vg_work_item_t;
+
+typedef struct vg_batch {
+    vg_work_item_t *items;
+    size_t n, cap;
+    vg_work_alert_t *alerts;
+    size_t nalerts, alerts_cap;
+    char *text;
+    size_t text_len, text_cap;
+    char *in; /* copies of inputs added with vg_batch_add_copy */
+    size_t in_len, in_cap;
+    /* private to the pool */
+    unsigned long long seq;
+    int state;
+    struct vg_batch *next;
+} vg_batch_t;
+
+typedef struct vg_workpool vg_workpool_t;
+
+typedef struct vg_workpool_options {
+    unsigned workers;      /* evaluation threads; 0 = evaluate in submit */
+    size_t batch_size;     /* items per batch (default 256) */
+    size_t batches;        /* batches in circulation (default 2 * workers + 2) */
+    vg_event_limits_t limits;
+    const char *time_field;
+} vg_workpool_options_t;
+
+/* Starts the pool for ruleset rs (which must outlive it or be replaced
+ * with vg_workpool_set_ruleset). NULL on failure. */
+vg_workpool_t *vg_workpool_new(const vg_ruleset_t *rs, const vg_workpool_options_t *opts);
+/* Stops the threads (after finishing submitted work) and frees all. */
+void vg_workpool_destroy(vg_workpool_t *p);
+
+/* A free batch to fill, or NULL when all are in flight (take finished
+ * ones back first). */
+vg_batch_t *vg_workpool_acquire(vg_workpool_t *p);
+/* Appends an item to the batch; false when it is full. */
+bool vg_batch_add(vg_batch_t *b, const char *data, size_t len, const vg_alert_source_t *src,
+                  void *opaque);
+/* The same, copying data into the batch (for inputs whose buffer is
+ * reused, such as a line reader's); false when full or out of memory. */
+bool vg_batch_add_copy(vg_batch_t *b, const char *data, size_t len, const vg_alert_source_t *src,
+                       void *opaque);
+/* Adds an input that was refused for its size without being read; it is
+ * reported as too large, in order with the rest. */
+bool vg_batch_add_oversize(vg_batch_t *b, size_t len, const vg_alert_source_t *src,
+                           void *opaque);
+/* Hands a filled batch to the workers. */
+void vg_workpool_submit(vg_workpool_t *p, vg_batch_t *b);
+/* The oldest submitted batch once it is finished; NULL if it is not (and
+ * wait is false) or nothing is in flight. */
+vg_batch_t *vg_workpool_next(vg_workpool_t *p, bool wait);
+/* Returns a batch taken with vg_workpool_next to the free list. */
+void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b);
+/* Batches submitted and not yet taken back. */
+size_t vg_workpool_in_flight(const vg_workpool_t *p);
+
+/* Switches to a new ruleset. Only when nothing is in flight; fails (and
+ * keeps the old one) when the scanners cannot be built. */
+int vg_workpool_set_ruleset(vg_workpool_t *p, const vg_ruleset_t *rs);
+
+#endif
