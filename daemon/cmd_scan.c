@@ -43,87 +43,130 @@ static vg_ruleset_t *load(scan_opts_t *o)
     return vg_cli_load_rules(o->rules, o->nrules, nf ? fields : NULL, nf);
 }
 
-/* Callback per decoded event of an input; returns false to stop. */
-typedef bool (*event_fn)(void *ctx, const char *file, uint64_t line, vg_event_t *ev);
-
 typedef struct input_stats {
     uint64_t events, malformed, bytes;
 } input_stats_t;
 
-/* Reads one JSON-lines input, reporting malformed lines as file:line. */
-static int read_input(const char *path, const scan_opts_t *o, vg_decoder_t *dec, event_fn fn,
-                      void *ctx, input_stats_t *st, bool progress)
+/* One JSON-lines input: a file or stdin, read line by line, with a
+ * progress bar on stderr when that is a terminal and the input a file. */
+typedef struct input {
+    const char *name;
+    FILE *f;
+    bool is_stdin;
+    off_t total;
+    bool bar;
+    double last_bar;
+    vg_linereader_t lr;
+    int last;
+} input_t;
+
+static int input_open(input_t *in, const char *path, size_t max_bytes, bool progress)
 {
-    bool is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    const char *name = is_stdin ? "<stdin>" : path;
-    if (!f) {
+    memset(in, 0, sizeof(*in));
+    in->is_stdin = strcmp(path, "-") == 0;
+    in->name = in->is_stdin ? "<stdin>" : path;
+    in->f = in->is_stdin ? stdin : fopen(path, "rb");
+    if (!in->f) {
         fprintf(stderr, "vigil: %s: cannot open: %m\n", path);
         return -1;
     }
-    off_t total = 0;
     struct stat sb;
-    if (!is_stdin && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode))
-        total = sb.st_size;
-    progress = progress && total > 0;
-    vg_linereader_t lr;
-    vg_linereader_init(&lr, f, o->max_bytes);
+    if (!in->is_stdin && fstat(fileno(in->f), &sb) == 0 && S_ISREG(sb.st_mode))
+        in->total = sb.st_size;
+    in->bar = progress && in->total > 0;
+    in->last_bar = now_s();
+    vg_linereader_init(&in->lr, in->f, max_bytes);
+    return 0;
+}
+
+/* The next non-blank line, trimmed of surrounding blanks: 1 a line, 2 a
+ * line over the size limit (len is its size), 0 the end, -1 an error. */
+static int input_next(input_t *in, const char **line, size_t *len, input_stats_t *st)
+{
+    int r;
+    while ((r = vg_linereader_next(&in->lr, line, len)) > 0) {
+        st->bytes += *len + 1;
+        if (in->bar && (in->lr.line & 1023) == 0 && now_s() - in->last_bar > 0.2) {
+            in->last_bar = now_s();
+            int pct = (int)(100.0 * (double)in->lr.bytes_read / (double)in->total);
+            int w = pct / 5;
+            fprintf(stderr, "\r%s [%.*s%*s] %3d%%", in->name, w, "####################", 20 - w,
+                    "", pct);
+        }
+        if (r == 2)
+            return 2;
+        const char *l = *line;
+        size_t n = *len, s0 = 0;
+        while (n && (l[n - 1] == '\r' || l[n - 1] == ' ' || l[n - 1] == '\t'))
+            n--;
+        while (s0 < n && (l[s0] == ' ' || l[s0] == '\t'))
+            s0++;
+        if (s0 == n)
+            continue; /* blank lines separate nothing and are not errors */
+        *line = l + s0;
+        *len = n - s0;
+        return 1;
+    }
+    in->last = r;
+    return r;
+}
+
+/* Closes the input; -1 when reading it failed. */
+static int input_close(input_t *in)
+{
+    if (!in->f)
+        return -1;
+    if (in->bar)
+        fprintf(stderr, "\r%*s\r", 80, "");
+    int rc = 0;
+    if (in->last < 0) {
+        fprintf(stderr, "vigil: %s: read error: %m\n", in->name);
+        rc = -1;
+    }
+    vg_linereader_free(&in->lr);
+    if (!in->is_stdin)
+        fclose(in->f);
+    in->f = NULL;
+    return rc;
+}
+
+/* Callback per decoded event of an input; returns false to stop. */
+typedef bool (*event_fn)(void *ctx, const char *file, uint64_t line, vg_event_t *ev);
+
+/* Reads one JSON-lines input in this thread (vigil eval), reporting
+ * malformed lines as file:line. */
+static int read_input(const char *path, const scan_opts_t *o, vg_decoder_t *dec, event_fn fn,
+                      void *ctx, input_stats_t *st, bool progress)
+{
+    input_t in;
+    if (input_open(&in, path, o->max_bytes, progress) != 0)
+        return -1;
     const char *line;
     size_t len;
-    int r;
-    double last = now_s();
-    int rc = 0;
-    while ((r = vg_linereader_next(&lr, &line, &len)) > 0) {
-        st->bytes += len + 1;
+    int r, rc = 0;
+    while ((r = input_next(&in, &line, &len, st)) > 0) {
         if (r == 2) {
-            fprintf(stderr, "%s:%llu: event of %zu bytes exceeds the limit of %zu bytes\n", name,
-                    (unsigned long long)lr.line, len, o->max_bytes);
+            fprintf(stderr, "%s:%llu: event of %zu bytes exceeds the limit of %zu bytes\n",
+                    in.name, (unsigned long long)in.lr.line, len, o->max_bytes);
             st->malformed++;
             continue;
         }
-        size_t n = len;
-        while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
-            n--;
-        size_t s = 0;
-        while (s < n && (line[s] == ' ' || line[s] == '\t'))
-            s++;
-        if (s == n)
-            continue; /* blank lines separate nothing and are not errors */
         vg_event_t *ev = NULL;
         char err[256];
-        if (vg_decoder_parse(dec, line + s, n - s, &ev, err, sizeof(err)) != VG_EVENT_OK) {
-            fprintf(stderr, "%s:%llu: %s\n", name, (unsigned long long)lr.line, err);
+        if (vg_decoder_parse(dec, line, len, &ev, err, sizeof(err)) != VG_EVENT_OK) {
+            fprintf(stderr, "%s:%llu: %s\n", in.name, (unsigned long long)in.lr.line, err);
             st->malformed++;
             continue;
         }
         st->events++;
-        bool go_on = fn(ctx, name, lr.line, ev);
+        bool go_on = fn(ctx, in.name, in.lr.line, ev);
         vg_event_destroy(ev);
         if (!go_on) {
             rc = -1;
             break;
         }
-        if (progress && (st->events & 255) == 0) {
-            double t = now_s();
-            if (t - last > 0.2) {
-                last = t;
-                int pct = (int)(100.0 * (double)lr.bytes_read / (double)total);
-                int bar = pct / 5;
-                fprintf(stderr, "\r%s [%.*s%*s] %3d%%", name, bar, "####################",
-                        20 - bar, "", pct);
-            }
-        }
     }
-    if (progress)
-        fprintf(stderr, "\r%*s\r", 80, "");
-    if (r < 0) {
-        fprintf(stderr, "vigil: %s: read error: %m\n", name);
-        rc = -1;
-    }
-    vg_linereader_free(&lr);
-    if (!is_stdin)
-        fclose(f);
-    return rc;
+    return input_close(&in) != 0 ? -1 : rc;
 }
 
 static int parse_common(int argc, char **argv, scan_opts_t *o, const char *cmd, char **label,
@@ -226,89 +269,48 @@ static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ni
                        const scan_opts_t *o, bool progress, uint64_t *alerts, input_stats_t *st)
 {
     int rc = 0;
-    vg_batch_t *b = NULL;
+    vg_batch_t *b = NULL, *done;
     bool failed = false;
     for (size_t f = 0; f < ninputs && !failed; f++) {
-        bool is_stdin = strcmp(inputs[f], "-") == 0;
-        FILE *in = is_stdin ? stdin : fopen(inputs[f], "rb");
-        const char *name = is_stdin ? "<stdin>" : inputs[f];
-        if (!in) {
-            fprintf(stderr, "vigil: %s: cannot open: %m\n", inputs[f]);
+        input_t in;
+        if (input_open(&in, inputs[f], o->max_bytes, progress) != 0) {
             rc = -1;
             continue;
         }
-        off_t total = 0;
-        struct stat sb;
-        if (!is_stdin && fstat(fileno(in), &sb) == 0 && S_ISREG(sb.st_mode))
-            total = sb.st_size;
-        bool bar = progress && total > 0;
-        vg_linereader_t lr;
-        vg_linereader_init(&lr, in, o->max_bytes);
         const char *line;
         size_t len;
         int r;
-        double last = now_s();
-        while (!failed && (r = vg_linereader_next(&lr, &line, &len)) > 0) {
-            st->bytes += len + 1;
-            size_t n = len, s0 = 0;
-            if (r == 1) {
-                while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
-                    n--;
-                while (s0 < n && (line[s0] == ' ' || line[s0] == '\t'))
-                    s0++;
-                if (s0 == n)
-                    continue; /* blank lines separate nothing */
-            }
-            vg_alert_source_t src = {.file = name, .line = lr.line, .timestamp_ms = -1};
+        while (!failed && (r = input_next(&in, &line, &len, st)) > 0) {
+            vg_alert_source_t src = {.file = in.name, .line = in.lr.line, .timestamp_ms = -1};
             for (;;) {
                 while (!b && !(b = vg_workpool_acquire(pool))) {
-                    vg_batch_t *done = vg_workpool_next(pool, true);
+                    done = vg_workpool_next(pool, true);
                     failed |= !emit_batch(done, alerts, st);
                     vg_workpool_release(pool, done);
                 }
                 bool added = r == 2 ? vg_batch_add_oversize(b, len, &src, NULL)
-                                    : vg_batch_add_copy(b, line + s0, n - s0, &src, NULL);
+                                    : vg_batch_add_copy(b, line, len, &src, NULL);
                 if (added)
                     break;
                 vg_workpool_submit(pool, b);
                 b = NULL;
-                vg_batch_t *done;
                 while ((done = vg_workpool_next(pool, false))) {
                     failed |= !emit_batch(done, alerts, st);
                     vg_workpool_release(pool, done);
                 }
             }
-            if (bar && (lr.line & 1023) == 0) {
-                double t = now_s();
-                if (t - last > 0.2) {
-                    last = t;
-                    int pct = (int)(100.0 * (double)lr.bytes_read / (double)total);
-                    int w = pct / 5;
-                    fprintf(stderr, "\r%s [%.*s%*s] %3d%%", name, w, "####################",
-                            20 - w, "", pct);
-                }
-            }
         }
-        /* The batch may hold lines of this file: finish it before the
-         * file name (used by its items) could change meaning. */
+        /* Finish this input's lines while its name is still valid. */
         if (b && b->n) {
             vg_workpool_submit(pool, b);
             b = NULL;
         }
-        vg_batch_t *done;
         while ((done = vg_workpool_next(pool, true))) {
             failed |= !emit_batch(done, alerts, st);
             vg_workpool_release(pool, done);
         }
-        if (bar)
-            fprintf(stderr, "\r%*s\r", 80, "");
-        if (r < 0) {
-            fprintf(stderr, "vigil: %s: read error: %m\n", name);
+        if (input_close(&in) != 0)
             rc = -1;
-        }
-        vg_linereader_free(&lr);
-        if (!is_stdin)
-            fclose(in);
     }
     if (b)
         vg_workpool_release(pool, b);
