@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The analyst's commands as a user runs them: exit codes, what is printed
+# on stdout and stderr. Usage: cli_test.sh VIGIL_BINARY SOURCE_DIR
+set -uo pipefail
+vigil=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+
+check() { # check NAME EXPECTED_STATUS ACTUAL_STATUS
+    if [ "$2" = "$3" ]; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL: $1: exit status $3, expected $2" >&2
+        fail=$((fail + 1))
+    fi
+}
+
+contains() { # contains NAME FILE TEXT
+    if grep -qF -- "$3" "$2"; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL: $1: '$3' not in output:" >&2
+        sed 's/^/    /' "$2" >&2
+        fail=$((fail + 1))
+    fi
+}
+
+# --help, --version, usage errors
+"$vigil" --help >"$tmp/out" 2>&1; check "--help" 0 $?
+contains "--help lists commands" "$tmp/out" "scan --rules PATH"
+"$vigil" --version >"$tmp/out" 2>&1; check "--version" 0 $?
+contains "--version" "$tmp/out" "vigil "
+"$vigil" scan --help >"$tmp/out" 2>&1; check "scan --help" 0 $?
+"$vigil" frobnicate >"$tmp/out" 2>&1; check "unknown command" 2 $?
+"$vigil" scan "$tmp/none.jsonl" >"$tmp/out" 2>&1; check "scan without --rules" 2 $?
+"$vigil" check >"$tmp/out" 2>&1; check "check without paths" 2 $?
+
+# The shipped rule packs are valid and their embedded tests pass.
+"$vigil" check "$src/rules" >"$tmp/out" 2>&1; check "check rules/" 0 $?
+contains "check lists rules" "$tmp/out" "chipmaker-export-restriction"
+"$vigil" test "$src/rules" >"$tmp/out" 2>&1; check "test rules/" 0 $?
+contains "test summary" "$tmp/out" "0 failed"
+
+# A broken file: exit 1, every error with file:line:col and a hint.
+cat >"$tmp/bad.yaml" <<'YAML'
+rules:
+  - id: bad
+    severity: hihg
+    match:
+      all:
+        - tetx: {any: [a]}
+        - {field: x, lt: "5"}
+YAML
+"$vigil" check "$tmp/bad.yaml" >"$tmp/out" 2>&1; check "check broken" 1 $?
+contains "severity typo" "$tmp/out" "bad.yaml:3:15: error: unknown severity 'hihg' (did you mean 'high'?)"
+contains "condition typo" "$tmp/out" "bad.yaml:6:11: error: unknown condition 'tetx' (did you mean 'text'?)"
+contains "quoted number" "$tmp/out" "bad.yaml:7:26: error: 'lt' compares numbers"
+
+# A rule whose embedded test fails: exit 1, and the deciding condition.
+cat >"$tmp/failing.yaml" <<'YAML'
+rules:
+  - id: wants-ban
+    match: {text: {any: [ban]}}
+    tests:
+      match: [{title: "an urban myth"}]
+YAML
+"$vigil" test "$tmp/failing.yaml" >"$tmp/out" 2>&1; check "test failing" 1 $?
+contains "failing case located" "$tmp/out" "failing.yaml:5: expected a match"
+contains "explains the condition" "$tmp/out" 'text any ["ban"] in [title, body] -> false'
+
+# scan: malformed lines are reported with file:line, scanning goes on.
+cat >"$tmp/rules.yaml" <<'YAML'
+rules:
+  - id: curbs
+    match: {text: {any: ["export curb*"]}}
+YAML
+{
+    echo '{"title":"New export curbs announced"}'
+    echo 'not json'
+    printf '{"title":"caf\xc3\x28"}\n'
+    echo '[1,2]'
+    echo ''
+    echo '{"title":"Export  CURB on gallium"}'
+} >"$tmp/events.jsonl"
+"$vigil" scan --rules "$tmp/rules.yaml" "$tmp/events.jsonl" >"$tmp/alerts" 2>"$tmp/err"
+check "scan with malformed lines" 0 $?
+contains "invalid JSON reported" "$tmp/err" "events.jsonl:2: invalid JSON"
+contains "invalid UTF-8 reported" "$tmp/err" "events.jsonl:3: event is not valid UTF-8"
+contains "not an object reported" "$tmp/err" "events.jsonl:4: event is a JSON array, not an object"
+if [ "$(wc -l <"$tmp/alerts")" -eq 2 ]; then pass=$((pass + 1)); else
+    echo "FAIL: scan: expected 2 alerts, got $(wc -l <"$tmp/alerts")" >&2; fail=$((fail + 1)); fi
+contains "alert source line 1" "$tmp/alerts" '"source":{"file":"'"$tmp"'/events.jsonl","line":1}'
+contains "alert source line 6" "$tmp/alerts" '"line":6}'
+
+# scan from stdin, and the same result whatever the number of threads.
+for w in 0 1 2; do
+    VIGIL_WORKERS=$w "$vigil" scan --rules "$src/rules" <"$src/rules/demo/events.jsonl" 2>/dev/null |
+        sed 's/"time":"[^"]*"//' >"$tmp/w$w"
+done
+if cmp -s "$tmp/w0" "$tmp/w2" && cmp -s "$tmp/w0" "$tmp/w1" && [ -s "$tmp/w0" ]; then
+    pass=$((pass + 1))
+else
+    echo "FAIL: scan output differs between 0, 1 and 2 worker threads" >&2
+    fail=$((fail + 1))
+fi
+
+# eval: precision/recall against a label.
+{
+    echo '{"title":"export curbs on chips","topics":["trade"]}'
+    echo '{"title":"export curbs widen","topics":["trade","grain"]}'
+    echo '{"title":"export curbs rumour","topics":["earn"]}'
+    echo '{"title":"grain exports rise","topics":["trade"]}'
+} >"$tmp/labelled.jsonl"
+"$vigil" eval --rules "$tmp/rules.yaml" --label topics=trade "$tmp/labelled.jsonl" >"$tmp/out" 2>&1
+check "eval" 0 $?
+contains "eval counts" "$tmp/out" "4 events, 3 labelled topics=trade"
+contains "eval scores" "$tmp/out" "curbs                                          2       1       1     0.667   0.667   0.667"
+contains "eval false positive" "$tmp/out" "false positive: $tmp/labelled.jsonl:3 export curbs rumour"
+"$vigil" eval --rules "$tmp/rules.yaml" --label nolabel "$tmp/labelled.jsonl" >"$tmp/out" 2>&1
+check "eval bad label" 2 $?
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
