@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_support.h"
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,57 +25,6 @@
 
 /* ---- cleanup (freed by the per-test teardown, also after a failure) ---- */
 
-typedef void (*free_fn)(void *);
-typedef struct owned {
-    free_fn fn;
-    void *p;
-} owned_t;
-static owned_t *g_owned;
-static size_t g_nowned, g_owned_cap;
-
-static void *own(free_fn fn, void *p)
-{
-    if (g_nowned == g_owned_cap) {
-        g_owned_cap = g_owned_cap ? 2 * g_owned_cap : 64;
-        g_owned = realloc(g_owned, g_owned_cap * sizeof(*g_owned));
-        assert_non_null(g_owned);
-    }
-    g_owned[g_nowned++] = (owned_t){fn, p};
-    return p;
-}
-
-static void put_json(void *p)
-{
-    json_object_put(p);
-}
-
-static int cleanup(void **state)
-{
-    (void)state;
-    while (g_nowned > 0) {
-        g_nowned--;
-        g_owned[g_nowned].fn(g_owned[g_nowned].p);
-    }
-    free(g_owned);
-    g_owned = NULL;
-    g_owned_cap = 0;
-    return 0;
-}
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    va_start(ap, f);
-    vsnprintf(s, (size_t)n + 1, f, ap);
-    va_end(ap);
-    return own(free, s);
-}
 
 /* ---- rendering ------------------------------------------------------------ */
 
