@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 
 #include "commands.h"
 #include "vigil/config.h"
@@ -24,11 +26,57 @@ static void on_hup(int sig)
     reload_requested = 1;
 }
 
-static vg_ruleset_t *load_rules(void *arg)
+static vg_ruleset_t *load_rules(const vg_config_t *cfg)
 {
-    const vg_config_t *cfg = arg;
     return vg_cli_load_rules((const char *const *)cfg->rule_paths.items, cfg->rule_paths.count,
                              (const char *const *)cfg->text_fields.items, cfg->text_fields.count);
+}
+
+/* systemd's notify protocol (Type=notify): READY once consuming,
+ * RELOADING/READY around reloads, STOPPING, WATCHDOG pings from the main
+ * loop, STATUS with counts. Outside systemd these do nothing. */
+typedef struct notifier {
+    const vg_config_t *cfg;
+    uint64_t watchdog_usec;
+    struct timespec last_ping, last_status;
+} notifier_t;
+
+static vg_ruleset_t *reload_rules(void *arg)
+{
+    notifier_t *n = arg;
+    sd_notify(0, "RELOADING=1\nSTATUS=Reloading rules");
+    vg_ruleset_t *rs = load_rules(n->cfg);
+    sd_notifyf(0, "READY=1\nSTATUS=%s", rs ? "Rules reloaded" : "Reload failed; old rules kept");
+    return rs;
+}
+
+static void on_ready(void *arg)
+{
+    (void)arg;
+    sd_notify(0, "READY=1\nSTATUS=Consuming");
+}
+
+static double since(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void on_tick(void *arg, const vg_pipeline_stats_t *st)
+{
+    notifier_t *n = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    /* Ping at half the watchdog interval: a stuck main loop stops pinging. */
+    if (n->watchdog_usec && since(&n->last_ping, &now) * 1e6 > (double)n->watchdog_usec / 2) {
+        sd_notify(0, "WATCHDOG=1");
+        n->last_ping = now;
+    }
+    if (since(&n->last_status, &now) >= 5.0) {
+        sd_notifyf(0, "STATUS=Consumed %llu events; %llu alerts, %llu dead-lettered",
+                   (unsigned long long)st->consumed, (unsigned long long)st->alerts,
+                   (unsigned long long)st->dead_lettered);
+        n->last_status = now;
+    }
 }
 
 int vg_cmd_run(int argc, char **argv)
@@ -81,10 +129,17 @@ int vg_cmd_run(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    notifier_t nt = {.cfg = cfg};
+    if (sd_watchdog_enabled(0, &nt.watchdog_usec) <= 0)
+        nt.watchdog_usec = 0;
+    clock_gettime(CLOCK_MONOTONIC, &nt.last_ping);
+    nt.last_status = nt.last_ping;
     vg_pipeline_opts_t po = {.stop = &stop_requested, .reload = &reload_requested,
-                             .reload_fn = load_rules, .reload_arg = cfg};
+                             .reload_fn = reload_rules, .reload_arg = &nt,
+                             .on_ready = on_ready, .on_tick = on_tick, .tick_arg = &nt};
     char err[512];
     int rc = vg_pipeline_run(cfg, rs, &po, NULL, err, sizeof(err));
+    sd_notify(0, "STOPPING=1");
     if (rc != 0)
         fprintf(stderr, "vigil run: %s\n", err);
     vg_config_destroy(cfg);

@@ -615,6 +615,8 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
         }
         emit_done(&p, false);
         rd_kafka_poll(p.producer, 0);
+        if (opts->on_tick)
+            opts->on_tick(opts->tick_arg, &p.stats);
         if (opts->stop_at_eof && all_done(&p))
             break;
     }

@@ -623,6 +623,98 @@ static void test_sigterm_restart(void **state)
     free(got);
 }
 
+/* Waits until the daemon's log contains text (bounded). */
+static bool log_has(const run_env_t *e, const char *text, double timeout)
+{
+    double deadline = now_s() + timeout;
+    char line[2048];
+    while (now_s() < deadline) {
+        FILE *f = fopen(e->log, "r");
+        bool found = false;
+        while (f && !found && fgets(line, sizeof(line), f))
+            found = strstr(line, text) != NULL;
+        if (f)
+            fclose(f);
+        if (found)
+            return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+static size_t count_log(const run_env_t *e, const char *text)
+{
+    size_t n = 0;
+    char line[2048];
+    FILE *f = fopen(e->log, "r");
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* SIGHUP with valid rules swaps them; SIGHUP with broken rules keeps the
+ * old ones and alerts keep flowing; every event is evaluated once. */
+static void test_reload(void **state)
+{
+    run_env_t e;
+    make_env(&e, "reload", 1, NULL);
+    enum { N = 300 };
+    alert_rec_t *exp = calloc(3 * N, sizeof(*exp)), *got = calloc(6 * N, sizeof(*got));
+    reader_t r;
+    const char *topics[] = {e.alerts, e.trade_alerts};
+    reader_open(&r, topics, 2);
+    pid_t pid = start_vigil(&e);
+    /* Phase 1: the original rules. */
+    size_t nexp = produce_events(&e, 0, N, exp);
+    size_t ngot = read_alerts(&r, got, 6 * N, nexp, 60, 0.5);
+    assert_int_equal(ngot, nexp);
+    /* Phase 2: a new rule set that also alerts on the near misses. */
+    FILE *f = fopen(e.rules, "a");
+    assert_non_null(f);
+    fputs("  - id: urban\n    match: {text: {any: [urban]}}\n", f);
+    fclose(f);
+    kill(pid, SIGHUP);
+    assert_true(log_has(&e, "rules reloaded", 30));
+    size_t n2 = produce_events(&e, N, 2 * N, exp + nexp);
+    for (int i = N; i < 2 * N; i++)
+        if (i % 3 == 1) {
+            snprintf(exp[nexp + n2].rule, sizeof(exp[0].rule), "urban");
+            exp[nexp + n2].src_offset = i;
+            n2++;
+        }
+    nexp += n2;
+    ngot += read_alerts(&r, got + ngot, 6 * N - ngot, n2, 60, 0.5);
+    /* Phase 3: a broken file; the rules of phase 2 stay. */
+    f = fopen(e.rules, "a");
+    assert_non_null(f);
+    fputs("  - id: broken\n    match: {tetx: {any: [x]}}\n", f);
+    fclose(f);
+    kill(pid, SIGHUP);
+    assert_true(log_has(&e, "reload failed; keeping the current rules", 30));
+    size_t n3 = produce_events(&e, 2 * N, 3 * N, exp + nexp);
+    for (int i = 2 * N; i < 3 * N; i++)
+        if (i % 3 == 1) {
+            snprintf(exp[nexp + n3].rule, sizeof(exp[0].rule), "urban");
+            exp[nexp + n3].src_offset = i;
+            n3++;
+        }
+    nexp += n3;
+    ngot += read_alerts(&r, got + ngot, 6 * N - ngot, n3, 60, 1.0);
+    int st = stop_vigil(pid, SIGTERM);
+    reader_close(&r);
+    if (ngot != nexp)
+        dump_log(&e);
+    check_superset(got, ngot, exp, nexp, true);
+    assert_int_equal(ngot, nexp);
+    assert_int_equal(count_log(&e, "rules reloaded"), 1);
+    assert_true(count_log(&e, "unknown condition 'tetx'") >= 1);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(exp);
+    free(got);
+}
+
 /* ---- setup ---- */
 
 static int setup(void **state)
@@ -704,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_alerts_exact),
         cmocka_unit_test(test_dead_letter),
         cmocka_unit_test(test_sigterm_restart),
+        cmocka_unit_test(test_reload),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

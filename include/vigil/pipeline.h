@@ -34,6 +34,9 @@ typedef struct vg_pipeline_opts {
     /* Called once the consumer has its first assignment. */
     void (*on_ready)(void *arg);
     void *ready_arg;
+    /* Called from the main loop about every 100 ms (watchdog, status). */
+    void (*on_tick)(void *arg, const vg_pipeline_stats_t *stats);
+    void *tick_arg;
 } vg_pipeline_opts_t;
 
 /* Runs until stopped. Takes ownership of *rules (and of every ruleset

@@ -5,7 +5,13 @@
  * counting matches. No word boundaries, no white-space folding, no rule
  * evaluation, no alert output: a lower bound on the work vigil does.
  *
- *   raw_scan [--no-lower] TERMS.txt EVENTS.jsonl
+ *   raw_scan [--no-lower] [--minimal] TERMS.txt EVENTS.jsonl
+ *
+ * --minimal: instead of json-c, a minimal extractor that walks the top
+ * level of each object, skips every other value and decodes only the
+ * "title" and "body" strings (escapes and \uXXXX, surrogate pairs),
+ * lower-casing while it copies: the cheapest way to get the text.
+ * --no-lower: scan json-c's string as it is (json-c mode only).
  *
  * TERMS.txt: one term per line, as a vigil list file: blank lines and lines
  * starting with '#' are skipped, surrounding white space is dropped; a
@@ -110,16 +116,243 @@ static size_t read_terms(const char *path, char ***pats_out, size_t **lens_out, 
     return n;
 }
 
+/* ---- minimal extractor ---- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* p at '"'; returns the position after the closing quote, or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* Skips one value (string, number, literal, object or array). */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+    while (p < end) {
+        char ch = *p;
+        if (ch == '"') {
+            p = skip_string(p, end);
+            if (!p)
+                return NULL;
+            if (depth == 0)
+                return p;
+            continue;
+        }
+        if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0)
+                return p;
+            if (--depth == 0)
+                return p + 1;
+        } else if (depth == 0 && (ch == ',' || ch == ' ' || ch == '\t' || ch == '\r' ||
+                                  ch == '\n')) {
+            return p;
+        }
+        p++;
+    }
+    return depth == 0 ? p : NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int hex4(const char *p, const char *end)
+{
+    if (end - p < 4)
+        return -1;
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Decodes the JSON string at p ('"') into out (room for end - p bytes),
+ * lower-casing ASCII letters. Returns the end of the string or NULL. */
+static const char *decode_string(const char *p, const char *end, char *out, size_t *len)
+{
+    size_t o = 0;
+    for (p++; p < end; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"') {
+            *len = o;
+            return p + 1;
+        }
+        if (ch != '\\') {
+            out[o++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+            continue;
+        }
+        if (++p >= end)
+            return NULL;
+        switch (*p) {
+        case 'n': out[o++] = '\n'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'u': {
+            int cp = hex4(p + 1, end);
+            if (cp < 0)
+                return NULL;
+            p += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && end - p >= 7 && p[1] == '\\' && p[2] == 'u') {
+                int lo = hex4(p + 3, end);
+                if (lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                }
+            }
+            if (cp >= 0xD800 && cp < 0xE000)
+                cp = 0xFFFD;
+            if (cp >= 'A' && cp <= 'Z')
+                cp += 32;
+            o += put_utf8(out + o, (unsigned)cp);
+            break;
+        }
+        default: out[o++] = *p; break; /* \" \\ \/ */
+        }
+    }
+    return NULL;
+}
+
+/* Calls scan_fn on the decoded "title" and "body" of one JSON object line.
+ * Returns 0, or -1 when the line is not a JSON object as far as it looks. */
+typedef void (*text_fn)(const char *s, size_t len, void *ctx);
+
+static int minimal_extract(const char *p, const char *end, char **buf, size_t *bcap,
+                           text_fn fn, void *ctx)
+{
+    p = skip_ws(p, end);
+    if (p == end || *p != '{')
+        return -1;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return 0;
+    while (p < end) {
+        if (*p != '"')
+            return -1;
+        const char *k = p + 1;
+        p = skip_string(p, end);
+        if (!p)
+            return -1;
+        size_t klen = (size_t)(p - 1 - k);
+        int want = (klen == 5 && memcmp(k, "title", 5) == 0) ||
+                   (klen == 4 && memcmp(k, "body", 4) == 0);
+        p = skip_ws(p, end);
+        if (p == end || *p != ':')
+            return -1;
+        p = skip_ws(p + 1, end);
+        if (want && p < end && *p == '"') {
+            size_t need = (size_t)(end - p);
+            if (need > *bcap) {
+                *bcap = need * 2;
+                *buf = realloc(*buf, *bcap);
+                if (!*buf)
+                    die("out of memory", NULL);
+            }
+            size_t len;
+            p = decode_string(p, end, *buf, &len);
+            if (!p)
+                return -1;
+            fn(*buf, len, ctx);
+        } else {
+            p = skip_value(p, end);
+            if (!p)
+                return -1;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            return 0;
+        return -1;
+    }
+    return -1;
+}
+
+typedef struct scan_ctx {
+    hs_database_t *db;
+    hs_scratch_t *scratch;
+    counts_t *c;
+    unsigned long long *text_bytes;
+    double *scan_s;
+} scan_ctx_t;
+
+static void scan_text(const char *s, size_t len, void *ctx)
+{
+    scan_ctx_t *x = ctx;
+    *x->text_bytes += len;
+    double ts = now();
+    if (hs_scan(x->db, s, (unsigned)len, 0, x->scratch, on_match, x->c) != HS_SUCCESS)
+        die("hs_scan failed", NULL);
+    *x->scan_s += now() - ts;
+}
+
 int main(int argc, char **argv)
 {
-    int lower = 1;
+    int lower = 1, minimal = 0;
     int a = 1;
-    if (a < argc && strcmp(argv[a], "--no-lower") == 0) {
-        lower = 0;
-        a++;
+    for (; a < argc && argv[a][0] == '-' && argv[a][1] == '-'; a++) {
+        if (strcmp(argv[a], "--no-lower") == 0)
+            lower = 0;
+        else if (strcmp(argv[a], "--minimal") == 0)
+            minimal = 1;
+        else
+            break;
     }
     if (argc - a != 2) {
-        fprintf(stderr, "usage: raw_scan [--no-lower] TERMS.txt EVENTS.jsonl\n");
+        fprintf(stderr, "usage: raw_scan [--no-lower] [--minimal] TERMS.txt EVENTS.jsonl\n");
         return 2;
     }
     char **pats;
@@ -159,8 +392,19 @@ int main(int argc, char **argv)
     if (!tok)
         die("out of memory", NULL);
     double t1 = now();
+    scan_ctx_t sx = {db, scratch, &c, &text_bytes, &scan_s};
     while ((got = getline(&line, &lcap, in)) >= 0) {
         in_bytes += (unsigned long long)got;
+        if (minimal) {
+            c.hit = 0;
+            if (minimal_extract(line, line + got, &buf, &bcap, scan_text, &sx) != 0) {
+                bad++;
+                continue;
+            }
+            events++;
+            hit_events += (unsigned long long)c.hit;
+            continue;
+        }
         json_tokener_reset(tok);
         json_object *ev = json_tokener_parse_ex(tok, line, (int)got);
         if (!ev || !json_object_is_type(ev, json_type_object)) {
@@ -201,10 +445,10 @@ int main(int argc, char **argv)
         json_object_put(ev);
     }
     double total = now() - t1;
-    printf("terms=%zu regex_skipped=%zu events=%llu malformed=%llu input_bytes=%llu "
+    printf("extract=%s terms=%zu regex_skipped=%zu events=%llu malformed=%llu input_bytes=%llu "
            "text_bytes=%llu matches=%llu matched_events=%llu compile_s=%.4f total_s=%.4f "
            "scan_s=%.4f events_per_s=%.0f text_mb_per_s=%.1f\n",
-           n, skipped, events, bad, in_bytes, text_bytes, c.matches, hit_events, t_compile, total,
+           minimal ? "minimal" : "json-c", n, skipped, events, bad, in_bytes, text_bytes, c.matches, hit_events, t_compile, total,
            scan_s, events / total, (double)text_bytes / 1e6 / total);
     json_tokener_free(tok);
     free(line);

@@ -113,6 +113,7 @@ SNIPPETS = [
     "exports banned", "export bans", "Export   Ban", "exporter ban", "Export curbs tighten",
     "export curb", "export curbing", "exportcurbs", "rare earthenware", "rare earths",
     "rare-earth magnets", "trade war fears", "a trade   war", "trade\nwar",
+    "sanctions listing", "abc b", "rates cuts", "exporter urban", "entities listed",
     # regex terms (rule 5)
     "export  bans", "export banner ads", "export\tbanned", "Tariffs of 100 pct imposed",
     "a 25.5 pct rise", "3 PCT fall", "FED SAYS RATES STEADY", "profit 12 cts a share",

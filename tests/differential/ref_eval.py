@@ -26,7 +26,7 @@ How it matches (DESIGN.md keyword rules 1-6):
   positions are unchanged.
 * Word characters: Unicode general categories L* and N*, plus "_" (this is
   what str.isalnum() covers; DESIGN.md says "letter, digit or underscore").
-  Built as one regex character class W from unicodedata.
+  (Also built as a regex class, W, to split texts into word tokens.)
 * White space: the Unicode White_Space property (listed below; note that
   str.isspace() and Python's \\s also accept U+001C..U+001F, which are not
   White_Space), as the set WHITE_SPACE.
@@ -37,9 +37,11 @@ How it matches (DESIGN.md keyword rules 1-6):
   literal, except that a word "stem*" (ending in "*", longer than the "*")
   is stem followed by zero or more word characters (taken greedily, which is
   exact: what follows must be white space or a non-word character).
-  This is the regex (?<!W)w1\s+w2...wn(?!W) with W the word class and \s
+  This is the regex (?<!W)w1\\s+w2...wn(?!W) with W the word class and \\s
   White_Space, written out because Python's re is very slow with a
-  lookbehind on a 14,000-range class.
+  lookbehind on a 14,000-range class. Boundaries are tested on the folded
+  text; the only code point whose class folding changes is U+0345 (a mark
+  that folds to a letter), which the test data does not use.
 * A term "/re/" is re.search(re, text, re.IGNORECASE) on the unfolded text,
   with no added boundaries. This is Python's regex dialect, not Hyperscan's:
   the test rules use only constructs that mean the same in both, and \\s
@@ -51,11 +53,13 @@ How it matches (DESIGN.md keyword rules 1-6):
 Field semantics: PATH is split on "."; whenever a value on the way is an
 array, each element is followed (recursively); the leaves are the values
 tried, and the condition holds if it holds for any of them. No leaves means
-missing: every operator is false except `exists: false`. String operators
+missing: every operator is false except `exists: false` (so an empty array
+counts as missing, which vigil also does). String operators
 fold both sides as above; a JSON number takes part through its JSON text
 exactly as written in the input (the parser keeps it); numeric operators
 accept a JSON number or a string that is entirely a decimal number
-([+-]? digits [. digits] [e[+-]digits]). Booleans, null and objects are
+([+-]? (digits [. [digits]] | . digits) [e [+-] digits]; no spaces, no
+hex, no inf/nan). Booleans, null and objects are
 false for every operator except exists.
 
 Rule files are read with PyYAML restricted to the YAML 1.2 core schema
