@@ -133,6 +133,8 @@ static void buf_put(buf_t *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
+#define BUF_LIT(b, lit) buf_put((b), (lit), sizeof(lit) - 1)
+
 static void buf_printf(buf_t *b, const char *fmt, ...)
 {
     va_list ap;
@@ -474,16 +476,16 @@ static void compose_event(buf_t *b, long i, const char *extra, const char *title
     const story_t *s0 = &stories[first];
     buf_printf(b, "{%s\"type\":\"news\",\"id\":\"bench-%ld\",", extra ? extra : "", i);
     if (s0->published_at) {
-        buf_put(b, "\"published_at\":", 15);
+        BUF_LIT(b, "\"published_at\":");
         buf_json_str(b, s0->published_at, strlen(s0->published_at));
         buf_put(b, ",", 1);
     }
-    buf_put(b, "\"source\":\"reuters\",\"title\":", 28);
+    BUF_LIT(b, "\"source\":\"reuters\",\"title\":");
     char title[512];
     snprintf(title, sizeof(title), "%s%s", title_prefix ? title_prefix : "",
              s0->title ? s0->title : "");
     buf_json_str(b, title, strlen(title));
-    buf_put(b, ",\"body\":", 8);
+    BUF_LIT(b, ",\"body\":");
     /* Gather the body text, then escape it in one go. */
     static buf_t text;
     text.len = 0;
@@ -1203,6 +1205,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_e2e: SKIP: no usable events in %s\n", events_path);
         return 77;
     }
+    {
+        /* The generator must give valid JSON, or everything is dead-lettered. */
+        buf_t b = {0};
+        compose_event(&b, 1, "\"seq\":1,\"sent_ns\":1,", "Latency probe: ");
+        json_object *o = json_tokener_parse(b.p);
+        if (!o)
+            die("internal: the event generator made invalid JSON: %.200s", b.p);
+        json_object_put(o);
+        free(b.p);
+    }
     prod = new_producer("50");
     /* Is the broker there? */
     const struct rd_kafka_metadata *md;
@@ -1382,16 +1394,18 @@ int main(int argc, char **argv)
             double steady = j->t90 > j->t10 && j->t10 >= 0
                                 ? 0.8 * (double)j->events / (j->t90 - j->t10)
                                 : 0;
-            char started[32] = "-", alerts[32] = "-", bcpu[32] = "-";
+            char started[32] = "-", alerts[32] = "-", bcpu[32] = "-", st_rate[32] = "-";
+            if (steady > 0)
+                snprintf(st_rate, sizeof(st_rate), "%.0f", steady);
             if (j->is_vigil) {
                 snprintf(started, sizeof(started), "%.2f", st);
                 snprintf(alerts, sizeof(alerts), "%lld", (long long)al);
             }
             if (j->broker_cpu >= 0)
                 snprintf(bcpu, sizeof(bcpu), "%.1f", j->broker_cpu);
-            printf("| %s | %d | %.2f | %.0f | %.1f | %.0f | %s | %.1f | %.2f | %s%s | %s | %s |\n",
+            printf("| %s | %d | %.2f | %.0f | %.1f | %s | %s | %.1f | %.2f | %s%s | %s | %s |\n",
                    j->label, j->nparts, j->wall, (double)j->events / j->wall,
-                   (double)j->bytes / 1e6 / j->wall, steady, started, cpu,
+                   (double)j->bytes / 1e6 / j->wall, st_rate, started, cpu,
                    cpu / (double)j->events * 1e4, fmt_mb(hwm, m1, sizeof(m1)),
                    j->nprocs > 1 ? " (sum)" : "", bcpu, alerts);
         }
