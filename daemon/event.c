@@ -34,7 +34,8 @@ vg_decoder_t *vg_decoder_new(const vg_event_limits_t *limits)
         vg_decoder_destroy(dec);
         return NULL;
     }
-    json_tokener_set_flags(dec->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    /* UTF-8 is validated once for the whole message before parsing. */
+    json_tokener_set_flags(dec->tok, JSON_TOKENER_STRICT);
     return dec;
 }
 
