@@ -440,6 +440,10 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, s
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
+    /* kafka.properties go to both clients; that one of them ignores a
+     * property of the other kind is expected, not worth a warning. */
+    if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this"))
+        level = 7;
     vg_log(level <= 3 ? VG_LOG_ERROR : level <= 4 ? VG_LOG_WARN : VG_LOG_DEBUG,
            "msg=\"librdkafka\" client=%s facility=%s detail=\"%s\"", rd_kafka_name(rk), fac, buf);
 }
