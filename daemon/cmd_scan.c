@@ -57,6 +57,7 @@ typedef struct input {
     bool bar;
     double last_bar;
     vg_linereader_t lr;
+    bool mapped; /* lines stay valid until input_close */
     int last;
 } input_t;
 
@@ -76,6 +77,8 @@ static int input_open(input_t *in, const char *path, size_t max_bytes, bool prog
     in->bar = progress && in->total > 0;
     in->last_bar = now_s();
     vg_linereader_init(&in->lr, in->f, max_bytes);
+    /* A file is mapped: its lines are evaluated where they lie. */
+    in->mapped = !in->is_stdin && vg_linereader_map(&in->lr);
     return 0;
 }
 
@@ -288,8 +291,9 @@ static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ni
                     failed |= !emit_batch(done, alerts, st);
                     vg_workpool_release(pool, done);
                 }
-                bool added = r == 2 ? vg_batch_add_oversize(b, len, &src, NULL)
-                                    : vg_batch_add_copy(b, line, len, &src, NULL);
+                bool added = r == 2     ? vg_batch_add_oversize(b, len, &src, NULL)
+                             : in.mapped ? vg_batch_add(b, line, len, &src, NULL)
+                                         : vg_batch_add_copy(b, line, len, &src, NULL);
                 if (added)
                     break;
                 vg_workpool_submit(pool, b);

@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 /* Input is read in blocks; a line is returned in place when it lies in
  * the block, and assembled in `buf` only when it straddles two blocks. */
@@ -14,8 +16,44 @@ void vg_linereader_init(vg_linereader_t *lr, FILE *f, size_t max)
     lr->max = max;
 }
 
+bool vg_linereader_map(vg_linereader_t *lr)
+{
+    struct stat st;
+    int fd = fileno(lr->f);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0)
+        return false;
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED)
+        return false;
+    madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+    lr->map = m;
+    lr->map_len = (size_t)st.st_size;
+    return true;
+}
+
+static int next_mapped(vg_linereader_t *lr, const char **line, size_t *len)
+{
+    if (lr->pos >= lr->map_len)
+        return 0;
+    const char *start = lr->map + lr->pos;
+    size_t avail = lr->map_len - lr->pos;
+    const char *nl = memchr(start, '\n', avail);
+    size_t take = nl ? (size_t)(nl - start) : avail;
+    lr->pos += take + (nl ? 1 : 0);
+    lr->bytes_read = lr->pos;
+    lr->line++;
+    *len = take;
+    if (take > lr->max)
+        return 2;
+    *line = start;
+    return 1;
+}
+
 void vg_linereader_free(vg_linereader_t *lr)
 {
+    if (lr->map)
+        munmap((void *)lr->map, lr->map_len);
+    lr->map = NULL;
     free(lr->buf);
     free(lr->block);
     lr->buf = NULL;
@@ -64,6 +102,8 @@ static int append(vg_linereader_t *lr, const char *p, size_t n, size_t *len, boo
 
 int vg_linereader_next(vg_linereader_t *lr, const char **line, size_t *len)
 {
+    if (lr->map)
+        return next_mapped(lr, line, len);
     if (!lr->block) {
         lr->block = malloc(BLOCK + 1);
         if (!lr->block)

@@ -17,11 +17,18 @@ typedef struct vg_linereader {
     char *block; /* the current block of input */
     size_t pos, end;
     bool eof;
+    const char *map; /* a regular file mapped whole: lines point into it */
+    size_t map_len;
     uint64_t line;       /* number of the line last returned, from 1 */
     uint64_t bytes_read; /* bytes consumed so far */
 } vg_linereader_t;
 
 void vg_linereader_init(vg_linereader_t *lr, FILE *f, size_t max);
+/* Maps a regular file instead of reading it, so lines are returned in
+ * place without copies; they stay valid until vg_linereader_free (not only
+ * until the next call) and are not NUL-terminated. Returns false when the
+ * file cannot be mapped (then reading works as usual). */
+bool vg_linereader_map(vg_linereader_t *lr);
 void vg_linereader_free(vg_linereader_t *lr);
 
 /* Returns 1 with line and len set (the newline removed, a trailing CR kept),
