@@ -9,6 +9,8 @@
 #include "commands.h"
 #include "vigil/config.h"
 #include "vigil/log.h"
+#include "vigil/metrics.h"
+#include "vigil/metrics_http.h"
 #include "vigil/pipeline.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -129,6 +131,26 @@ int vg_cmd_run(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The endpoint comes up before Kafka: a metrics address that cannot
+     * be bound is a configuration error to report now, not after joining
+     * the group. */
+    char err[512];
+    vg_metrics_t *metrics = NULL;
+    vg_metrics_http_t *http = NULL;
+    if (!vg_metrics_listen_off(cfg->metrics_listen)) {
+        metrics = vg_metrics_new();
+        http = metrics ? vg_metrics_http_start(cfg->metrics_listen, metrics, err, sizeof(err))
+                       : NULL;
+        if (!http) {
+            fprintf(stderr, "vigil run: %s\n",
+                    metrics ? err : "out of memory setting up metrics");
+            vg_metrics_destroy(metrics);
+            vg_ruleset_destroy(rs);
+            vg_config_destroy(cfg);
+            return VG_EXIT_RUNTIME;
+        }
+    }
+
     notifier_t nt = {.cfg = cfg};
     if (sd_watchdog_enabled(0, &nt.watchdog_usec) <= 0)
         nt.watchdog_usec = 0;
@@ -136,10 +158,12 @@ int vg_cmd_run(int argc, char **argv)
     nt.last_status = nt.last_ping;
     vg_pipeline_opts_t po = {.stop = &stop_requested, .reload = &reload_requested,
                              .reload_fn = reload_rules, .reload_arg = &nt,
-                             .on_ready = on_ready, .on_tick = on_tick, .tick_arg = &nt};
-    char err[512];
+                             .on_ready = on_ready, .on_tick = on_tick, .tick_arg = &nt,
+                             .metrics = metrics};
     int rc = vg_pipeline_run(cfg, rs, &po, NULL, err, sizeof(err));
     sd_notify(0, "STOPPING=1");
+    vg_metrics_http_stop(http);
+    vg_metrics_destroy(metrics);
     if (rc != 0)
         fprintf(stderr, "vigil run: %s\n", err);
     vg_config_destroy(cfg);

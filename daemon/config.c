@@ -29,7 +29,7 @@ typedef enum {
     VG_CHECK_NONE,
     VG_CHECK_TOPIC,      /* a legal Kafka topic name */
     VG_CHECK_FIELD_PATH, /* dot-separated, no empty segment */
-    VG_CHECK_LISTEN,     /* host:port */
+    VG_CHECK_LISTEN,     /* host:port, or "off" */
 } vg_conf_check_t;
 
 typedef struct vg_conf_key {
@@ -78,7 +78,7 @@ static const vg_conf_key_t vg_conf_keys[] = {
     {"delivery", VG_CONF_DELIVERY, VG_CHECK_NONE, VG_OFF(delivery), "at-least-once", NULL, 0, 0,
      0, "at-least-once or exactly-once (Kafka transactions)"},
     {"metrics.listen", VG_CONF_STRING, VG_CHECK_LISTEN, VG_OFF(metrics_listen),
-     "127.0.0.1:9464", NULL, 0, 0, 0, "host:port for Prometheus /metrics and /healthz"},
+     "127.0.0.1:9464", NULL, 0, 0, 0, "host:port for Prometheus /metrics and /healthz, or off"},
 };
 
 #define VG_CONF_NKEYS (sizeof(vg_conf_keys) / sizeof(vg_conf_keys[0]))
@@ -376,7 +376,8 @@ static bool vg_conf_check(vg_conf_ctx_t *c, const vg_conf_key_t *k, const char *
 {
     char buf[128];
     if (value[0] == '\0') {
-        vg_conf_error(c, node, "%s: must not be empty", path);
+        vg_conf_error(c, node, "%s: must not be empty%s", path,
+                      k->check == VG_CHECK_LISTEN ? " (off turns the endpoint off)" : "");
         return false;
     }
     switch (k->check) {
@@ -405,6 +406,8 @@ static bool vg_conf_check(vg_conf_ctx_t *c, const vg_conf_key_t *k, const char *
         return ok;
     }
     case VG_CHECK_LISTEN: {
+        if (strcmp(value, "off") == 0)
+            return true;
         const char *colon = strrchr(value, ':');
         const char *port = colon != NULL ? colon + 1 : "";
         size_t hostlen = colon != NULL ? (size_t)(colon - value) : 0;
@@ -423,7 +426,7 @@ static bool vg_conf_check(vg_conf_ctx_t *c, const vg_conf_key_t *k, const char *
         if (!host_ok || !port_ok)
             vg_conf_error(c, node,
                           "%s: expected host:port with a port from 1 to 65535 (an IPv6 address "
-                          "in brackets: [::1]:9464), got %s",
+                          "in brackets: [::1]:9464) or off, got %s",
                           path, vg_conf_shown(value, from_env, buf, sizeof(buf)));
         return host_ok && port_ok;
     }

@@ -7,6 +7,7 @@
 #include "vigil/pipeline.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "vigil/alert.h"
 #include "vigil/event.h"
 #include "vigil/log.h"
+#include "vigil/metrics.h"
 #include "vigil/scanner.h"
 #include "vigil/workpool.h"
 
@@ -39,6 +41,38 @@ struct partition {
     partition_t *next;
 };
 
+/* The metric families the pipeline updates (all NULL without a registry:
+ * updating a NULL family does nothing). */
+typedef struct pipeline_metrics {
+    vg_metric_t *consumed, *dead_lettered, *decode_failures, *rule_matches;
+    vg_metric_t *alerts_produced, *alerts_failed, *dead_letters_failed;
+    vg_metric_t *processing, *consumer_lag, *assigned, *in_flight;
+    vg_metric_t *ruleset_info, *rules_loaded, *reloads, *build_info, *up;
+} pipeline_metrics_t;
+
+/* When each message of a batch was consumed, for vigil_processing_seconds
+ * (a batch's items are indexed as it was filled). */
+typedef struct batch_clock {
+    const vg_batch_t *batch;
+    double *consumed_at;
+    size_t cap;
+} batch_clock_t;
+
+/* What /healthz is decided from; main thread only (the decision is
+ * published to the registry, which the HTTP thread reads). Times are
+ * CLOCK_MONOTONIC seconds, 0 for "never". */
+typedef struct health {
+    double started;
+    double next_publish;
+    double brokers_down_at[2]; /* "all brokers down" and none up since: consumer, producer */
+    double uncommitted_since;  /* first offset stored after the last commit */
+    double ack_wait_since;     /* outputs are waiting and none was acked since */
+    double unassigned_since;   /* no partition assigned since (start-up counts) */
+    uint64_t acked_seen;
+    double commit_stale_s;
+    bool stopping;
+} health_t;
+
 typedef struct pipeline {
     const vg_config_t *cfg;
     const vg_pipeline_opts_t *opts;
@@ -54,7 +88,19 @@ typedef struct pipeline {
     bool ready;
     time_t last_dr_error_log;
     uint64_t dr_errors_suppressed;
+    vg_metrics_t *metrics; /* NULL: no metrics */
+    pipeline_metrics_t m;
+    batch_clock_t *clocks;
+    size_t nclocks;
+    health_t health;
 } pipeline_t;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* ---- partitions and in-flight records ---- */
 
@@ -98,6 +144,8 @@ static void advance(pipeline_t *p, partition_t *pt)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset = last + 1;
     rd_kafka_resp_err_t e = rd_kafka_offsets_store(p->consumer, l);
+    if (!e && p->health.uncommitted_since == 0)
+        p->health.uncommitted_since = mono_now();
     if (e)
         vg_log(VG_LOG_WARN, "msg=\"cannot store offset\" topic=%s partition=%d offset=%lld err=\"%s\"",
                pt->topic, (int)pt->partition, (long long)(last + 1), rd_kafka_err2str(e));
@@ -115,6 +163,7 @@ static void release(pipeline_t *p, inflight_t *f)
 typedef struct outmsg {
     inflight_t *origin;
     bool dead_letter;
+    const char *reason; /* dead letters: a static vg_event_status_name() or "eval_failed" */
 } outmsg_t;
 
 static int produce(pipeline_t *p, const char *topic, void *value, size_t len, const void *key,
@@ -138,12 +187,49 @@ static int produce(pipeline_t *p, const char *topic, void *value, size_t len, co
     }
 }
 
+/* A header of a produced message as a string ("" when missing). The
+ * labels of an alert's counters come from its headers rather than from
+ * its rule, which a reload may have freed by the time it is acked. */
+static const char *header_str(const rd_kafka_message_t *m, const char *name, char *buf,
+                              size_t size)
+{
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t n;
+    buf[0] = '\0';
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(h, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && v) {
+        n = n < size - 1 ? n : size - 1;
+        memcpy(buf, v, n);
+        buf[n] = '\0';
+    }
+    return buf;
+}
+
+static void count_delivery(pipeline_t *p, const rd_kafka_message_t *m, const outmsg_t *om)
+{
+    if (!p->metrics)
+        return;
+    if (om->dead_letter) {
+        if (m->err)
+            vg_metric_add(p->m.dead_letters_failed, NULL, 1);
+        else
+            vg_metric_add(p->m.dead_lettered, (const char *[]){om->reason}, 1);
+        return;
+    }
+    char rule[256], severity[32];
+    const char *labels[] = {header_str(m, "vigil-rule", rule, sizeof(rule)),
+                            header_str(m, "vigil-severity", severity, sizeof(severity))};
+    vg_metric_add(m->err ? p->m.alerts_failed : p->m.alerts_produced, labels, 1);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     pipeline_t *p = opaque;
     outmsg_t *om = m->_private;
     if (!om)
         return;
+    count_delivery(p, m, om);
     if (m->err) {
         /* Not acknowledged: send it again so the input offset can never be
          * committed past an alert the broker does not have. */
@@ -183,6 +269,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         p->stats.dead_lettered++;
     else
         p->stats.alerts++;
+    /* An acknowledgement is news from a broker: the producer is connected. */
+    p->health.brokers_down_at[1] = 0;
     p->outstanding--;
     inflight_t *f = om->origin;
     free(om);
@@ -205,8 +293,9 @@ static rd_kafka_headers_t *source_headers(const rd_kafka_message_t *m, const cha
     return h;
 }
 
+/* kind: the reason's static name, for metrics. */
 static void dead_letter(pipeline_t *p, const rd_kafka_message_t *m, inflight_t *f,
-                        const char *reason)
+                        const char *kind, const char *reason)
 {
     outmsg_t *om = calloc(1, sizeof(*om));
     void *copy = malloc(m->len ? m->len : 1);
@@ -221,6 +310,7 @@ static void dead_letter(pipeline_t *p, const rd_kafka_message_t *m, inflight_t *
         memcpy(copy, m->payload, m->len);
     om->origin = f;
     om->dead_letter = true;
+    om->reason = kind;
     f->pending++;
     p->outstanding++;
     rd_kafka_headers_t *h = source_headers(m, reason);
@@ -255,9 +345,13 @@ static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *
     pt->tail = f;
     pt->inflight++;
     p->stats.consumed++;
+    vg_metric_add(p->m.consumed, (const char *[]){topic}, 1);
 
     if (it->status != VG_EVENT_OK || it->eval_failed) {
+        const char *kind = it->eval_failed ? "eval_failed" : vg_event_status_name(it->status);
         char reason[320];
+        if (!it->eval_failed)
+            vg_metric_add(p->m.decode_failures, NULL, 1);
         if (it->eval_failed)
             snprintf(reason, sizeof(reason), "eval_failed: %.*s", (int)it->err_len,
                      b->text + it->err_off);
@@ -267,13 +361,14 @@ static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *
         vg_log(VG_LOG_WARN, "msg=\"dead-lettering event\" topic=%s partition=%d offset=%lld "
                             "reason=\"%s\"",
                topic, (int)m->partition, (long long)m->offset, reason);
-        dead_letter(p, m, f, reason);
+        dead_letter(p, m, f, kind, reason);
         release(p, f);
         return;
     }
     for (size_t k = 0; k < it->nalerts; k++) {
         const vg_work_alert_t *a = &b->alerts[it->first_alert + k];
         const vg_rule_t *r = a->rule;
+        vg_metric_add(p->m.rule_matches, (const char *[]){vg_rule_id(r)}, 1);
         outmsg_t *om = calloc(1, sizeof(*om));
         char *alert = malloc(a->len ? a->len : 1);
         if (!alert || !om) {
@@ -302,11 +397,60 @@ static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *
     release(p, f);
 }
 
+/* The consume times of batch b (created when create is set); NULL
+ * without metrics or memory. */
+static batch_clock_t *batch_clock(pipeline_t *p, const vg_batch_t *b, bool create)
+{
+    if (!p->metrics)
+        return NULL;
+    for (size_t i = 0; i < p->nclocks; i++)
+        if (p->clocks[i].batch == b)
+            return &p->clocks[i];
+    if (!create)
+        return NULL;
+    batch_clock_t *nc = realloc(p->clocks, (p->nclocks + 1) * sizeof(*nc));
+    if (!nc)
+        return NULL;
+    p->clocks = nc;
+    nc[p->nclocks] = (batch_clock_t){.batch = b};
+    return &nc[p->nclocks++];
+}
+
+static void note_consumed(pipeline_t *p, const vg_batch_t *b, size_t index)
+{
+    batch_clock_t *bc = batch_clock(p, b, true);
+    if (!bc)
+        return;
+    if (index >= bc->cap) {
+        size_t cap = bc->cap ? bc->cap * 2 : 256;
+        while (cap <= index)
+            cap *= 2;
+        double *t = realloc(bc->consumed_at, cap * sizeof(*t));
+        if (!t)
+            return;
+        /* Slots never written stay 0 and are not observed. */
+        for (size_t i = bc->cap; i < cap; i++)
+            t[i] = 0;
+        bc->consumed_at = t;
+        bc->cap = cap;
+    }
+    bc->consumed_at[index] = mono_now();
+}
+
 static void emit_batch(pipeline_t *p, vg_batch_t *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         emit_item(p, b, &b->items[i]);
         rd_kafka_message_destroy(b->items[i].opaque);
+    }
+    batch_clock_t *bc = batch_clock(p, b, false);
+    if (bc) {
+        double now = mono_now();
+        for (size_t i = 0; i < b->n && i < bc->cap; i++)
+            if (bc->consumed_at[i] > 0) {
+                vg_metric_observe(p->m.processing, now - bc->consumed_at[i]);
+                bc->consumed_at[i] = 0;
+            }
     }
     vg_workpool_release(p->pool, b);
 }
@@ -350,8 +494,10 @@ static void enqueue(pipeline_t *p, rd_kafka_message_t *m)
             if (b)
                 emit_batch(p, b);
         }
-        if (vg_batch_add(p->cur, m->payload, m->len, &src, m))
+        if (vg_batch_add(p->cur, m->payload, m->len, &src, m)) {
+            note_consumed(p, p->cur, p->cur->n - 1);
             return;
+        }
         submit_current(p);
     }
 }
@@ -415,7 +561,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             pt->assigned = false;
             p->assigned--;
         }
+        char id[16];
+        snprintf(id, sizeof(id), "%d", (int)parts->elems[i].partition);
+        vg_metric_remove(p->m.consumer_lag, (const char *[]){parts->elems[i].topic, id});
     }
+    /* What was stored is committed now, or (partitions lost) never will
+     * be: either way nothing is waiting for a commit any more. */
+    p->health.uncommitted_since = 0;
     vg_log(VG_LOG_INFO, "msg=\"partitions revoked\" count=%d", parts->cnt);
     if (cooperative) {
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
@@ -446,6 +598,106 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
         level = 7;
     vg_log(level <= 3 ? VG_LOG_ERROR : level <= 4 ? VG_LOG_WARN : VG_LOG_DEBUG,
            "msg=\"librdkafka\" client=%s facility=%s detail=\"%s\"", rd_kafka_name(rk), fac, buf);
+}
+
+/* Replaces librdkafka's own logging of client errors (which stops once
+ * an error callback is set) and notes "all brokers down" for /healthz. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    pipeline_t *p = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        p->health.brokers_down_at[rd_kafka_type(rk) == RD_KAFKA_PRODUCER] = mono_now();
+    vg_log(VG_LOG_ERROR, "msg=\"librdkafka\" client=%s facility=ERROR detail=\"%s\"",
+           rd_kafka_name(rk), reason);
+}
+
+/* Periodic (auto) and final commits. */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    pipeline_t *p = opaque;
+    /* _NO_OFFSET: every stored offset is already committed. */
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        p->health.uncommitted_since = 0;
+        return;
+    }
+    for (int i = 0; !err && offsets && i < offsets->cnt; i++)
+        err = offsets->elems[i].err;
+    if (err) {
+        vg_log(VG_LOG_WARN, "msg=\"offset commit failed\" err=\"%s\"", rd_kafka_err2str(err));
+        return;
+    }
+    p->health.uncommitted_since = 0;
+    p->health.brokers_down_at[0] = 0; /* the group coordinator answered */
+}
+
+/* True when the statistics show a connection to some broker: librdkafka
+ * reports "all brokers down" once, not when one comes back. */
+static bool any_broker_up(json_object *root)
+{
+    json_object *brokers, *state;
+    if (!json_object_object_get_ex(root, "brokers", &brokers) ||
+        !json_object_is_type(brokers, json_type_object))
+        return false;
+    json_object_object_foreach(brokers, name, b)
+    {
+        (void)name;
+        if (json_object_object_get_ex(b, "state", &state) &&
+            strcmp(json_object_get_string(state), "UP") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* topics.<t>.partitions.<p>.consumer_lag of each assigned partition. */
+static void update_lag(pipeline_t *p, json_object *root)
+{
+    json_object *topics;
+    if (!json_object_object_get_ex(root, "topics", &topics) ||
+        !json_object_is_type(topics, json_type_object))
+        return;
+    json_object_object_foreach(topics, topic, t)
+    {
+        json_object *parts;
+        if (!json_object_object_get_ex(t, "partitions", &parts) ||
+            !json_object_is_type(parts, json_type_object))
+            continue;
+        json_object_object_foreach(parts, id, po)
+        {
+            char *end;
+            long n = strtol(id, &end, 10);
+            json_object *lag;
+            /* Partition -1 is librdkafka's queue for messages not yet
+             * partitioned; a lag of -1 is not known yet. */
+            if (*end || n < 0 || n > INT32_MAX ||
+                !json_object_object_get_ex(po, "consumer_lag", &lag))
+                continue;
+            partition_t *pt = find_part(p, topic, (int32_t)n, false);
+            int64_t v = json_object_get_int64(lag);
+            if (pt && pt->assigned && v >= 0)
+                vg_metric_set(p->m.consumer_lag, (const char *[]){topic, id}, (double)v);
+        }
+    }
+}
+
+/* librdkafka's statistics (statistics.interval.ms, both clients, only
+ * with metrics): broker connections for /healthz, the consumer's lag. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    pipeline_t *p = opaque;
+    bool producer = rd_kafka_type(rk) == RD_KAFKA_PRODUCER;
+    if (json_len > INT32_MAX)
+        return 0;
+    json_tokener *tok = json_tokener_new();
+    json_object *root = tok ? json_tokener_parse_ex(tok, json, (int)json_len) : NULL;
+    if (root && any_broker_up(root))
+        p->health.brokers_down_at[producer] = 0;
+    if (root && !producer)
+        update_lag(p, root);
+    json_object_put(root);
+    if (tok)
+        json_tokener_free(tok);
+    return 0; /* librdkafka frees json */
 }
 
 static rd_kafka_conf_t *base_conf(const vg_config_t *cfg, char *err, size_t err_size)
@@ -480,11 +732,15 @@ static int setup(pipeline_t *p, char *err, size_t err_size)
         return -1;
     if (set(pc, "acks", "all", err, err_size) || set(pc, "linger.ms", "5", err, err_size) ||
         set(pc, "enable.idempotence", "true", err, err_size) ||
+        (p->metrics && set(pc, "statistics.interval.ms", "5000", err, err_size)) ||
         apply_props(pc, cfg, err, err_size)) {
         rd_kafka_conf_destroy(pc);
         return -1;
     }
     rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+    rd_kafka_conf_set_error_cb(pc, error_cb);
+    if (p->metrics)
+        rd_kafka_conf_set_stats_cb(pc, stats_cb);
     rd_kafka_conf_set_opaque(pc, p);
     p->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof(e));
     if (!p->producer) {
@@ -500,11 +756,16 @@ static int setup(pipeline_t *p, char *err, size_t err_size)
         set(cc, "auto.offset.reset", "earliest", err, err_size) ||
         set(cc, "enable.partition.eof", p->opts->stop_at_eof ? "true" : "false", err,
             err_size) ||
+        (p->metrics && set(cc, "statistics.interval.ms", "5000", err, err_size)) ||
         apply_props(cc, cfg, err, err_size)) {
         rd_kafka_conf_destroy(cc);
         return -1;
     }
     rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
+    rd_kafka_conf_set_error_cb(cc, error_cb);
+    rd_kafka_conf_set_offset_commit_cb(cc, commit_cb);
+    if (p->metrics)
+        rd_kafka_conf_set_stats_cb(cc, stats_cb);
     rd_kafka_conf_set_opaque(cc, p);
     p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, e, sizeof(e));
     if (!p->consumer) {
@@ -537,11 +798,163 @@ static bool all_done(pipeline_t *p)
     return true;
 }
 
+/* ---- metrics and health ---- */
+
+/* No assignment for this long (from start-up, or since the last one was
+ * revoked) makes /healthz fail. */
+#define VG_ASSIGN_GRACE_S 30.0
+/* Outputs waiting this long without any acknowledgement. */
+#define VG_ACK_STALL_S 60.0
+
+/* Makes the rules' series exist at 0, so that rate() works from the
+ * first alert on and a dashboard lists every rule. */
+static void note_ruleset(pipeline_t *p, const vg_ruleset_t *rs)
+{
+    if (!p->metrics)
+        return;
+    for (size_t i = 0; i < vg_ruleset_rule_count(rs); i++) {
+        const vg_rule_t *r = vg_ruleset_rule(rs, i);
+        const char *rule_sev[] = {vg_rule_id(r), vg_rule_severity(r)};
+        vg_metric_add(p->m.rule_matches, rule_sev, 0);
+        vg_metric_add(p->m.alerts_produced, rule_sev, 0);
+        vg_metric_add(p->m.alerts_failed, rule_sev, 0);
+    }
+    vg_metric_set(p->m.rules_loaded, NULL, (double)vg_ruleset_rule_count(rs));
+    vg_metric_replace(p->m.ruleset_info, (const char *[]){vg_ruleset_hash(rs)}, 1);
+}
+
+static void register_metrics(pipeline_t *p)
+{
+    vg_metrics_t *r = p->metrics;
+    pipeline_metrics_t *m = &p->m;
+    if (!r)
+        return;
+    static const char *const topic[] = {"topic"}, *const reason[] = {"reason"},
+                             *const rule[] = {"rule"}, *const rule_sev[] = {"rule", "severity"},
+                             *const topic_part[] = {"topic", "partition"},
+                             *const hash[] = {"hash"}, *const result[] = {"result"},
+                             *const version[] = {"version"};
+    /* Seconds; from well under a millisecond (one batch, no wait) to the
+     * seconds a stalled producer or a slow rule can cost. */
+    static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,    0.25,  0.5,    1,     2.5,  5};
+    m->build_info = vg_metrics_gauge(r, "vigil_build_info", "vigil's version; always 1.",
+                                     version, 1);
+    m->up = vg_metrics_gauge(r, "vigil_up", "1 while the daemon runs.", NULL, 0);
+    m->consumed = vg_metrics_counter(r, "vigil_events_consumed_total",
+                                     "Input messages consumed and evaluated or dead-lettered.",
+                                     topic, 1);
+    m->dead_lettered = vg_metrics_counter(
+        r, "vigil_events_dead_lettered_total",
+        "Input messages whose dead-letter copy the broker acknowledged, by reason.", reason, 1);
+    m->decode_failures = vg_metrics_counter(
+        r, "vigil_decode_failures_total",
+        "Input messages that are not a JSON object within the size and depth limits.", NULL, 0);
+    m->rule_matches = vg_metrics_counter(r, "vigil_rule_matches_total",
+                                         "Events a rule matched (one alert each).", rule, 1);
+    m->alerts_produced = vg_metrics_counter(r, "vigil_alerts_produced_total",
+                                            "Alerts the broker acknowledged.", rule_sev, 2);
+    m->alerts_failed = vg_metrics_counter(
+        r, "vigil_alerts_failed_total",
+        "Alert deliveries that failed; each is produced again and its input stays "
+        "uncommitted until one succeeds.",
+        rule_sev, 2);
+    m->dead_letters_failed = vg_metrics_counter(
+        r, "vigil_dead_letters_failed_total",
+        "Dead-letter deliveries that failed; each is produced again.", NULL, 0);
+    m->processing = vg_metrics_histogram(
+        r, "vigil_processing_seconds",
+        "Time from consuming an event to handing its alerts or dead-letter copy to the "
+        "producer.",
+        buckets, sizeof(buckets) / sizeof(buckets[0]));
+    m->consumer_lag = vg_metrics_gauge(
+        r, "vigil_consumer_lag",
+        "Messages between a partition's committed offset and its end (librdkafka statistics, "
+        "every 5 s).",
+        topic_part, 2);
+    m->assigned = vg_metrics_gauge(r, "vigil_assigned_partitions",
+                                   "Input partitions assigned to this instance.", NULL, 0);
+    m->in_flight = vg_metrics_gauge(r, "vigil_outputs_in_flight",
+                                    "Alerts and dead-letter copies not yet acknowledged.", NULL,
+                                    0);
+    m->ruleset_info = vg_metrics_gauge(
+        r, "vigil_ruleset_info", "Fingerprint of the loaded rules (alerts' \"ruleset\"); always 1.",
+        hash, 1);
+    m->rules_loaded = vg_metrics_gauge(r, "vigil_rules_loaded", "Rules in the loaded ruleset.",
+                                       NULL, 0);
+    m->reloads = vg_metrics_counter(r, "vigil_reloads_total",
+                                    "Rule reloads (SIGHUP) by result: ok, or failed (the old "
+                                    "rules stay).",
+                                    result, 1);
+    vg_metric_set(m->build_info, (const char *[]){VIGIL_VERSION}, 1);
+    vg_metric_set(m->up, NULL, 1);
+    for (size_t i = 0; i < p->cfg->input_topics.count; i++)
+        vg_metric_add(m->consumed, (const char *[]){p->cfg->input_topics.items[i]}, 0);
+    static const char *const reasons[] = {"too_large",  "invalid_utf8", "too_deep",
+                                          "invalid_json", "not_object", "eval_failed"};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        vg_metric_add(m->dead_lettered, &reasons[i], 0);
+    vg_metric_add(m->reloads, (const char *[]){"ok"}, 0);
+    vg_metric_add(m->reloads, (const char *[]){"failed"}, 0);
+    note_ruleset(p, p->rs);
+}
+
+/* Decides what /healthz says, from what only the main thread knows;
+ * about once a second (or now, with force). */
+static void publish_health(pipeline_t *p, bool force)
+{
+    health_t *h = &p->health;
+    if (!p->metrics)
+        return;
+    double now = mono_now();
+    if (!force && now < h->next_publish)
+        return;
+    h->next_publish = now + 1.0;
+    uint64_t acked = p->stats.alerts + p->stats.dead_lettered;
+    if (p->outstanding == 0 || acked != h->acked_seen)
+        h->ack_wait_since = now;
+    h->acked_seen = acked;
+    if (p->assigned > 0)
+        h->unassigned_since = 0;
+    else if (h->unassigned_since == 0)
+        h->unassigned_since = now;
+    vg_metric_set(p->m.assigned, NULL, (double)p->assigned);
+    vg_metric_set(p->m.in_flight, NULL, (double)p->outstanding);
+
+    char why[256];
+    const char *reason = why;
+    /* The producer connects when it has something to send (librdkafka's
+     * sparse connections), so while idle its brokers being down says
+     * nothing; the consumer's always matter. */
+    int down = h->brokers_down_at[0] > 0                         ? 0
+               : h->brokers_down_at[1] > 0 && p->outstanding > 0 ? 1
+                                                                 : -1;
+    static const char *const client[] = {"consumer", "producer"};
+    if (h->stopping)
+        reason = "shutting down";
+    else if (down >= 0)
+        snprintf(why, sizeof(why), "%s: all brokers down (since %.0f s)", client[down],
+                 now - h->brokers_down_at[down]);
+    else if (p->assigned == 0 && now - h->unassigned_since > VG_ASSIGN_GRACE_S)
+        snprintf(why, sizeof(why), "no partitions assigned for %.0f s (consumer group %s)",
+                 now - h->unassigned_since, p->cfg->group);
+    else if (h->uncommitted_since > 0 && now - h->uncommitted_since > h->commit_stale_s)
+        snprintf(why, sizeof(why), "no successful offset commit for %.0f s",
+                 now - h->uncommitted_since);
+    else if (p->outstanding > 0 && now - h->ack_wait_since > VG_ACK_STALL_S)
+        snprintf(why, sizeof(why), "%llu outputs unacknowledged, none acknowledged for %.0f s",
+                 (unsigned long long)p->outstanding, now - h->ack_wait_since);
+    else
+        reason = NULL;
+    vg_metrics_set_health(p->metrics, reason);
+}
+
 static void reload(pipeline_t *p)
 {
     vg_ruleset_t *nrs = p->opts->reload_fn ? p->opts->reload_fn(p->opts->reload_arg) : NULL;
     if (!nrs) {
         p->stats.reloads_failed++;
+        vg_metric_add(p->m.reloads, (const char *[]){"failed"}, 1);
         vg_log(VG_LOG_ERROR, "msg=\"reload failed; keeping the current rules\" ruleset=%s",
                vg_ruleset_hash(p->rs));
         return;
@@ -552,12 +965,15 @@ static void reload(pipeline_t *p)
     if (vg_workpool_set_ruleset(p->pool, nrs) != 0) {
         vg_ruleset_destroy(nrs);
         p->stats.reloads_failed++;
+        vg_metric_add(p->m.reloads, (const char *[]){"failed"}, 1);
         vg_log(VG_LOG_ERROR, "msg=\"reload failed (out of memory); keeping the current rules\"");
         return;
     }
     vg_ruleset_destroy(p->rs);
     p->rs = nrs;
     p->stats.reloads_ok++;
+    vg_metric_add(p->m.reloads, (const char *[]){"ok"}, 1);
+    note_ruleset(p, nrs);
     vg_log(VG_LOG_INFO, "msg=\"rules reloaded\" rules=%zu ruleset=%s", vg_ruleset_rule_count(nrs),
            vg_ruleset_hash(nrs));
 }
@@ -576,8 +992,16 @@ static unsigned default_workers(void)
 int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeline_opts_t *opts,
                     vg_pipeline_stats_t *stats, char *err, size_t err_size)
 {
-    pipeline_t p = {.cfg = cfg, .opts = opts, .rs = rules};
+    pipeline_t p = {.cfg = cfg, .opts = opts, .rs = rules, .metrics = opts->metrics};
     int rc = -1;
+    p.health.started = p.health.unassigned_since = mono_now();
+    /* A commit is overdue after three auto-commit intervals, and never
+     * sooner than a minute. */
+    const char *aci = vg_config_property(cfg, "auto.commit.interval.ms");
+    double interval_s = (aci ? strtod(aci, NULL) : 5000.0) / 1000.0;
+    p.health.commit_stale_s = interval_s * 3 > 60 ? interval_s * 3 : 60;
+    register_metrics(&p);
+    publish_health(&p, true);
     vg_workpool_options_t wo = {.workers = default_workers(),
                                 .limits = {cfg->max_event_bytes, cfg->max_event_depth},
                                 .time_field = cfg->time_field};
@@ -621,11 +1045,14 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
         rd_kafka_poll(p.producer, 0);
         if (opts->on_tick)
             opts->on_tick(opts->tick_arg, &p.stats);
+        publish_health(&p, false);
         if (opts->stop_at_eof && all_done(&p))
             break;
     }
     /* Drain: no more fetching; finish what was consumed, let every alert
      * land, commit, leave. */
+    p.health.stopping = true;
+    publish_health(&p, true);
     finish_consumed(&p);
     vg_log(VG_LOG_INFO, "msg=\"stopping\" outstanding=%llu", (unsigned long long)p.outstanding);
     rd_kafka_flush(p.producer, 30000);
@@ -664,6 +1091,9 @@ out:
     }
     vg_workpool_destroy(p.pool);
     vg_ruleset_destroy(p.rs);
+    for (size_t i = 0; i < p.nclocks; i++)
+        free(p.clocks[i].consumed_at);
+    free(p.clocks);
     if (stats)
         *stats = p.stats;
     vg_log(VG_LOG_INFO,

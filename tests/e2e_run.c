@@ -20,11 +20,15 @@
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <math.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,7 +129,10 @@ typedef struct run_env {
     char config[512], rules[512], log[512];
 } run_env_t;
 
-static void make_env(run_env_t *e, const char *name, int partitions, const char *extra_props)
+/* metrics_port 0 turns the metrics endpoint off: tests that do not look
+ * at it must not compete for the default port. */
+static void make_env(run_env_t *e, const char *name, int partitions, const char *extra_props,
+                     int metrics_port)
 {
     unique(e->in, sizeof(e->in), name);
     snprintf(e->alerts, sizeof(e->alerts), "%s.alerts", e->in);
@@ -139,7 +146,9 @@ static void make_env(run_env_t *e, const char *name, int partitions, const char 
     snprintf(e->rules, sizeof(e->rules), "%s/%s.rules.yaml", tmpdir, e->in);
     snprintf(e->config, sizeof(e->config), "%s/%s.config.yaml", tmpdir, e->in);
     snprintf(e->log, sizeof(e->log), "%s/%s.log", tmpdir, e->in);
-    char buf[4096];
+    char buf[4096], listen_at[64] = "off";
+    if (metrics_port)
+        snprintf(listen_at, sizeof(listen_at), "\"127.0.0.1:%d\"", metrics_port);
     snprintf(buf, sizeof(buf),
              "lists:\n"
              "  watch_partners: [CN, RU]\n"
@@ -177,9 +186,11 @@ static void make_env(run_env_t *e, const char *name, int partitions, const char 
              "  topic: %s\n"
              "  dead_letter_topic: %s\n"
              "rules:\n"
-             "  paths: [%s]\n",
+             "  paths: [%s]\n"
+             "metrics:\n"
+             "  listen: %s\n",
              brokers, e->group, extra_props ? extra_props : "", e->in, e->alerts, e->dlq,
-             e->rules);
+             e->rules, listen_at);
     write_file(e->config, buf);
 }
 
@@ -429,7 +440,7 @@ static size_t check_superset(alert_rec_t *got, size_t ngot, alert_rec_t *exp, si
 static void test_alerts_exact(void **state)
 {
     run_env_t e;
-    make_env(&e, "exact", 1, NULL);
+    make_env(&e, "exact", 1, NULL, 0);
     enum { N = 300 };
     alert_rec_t *exp = calloc(N, sizeof(*exp)), *got = calloc(2 * N, sizeof(*got));
     size_t nexp = produce_events(&e, 0, N, exp);
@@ -466,7 +477,7 @@ static void test_alerts_exact(void **state)
 static void test_dead_letter(void **state)
 {
     run_env_t e;
-    make_env(&e, "dlq", 1, NULL);
+    make_env(&e, "dlq", 1, NULL, 0);
     char deep[256] = "";
     for (int i = 0; i < 12; i++)
         strcat(deep, "{\"a\":");
@@ -578,7 +589,7 @@ static int wait_exit(pid_t pid)
 static void test_sigterm_restart(void **state)
 {
     run_env_t e;
-    make_env(&e, "restart", 1, NULL);
+    make_env(&e, "restart", 1, NULL, 0);
     enum { BATCH = 500, BATCHES = 40, N = BATCH * BATCHES };
     alert_rec_t *exp = calloc(N, sizeof(*exp)), *got = calloc(4 * N, sizeof(*got));
     size_t nexp = 0, ngot = 0, at_term = 0, at_exit = 0;
@@ -659,7 +670,7 @@ static size_t count_log(const run_env_t *e, const char *text)
 static void test_reload(void **state)
 {
     run_env_t e;
-    make_env(&e, "reload", 1, NULL);
+    make_env(&e, "reload", 1, NULL, 0);
     enum { N = 300 };
     alert_rec_t *exp = calloc(3 * N, sizeof(*exp)), *got = calloc(6 * N, sizeof(*got));
     reader_t r;
@@ -713,6 +724,249 @@ static void test_reload(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     free(exp);
     free(got);
+}
+
+/* ---- metrics ---- */
+
+/* A port nobody listens on: bind port 0 and let the kernel pick. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* GET path from 127.0.0.1:port over a plain socket. Returns the HTTP
+ * status, or 0 when nothing answered; the body goes to body (NUL-
+ * terminated, truncated to size). */
+static int http_get(int port, const char *method, const char *path, char *body, size_t size)
+{
+    body[0] = '\0';
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return 0;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return 0;
+    }
+    /* HTTP/1.0: the server closes the connection after the response. */
+    static char resp[1 << 20];
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof(resp) - 1 && (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
+        got += (size_t)r;
+    close(fd);
+    resp[got] = '\0';
+    int status = 0;
+    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+        return 0;
+    const char *b = strstr(resp, "\r\n\r\n");
+    if (b)
+        snprintf(body, size, "%s", b + 4);
+    return status;
+}
+
+/* The value of one sample, written exactly as `name{labels}`; NaN when
+ * the exposition does not have it. */
+static double sample(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return NAN;
+}
+
+typedef struct want_sample {
+    char series[256];
+    double value;
+} want_sample_t;
+
+/* Scrapes while events are evaluated and alerts produced: what was
+ * counted is what was sent, by topic, dead-letter reason and rule; the
+ * lag comes from librdkafka's statistics; /healthz is 200 once the
+ * partition is assigned. An instance whose brokers do not exist answers
+ * 503 with the reason; one whose metrics port is taken does not start. */
+static void test_metrics(void **state)
+{
+    run_env_t e;
+    int port = free_port();
+    make_env(&e, "metrics", 1, NULL, port);
+    enum { N = 30 };
+    alert_rec_t exp[N];
+    size_t nexp = produce_events(&e, 0, N, exp);
+    size_t sanction = 0, trade = 0;
+    for (size_t i = 0; i < nexp; i++)
+        *(strcmp(exp[i].rule, "sanction-news") == 0 ? &sanction : &trade) += 1;
+    assert_true(sanction > 0 && trade > 0);
+    static const struct {
+        const char *bytes, *reason;
+    } bad[] = {{"{\"title\": \"unterminated", "invalid_json"},
+               {"not json at all", "invalid_json"},
+               {"[1,2,3]", "not_object"},
+               {"{\"title\":\"caf\xc3\x28\"}", "invalid_utf8"}};
+    enum { NBAD = sizeof(bad) / sizeof(bad[0]) };
+    for (int i = 0; i < NBAD; i++)
+        produce(e.in, bad[i].bytes, strlen(bad[i].bytes), NULL);
+    flush_producer();
+
+    want_sample_t want[16];
+    size_t nwant = 0;
+#define WANT(v, ...)                                                                           \
+    do {                                                                                       \
+        snprintf(want[nwant].series, sizeof(want[0].series), __VA_ARGS__);                     \
+        want[nwant++].value = (v);                                                             \
+    } while (0)
+    WANT(N + NBAD, "vigil_events_consumed_total{topic=\"%s\"}", e.in);
+    WANT(2, "vigil_events_dead_lettered_total{reason=\"invalid_json\"}");
+    WANT(1, "vigil_events_dead_lettered_total{reason=\"not_object\"}");
+    WANT(1, "vigil_events_dead_lettered_total{reason=\"invalid_utf8\"}");
+    WANT(0, "vigil_events_dead_lettered_total{reason=\"too_large\"}");
+    WANT(NBAD, "vigil_decode_failures_total");
+    WANT(sanction, "vigil_rule_matches_total{rule=\"sanction-news\"}");
+    WANT(trade, "vigil_rule_matches_total{rule=\"trade-drop\"}");
+    WANT(sanction, "vigil_alerts_produced_total{rule=\"sanction-news\",severity=\"medium\"}");
+    WANT(trade, "vigil_alerts_produced_total{rule=\"trade-drop\",severity=\"high\"}");
+    WANT(0, "vigil_alerts_failed_total{rule=\"sanction-news\",severity=\"medium\"}");
+    WANT(N + NBAD, "vigil_processing_seconds_count");
+    WANT(N + NBAD, "vigil_processing_seconds_bucket{le=\"+Inf\"}");
+    WANT(2, "vigil_rules_loaded");
+    WANT(1, "vigil_assigned_partitions");
+    /* Statistics come every 5 s; once everything is committed, no lag. */
+    WANT(0, "vigil_consumer_lag{topic=\"%s\",partition=\"0\"}", e.in);
+#undef WANT
+
+    pid_t pid = start_vigil(&e);
+    static char text[1 << 20];
+    int status = 0;
+    size_t bad_sample = 0;
+    double deadline = now_s() + 60;
+    while (now_s() < deadline) {
+        status = http_get(port, "GET", "/metrics", text, sizeof(text));
+        for (bad_sample = 0; status == 200 && bad_sample < nwant; bad_sample++)
+            if (sample(text, want[bad_sample].series) != want[bad_sample].value)
+                break;
+        if (status == 200 && bad_sample == nwant)
+            break;
+        usleep(200000);
+    }
+    if (status != 200 || bad_sample < nwant) {
+        dump_log(&e);
+        fprintf(stderr, "---- last scrape (HTTP %d) ----\n%s", status, text);
+        if (status != 200)
+            fail_msg("GET /metrics answered %d", status);
+        fail_msg("%s is %g, expected %g", want[bad_sample].series,
+                 sample(text, want[bad_sample].series), want[bad_sample].value);
+    }
+    /* The exposition a Prometheus server expects. */
+    static const char *const families[][2] = {
+        {"vigil_events_consumed_total", "counter"},
+        {"vigil_events_dead_lettered_total", "counter"},
+        {"vigil_decode_failures_total", "counter"},
+        {"vigil_rule_matches_total", "counter"},
+        {"vigil_alerts_produced_total", "counter"},
+        {"vigil_alerts_failed_total", "counter"},
+        {"vigil_processing_seconds", "histogram"},
+        {"vigil_consumer_lag", "gauge"},
+        {"vigil_ruleset_info", "gauge"},
+        {"vigil_rules_loaded", "gauge"},
+        {"vigil_reloads_total", "counter"},
+        {"vigil_build_info", "gauge"},
+        {"vigil_up", "gauge"},
+    };
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        char line[128];
+        snprintf(line, sizeof(line), "\n# TYPE %s %s\n", families[i][0], families[i][1]);
+        if (!strstr(text, line))
+            fail_msg("no '# TYPE %s %s' line", families[i][0], families[i][1]);
+        snprintf(line, sizeof(line), "# HELP %s ", families[i][0]);
+        assert_non_null(strstr(text, line));
+    }
+    assert_true(sample(text, "vigil_up") == 1);
+    assert_true(sample(text, "vigil_reloads_total{result=\"ok\"}") == 0);
+    const char *info = strstr(text, "\nvigil_ruleset_info{hash=\"");
+    assert_non_null(info);
+    assert_non_null(strstr(info, "\"} 1\n"));
+    assert_non_null(strstr(text, "\nvigil_build_info{version=\""));
+    /* Buckets are cumulative. */
+    assert_true(sample(text, "vigil_processing_seconds_bucket{le=\"0.0005\"}") <=
+                sample(text, "vigil_processing_seconds_bucket{le=\"5\"}"));
+
+    char body[512];
+    assert_int_equal(http_get(port, "GET", "/healthz", body, sizeof(body)), 200);
+    assert_string_equal(body, "ok\n");
+    assert_int_equal(http_get(port, "GET", "/nope", body, sizeof(body)), 404);
+    assert_int_equal(http_get(port, "POST", "/metrics", body, sizeof(body)), 405);
+
+    int st = stop_vigil(pid, SIGTERM);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* The endpoint went away with the daemon. */
+    assert_int_equal(http_get(port, "GET", "/healthz", body, sizeof(body)), 0);
+
+    /* An instance whose brokers do not exist: /metrics still answers,
+     * /healthz says what is wrong. */
+    run_env_t dead = e;
+    snprintf(dead.config, sizeof(dead.config), "%s/%s.nobroker.yaml", tmpdir, e.in);
+    snprintf(dead.log, sizeof(dead.log), "%s/%s.nobroker.log", tmpdir, e.in);
+    int dead_port = free_port();
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg),
+             "kafka:\n  brokers: \"127.0.0.1:%d\"\n  group: %s\n"
+             "input:\n  topics: [%s]\n"
+             "rules:\n  paths: [%s]\n"
+             "metrics:\n  listen: \"127.0.0.1:%d\"\n",
+             free_port(), e.group, e.in, e.rules, dead_port);
+    write_file(dead.config, cfg);
+    pid = start_vigil(&dead);
+    deadline = now_s() + 30;
+    while (((status = http_get(dead_port, "GET", "/healthz", body, sizeof(body))) != 503 ||
+            !strstr(body, "all brokers down")) &&
+           now_s() < deadline)
+        usleep(100000);
+    if (status != 503 || !strstr(body, "all brokers down")) {
+        dump_log(&dead);
+        fail_msg("without a broker, /healthz answered %d '%s'", status, body);
+    }
+    assert_int_equal(http_get(dead_port, "GET", "/metrics", text, sizeof(text)), 200);
+    assert_true(sample(text, "vigil_assigned_partitions") == 0);
+    stop_vigil(pid, SIGTERM);
+
+    /* The metrics port is taken: a start-up error naming the address. */
+    int busy = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)dead_port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int one = 1; /* the port has connections of the last instance in TIME_WAIT */
+    setsockopt(busy, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    assert_int_equal(bind(busy, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(busy, 1), 0);
+    pid = start_vigil(&dead);
+    st = wait_exit(pid);
+    close(busy);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 3)
+        dump_log(&dead);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    char msg[128];
+    snprintf(msg, sizeof(msg), "cannot listen on 127.0.0.1:%d for metrics: Address already in use",
+             dead_port);
+    assert_true(log_has(&dead, msg, 1));
 }
 
 /* ---- setup ---- */
@@ -797,6 +1051,7 @@ int main(void)
         cmocka_unit_test(test_dead_letter),
         cmocka_unit_test(test_sigterm_restart),
         cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

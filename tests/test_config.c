@@ -270,7 +270,7 @@ static void test_wrong_types(void **state)
 static void test_metrics_listen(void **state)
 {
     (void)state;
-    const char *good[] = {"127.0.0.1:9464", "0.0.0.0:1", "localhost:65535", "[::]:9464"};
+    const char *good[] = {"127.0.0.1:9464", "0.0.0.0:1", "localhost:65535", "[::]:9464", "off"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         char text[128];
         snprintf(text, sizeof(text), "metrics:\n  listen: \"%s\"\n", good[i]);
@@ -285,10 +285,17 @@ static void test_metrics_listen(void **state)
         snprintf(text, sizeof(text), "metrics:\n  listen: \"%s\"\n", bad[i]);
         snprintf(want, sizeof(want),
                  "metrics.listen: expected host:port with a port from 1 to 65535 (an IPv6 "
-                 "address in brackets: [::1]:9464), got '%s'",
+                 "address in brackets: [::1]:9464) or off, got '%s'",
                  bad[i]);
         expect_one_error(text, 2, 11, want);
     }
+    /* Plain `off` (a string in YAML 1.2) turns the endpoint off; empty is
+     * more likely a mistake. */
+    vg_config_t *cfg = load_ok("metrics:\n  listen: off\n");
+    assert_string_equal(cfg->metrics_listen, "off");
+    vg_config_destroy(cfg);
+    expect_one_error("metrics:\n  listen: ''\n", 2, 11,
+                     "metrics.listen: must not be empty (off turns the endpoint off)");
 }
 
 static void test_delivery(void **state)

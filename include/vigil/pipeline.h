@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "vigil/config.h"
+#include "vigil/metrics.h"
 #include "vigil/ruleset.h"
 
 typedef struct vg_pipeline_stats {
@@ -37,6 +38,9 @@ typedef struct vg_pipeline_opts {
     /* Called from the main loop about every 100 ms (watchdog, status). */
     void (*on_tick)(void *arg, const vg_pipeline_stats_t *stats);
     void *tick_arg;
+    /* Where to count (vigil_* families) and report health for /healthz;
+     * NULL for none. Not owned; must outlive the run. */
+    vg_metrics_t *metrics;
 } vg_pipeline_opts_t;
 
 /* Runs until stopped. Takes ownership of *rules (and of every ruleset
