@@ -1022,7 +1022,10 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
         /* While a batch is open, take what is already fetched and no more:
          * an idle stream must not hold events back. */
         bool filling = p.cur && p.cur->n;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(p.consumer, filling ? 0 : 100);
+        /* A batch in the workers' hands is taken back within a millisecond
+         * of finishing; only an idle pipeline waits longer for input. */
+        int wait_ms = filling ? 0 : vg_workpool_in_flight(p.pool) ? 1 : 100;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p.consumer, wait_ms);
         if (!m)
             submit_current(&p);
         if (m) {
