@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -949,9 +951,53 @@ static void publish_health(pipeline_t *p, bool force)
     vg_metrics_set_health(p->metrics, reason);
 }
 
-static void reload(pipeline_t *p)
+/* Loading and compiling a big ruleset takes a while (~0.5 s for 15,000
+ * terms): it happens on a thread of its own while consumption goes on,
+ * and only the swap happens in the main loop. */
+typedef struct reloader {
+    const vg_pipeline_opts_t *opts;
+    pthread_t thread;
+    bool running;
+    atomic_int done;
+    vg_ruleset_t *result;
+} reloader_t;
+
+static void *reload_thread(void *arg)
 {
-    vg_ruleset_t *nrs = p->opts->reload_fn ? p->opts->reload_fn(p->opts->reload_arg) : NULL;
+    reloader_t *r = arg;
+    r->result = r->opts->reload_fn ? r->opts->reload_fn(r->opts->reload_arg) : NULL;
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+static void apply_reload(pipeline_t *p, vg_ruleset_t *nrs);
+
+static void reload_start(pipeline_t *p, reloader_t *r)
+{
+    r->opts = p->opts;
+    r->result = NULL;
+    atomic_store(&r->done, 0);
+    if (pthread_create(&r->thread, NULL, reload_thread, r) == 0) {
+        r->running = true;
+        return;
+    }
+    /* No thread to spare: compile here, stalling the stream briefly. */
+    reload_thread(r);
+    apply_reload(p, r->result);
+}
+
+/* Swaps in a finished reload; with wait, waits for it first. */
+static void reload_poll(pipeline_t *p, reloader_t *r, bool wait)
+{
+    if (!r->running || (!wait && !atomic_load(&r->done)))
+        return;
+    pthread_join(r->thread, NULL);
+    r->running = false;
+    apply_reload(p, r->result);
+}
+
+static void apply_reload(pipeline_t *p, vg_ruleset_t *nrs)
+{
     if (!nrs) {
         p->stats.reloads_failed++;
         vg_metric_add(p->m.reloads, (const char *[]){"failed"}, 1);
@@ -993,6 +1039,7 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
                     vg_pipeline_stats_t *stats, char *err, size_t err_size)
 {
     pipeline_t p = {.cfg = cfg, .opts = opts, .rs = rules, .metrics = opts->metrics};
+    reloader_t reloader = {0};
     int rc = -1;
     p.health.started = p.health.unassigned_since = mono_now();
     /* A commit is overdue after three auto-commit intervals, and never
@@ -1015,10 +1062,11 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     vg_log(VG_LOG_INFO, "msg=\"started\" brokers=\"%s\" group=%s rules=%zu ruleset=%s",
            cfg->brokers, cfg->group, vg_ruleset_rule_count(rules), vg_ruleset_hash(rules));
     while (!*opts->stop) {
-        if (opts->reload && *opts->reload) {
+        if (opts->reload && *opts->reload && !reloader.running) {
             *opts->reload = 0;
-            reload(&p);
+            reload_start(&p, &reloader);
         }
+        reload_poll(&p, &reloader, false);
         /* While a batch is open, take what is already fetched and no more:
          * an idle stream must not hold events back. */
         bool filling = p.cur && p.cur->n;
@@ -1056,6 +1104,7 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
      * land, commit, leave. */
     p.health.stopping = true;
     publish_health(&p, true);
+    reload_poll(&p, &reloader, true); /* its result is applied, or freed */
     finish_consumed(&p);
     vg_log(VG_LOG_INFO, "msg=\"stopping\" outstanding=%llu", (unsigned long long)p.outstanding);
     rd_kafka_flush(p.producer, 30000);
