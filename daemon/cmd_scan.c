@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "monotime.h"
 #include "linereader.h"
 #include "vigil/alert.h"
 #include "vigil/event.h"
@@ -26,12 +27,6 @@ typedef struct scan_opts {
     size_t max_depth;
 } scan_opts_t;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static vg_ruleset_t *load(scan_opts_t *o)
 {
@@ -75,7 +70,7 @@ static int input_open(input_t *in, const char *path, size_t max_bytes, bool prog
     if (!in->is_stdin && fstat(fileno(in->f), &sb) == 0 && S_ISREG(sb.st_mode))
         in->total = sb.st_size;
     in->bar = progress && in->total > 0;
-    in->last_bar = now_s();
+    in->last_bar = vg_monotime();
     vg_linereader_init(&in->lr, in->f, max_bytes);
     /* A file is mapped: its lines are evaluated where they lie. */
     in->mapped = !in->is_stdin && vg_linereader_map(&in->lr);
@@ -89,8 +84,8 @@ static int input_next(input_t *in, const char **line, size_t *len, input_stats_t
     int r;
     while ((r = vg_linereader_next(&in->lr, line, len)) > 0) {
         st->bytes += *len + 1;
-        if (in->bar && (in->lr.line & 1023) == 0 && now_s() - in->last_bar > 0.2) {
-            in->last_bar = now_s();
+        if (in->bar && (in->lr.line & 1023) == 0 && vg_monotime() - in->last_bar > 0.2) {
+            in->last_bar = vg_monotime();
             int pct = (int)(100.0 * (double)in->lr.bytes_read / (double)in->total);
             int w = pct / 5;
             fprintf(stderr, "\r%s [%.*s%*s] %3d%%", in->name, w, "####################", 20 - w,
@@ -354,11 +349,11 @@ int vg_cmd_scan(int argc, char **argv)
     size_t ninputs = optind < argc ? (size_t)(argc - optind) : 1;
     input_stats_t st = {0};
     uint64_t alerts = 0;
-    double t0 = now_s();
+    double t0 = vg_monotime();
     if (scan_inputs(pool, inputs, ninputs, &o, isatty(STDERR_FILENO), &alerts, &st) != 0)
         rc = VG_EXIT_RUNTIME;
     fflush(stdout);
-    double dt = now_s() - t0;
+    double dt = vg_monotime() - t0;
     fprintf(stderr,
             "vigil scan: %llu events, %llu malformed, %llu alerts from %zu rules in %.2f s "
             "(%.0f events/s, %.1f MB/s, %u worker threads)\n",

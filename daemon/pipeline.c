@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "vigil/alert.h"
 #include "vigil/event.h"
 #include "vigil/log.h"
@@ -97,12 +98,6 @@ typedef struct pipeline {
     health_t health;
 } pipeline_t;
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- partitions and in-flight records ---- */
 
@@ -147,7 +142,7 @@ static void advance(pipeline_t *p, partition_t *pt)
     rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset = last + 1;
     rd_kafka_resp_err_t e = rd_kafka_offsets_store(p->consumer, l);
     if (!e && p->health.uncommitted_since == 0)
-        p->health.uncommitted_since = mono_now();
+        p->health.uncommitted_since = vg_monotime();
     if (e)
         vg_log(VG_LOG_WARN, "msg=\"cannot store offset\" topic=%s partition=%d offset=%lld err=\"%s\"",
                pt->topic, (int)pt->partition, (long long)(last + 1), rd_kafka_err2str(e));
@@ -436,7 +431,7 @@ static void note_consumed(pipeline_t *p, const vg_batch_t *b, size_t index)
         bc->consumed_at = t;
         bc->cap = cap;
     }
-    bc->consumed_at[index] = mono_now();
+    bc->consumed_at[index] = vg_monotime();
 }
 
 static void emit_batch(pipeline_t *p, vg_batch_t *b)
@@ -447,7 +442,7 @@ static void emit_batch(pipeline_t *p, vg_batch_t *b)
     }
     batch_clock_t *bc = batch_clock(p, b, false);
     if (bc) {
-        double now = mono_now();
+        double now = vg_monotime();
         for (size_t i = 0; i < b->n && i < bc->cap; i++)
             if (bc->consumed_at[i] > 0) {
                 vg_metric_observe(p->m.processing, now - bc->consumed_at[i]);
@@ -508,15 +503,9 @@ static void enqueue(pipeline_t *p, rd_kafka_message_t *m)
 
 static void drain(pipeline_t *p, int timeout_ms)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (p->outstanding > 0) {
+    double deadline = vg_monotime() + timeout_ms / 1000.0;
+    while (p->outstanding > 0 && vg_monotime() < deadline)
         rd_kafka_poll(p->producer, 50);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-        if (ms > timeout_ms)
-            break;
-    }
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -608,7 +597,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     pipeline_t *p = opaque;
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        p->health.brokers_down_at[rd_kafka_type(rk) == RD_KAFKA_PRODUCER] = mono_now();
+        p->health.brokers_down_at[rd_kafka_type(rk) == RD_KAFKA_PRODUCER] = vg_monotime();
     vg_log(VG_LOG_ERROR, "msg=\"librdkafka\" client=%s facility=ERROR detail=\"%s\"",
            rd_kafka_name(rk), reason);
 }
@@ -908,7 +897,7 @@ static void publish_health(pipeline_t *p, bool force)
     health_t *h = &p->health;
     if (!p->metrics)
         return;
-    double now = mono_now();
+    double now = vg_monotime();
     if (!force && now < h->next_publish)
         return;
     h->next_publish = now + 1.0;
@@ -1041,7 +1030,7 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     pipeline_t p = {.cfg = cfg, .opts = opts, .rs = rules, .metrics = opts->metrics};
     reloader_t reloader = {0};
     int rc = -1;
-    p.health.started = p.health.unassigned_since = mono_now();
+    p.health.started = p.health.unassigned_since = vg_monotime();
     /* A commit is overdue after three auto-commit intervals, and never
      * sooner than a minute. */
     const char *aci = vg_config_property(cfg, "auto.commit.interval.ms");
