@@ -721,7 +721,11 @@ static int setup(pipeline_t *p, char *err, size_t err_size)
     rd_kafka_conf_t *pc = base_conf(cfg, err, err_size);
     if (!pc)
         return -1;
+    /* The producer queue is bounded (librdkafka's default is 1 GB): when
+     * alerts come faster than the broker acknowledges them, produce()
+     * reports a full queue and the pipeline waits instead of growing. */
     if (set(pc, "acks", "all", err, err_size) || set(pc, "linger.ms", "5", err, err_size) ||
+        set(pc, "queue.buffering.max.kbytes", "65536", err, err_size) ||
         set(pc, "enable.idempotence", "true", err, err_size) ||
         (p->metrics && set(pc, "statistics.interval.ms", "5000", err, err_size)) ||
         apply_props(pc, cfg, err, err_size)) {

@@ -1,37 +1,58 @@
 /* bench_e2e: end-to-end figures for `vigil run` on a real Kafka broker.
- * A benchmark, not a test: it prints what it measured and exits 0 whatever
- * the timings are (77 when it cannot run: no broker, no input data).
+ * A benchmark, not a test: it prints what it measured (markdown on stdout,
+ * progress on stderr) and exits 0 whatever the timings are; 77 when it
+ * cannot run (no broker, no input data), 2 on a usage error.
  *
- *   1. throughput: M news events (~3.4 KB, Reuters-21578 text) on a 1- and a
- *      6-partition topic, read by (a) a bare librdkafka consumer in the same
- *      kind of consumer group (subscribe, poll, auto-commit, no processing)
- *      and (b) `vigil run` with one rule of 1,000 keyword terms; each run is
- *      timed from process start until the group's committed offsets reach
- *      the end of the topic. CPU time and peak RSS of the consumer process.
- *   2. latency: vigil caught up, events offered at a fixed rate (default
- *      5,000/s for 10 s), each carrying its send time in "sent_ns" and
- *      matching the rule; latency = alert read back - sent.
- *   3. ruleset load: `vigil check` wall time and `vigil run` start-up (to its
- *      "started" log line), RSS after start-up, for 10, 1,000 and ~14,000
- *      terms (OFAC SDN names).
- *   4. scale-out: two `vigil run` in one group on the 6-partition topic, each
- *      writing its alerts to its own topic; combined rate, and every event's
- *      alert (source partition/offset) must appear exactly once across both,
- *      checked against the one-instance run of step 1 on the same topic.
+ * In this order:
+ *   latency   vigil running and caught up (200 events, then 2 s at the
+ *             offered rate, both left out), events offered at a fixed rate
+ *             (default 5,000/s, then 1,000/s, 10 s each; a fresh vigil and
+ *             topic for each rate) on a 1-partition topic, each
+ *             carrying "seq" and "sent_ns" (CLOCK_REALTIME) and matching
+ *             the rule; latency = alert read back - sent, split at the
+ *             alert's own "time", and per second of sending. Run first:
+ *             after the gigabytes of the throughput runs the same broker
+ *             answered several times slower on a 2-core machine.
+ *   throughput  M news events (~3.4 KB: Reuters-21578 bodies joined) on a
+ *             1- and a 6-partition topic (round-robin), read by (a) a bare
+ *             librdkafka consumer (this program re-executed: subscribe,
+ *             poll, auto-commit, no processing) and (b) `vigil run` with one
+ *             rule `text: {any: $terms}` of 1,000 terms, each in a new
+ *             consumer group, timed from process start until the group's
+ *             committed offsets (rd_kafka_committed, every 20 ms) reach the
+ *             end of the topic; both get auto.commit.interval.ms 200. CPU
+ *             time (utime+stime of /proc/PID/stat) and peak RSS (VmHWM) are
+ *             read just before SIGTERM.
+ *   scale-out two `vigil run` in one group on the 6-partition topic, each
+ *             writing its alerts to its own topic; combined rate, and every
+ *             event's alert (source partition/offset) must appear exactly
+ *             once across both, against the one-instance run on the same
+ *             topic (same rules, same events: the same alerts).
+ *   load      `vigil check` wall time and `vigil run` start-up (to its
+ *             "started" log line), RSS then, for 10, 1,000 and ~14,000 terms
+ *             (OFAC SDN names); median of 3.
+ * Each measured run starts after sync(), and the CPU used meanwhile by
+ * other processes is reported (a busy machine lowers every figure).
  *
  * tests/bench/bench_e2e.sh starts a broker on its own ports, prepares the
- * data and term lists and runs this program; see its header for the knobs.
+ * events and term lists and runs this program; see its header.
  *
  *   bench_e2e --brokers HOST:PORT --vigil PATH --workdir DIR --events FILE.jsonl
  *             --terms-10 FILE --terms-1000 FILE [--terms-14k FILE]
- *             [--count M] [--rate R] [--latency-seconds S] [--broker-pid PID]
- *             [--timeout S] [--only LIST]    LIST: any of tput,lat,load,scale
+ *             [--count M] [--rate R[,R...]] [--latency-seconds S]
+ *             [--broker-pid PID] [--timeout S] [--only LIST]
+ *   LIST: any of tput,lat,load,scale (default all); defaults: M 150000,
+ *   rates 5000,1000, S 10, --timeout 300 s per consumer run.
  *   bench_e2e --bare-consumer BROKERS TOPIC GROUP   (internal: the baseline)
+ *
+ * FILE.jsonl: news events as tests/tools/reuters2jsonl.py writes them (the
+ * title, body and published_at of each are used).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -57,8 +78,11 @@
 
 static const char *brokers, *vigil_bin, *workdir, *events_path;
 static const char *terms_path[3]; /* 10, 1000, 14k */
-static long count_m = 100000;
-static double lat_rate = 5000, lat_secs = 10;
+static long count_m = 150000;
+static double lat_secs = 10;
+#define MAX_RATES 4
+static double lat_rates[MAX_RATES] = {5000, 1000};
+static int nrates = 2;
 static pid_t broker_pid;
 static double job_timeout = 300;
 static const char *only = "tput,lat,load,scale";
@@ -74,10 +98,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Wall-clock time: the latency probes compare it with the "time" vigil
+ * writes into each alert (same host, so the same clock). */
 static int64_t now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -137,10 +163,17 @@ static void buf_put(buf_t *b, const char *s, size_t n)
 
 static void buf_printf(buf_t *b, const char *fmt, ...)
 {
+    char tmp[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(tmp)) {
+        buf_put(b, tmp, (size_t)n);
+        return;
+    }
     buf_reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
@@ -233,6 +266,90 @@ static double broker_cpu(void)
     return broker_pid > 0 && read_pstat(broker_pid, &ps) ? ps.cpu : -1;
 }
 
+/* CPU used by other processes while a run is measured (anything but this
+ * program, its children and the broker; kernel threads not counted): a
+ * busy machine makes every figure worse, so it is reported. */
+typedef struct proc_cpu {
+    int pid;
+    double cpu;
+} proc_cpu_t;
+
+typedef struct cpu_mark {
+    double broker, self;
+    proc_cpu_t *procs;
+    size_t n;
+} cpu_mark_t;
+
+static bool is_ours(int pid);
+
+static int cmp_pid(const void *a, const void *b)
+{
+    const proc_cpu_t *x = a, *y = b;
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static void cpu_mark(cpu_mark_t *m)
+{
+    m->broker = broker_cpu();
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    m->self = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    m->n = 0;
+    m->procs = NULL;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 0 || is_ours((int)pid))
+            continue;
+        char path[64], line[1024];
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(line, 1, sizeof(line) - 1, f);
+        fclose(f);
+        line[n] = '\0';
+        char *p = strrchr(line, ')');
+        unsigned flags = 0;
+        unsigned long ut = 0, st = 0;
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %u %*u %*u %*u %*u %lu %lu", &flags, &ut,
+                         &st) != 3 ||
+            (flags & 0x00200000u)) /* PF_KTHREAD */
+            continue;
+        if (m->n == cap) {
+            cap = cap ? cap * 2 : 256;
+            proc_cpu_t *np = realloc(m->procs, cap * sizeof(*np));
+            if (!np)
+                break;
+            m->procs = np;
+        }
+        m->procs[m->n].pid = (int)pid;
+        m->procs[m->n++].cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    }
+    closedir(d);
+    if (m->n)
+        qsort(m->procs, m->n, sizeof(*m->procs), cmp_pid);
+}
+
+static double cpu_other(cpu_mark_t *a, cpu_mark_t *b)
+{
+    double o = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        proc_cpu_t *was = a->n ? bsearch(&b->procs[i], a->procs, a->n, sizeof(*a->procs), cmp_pid)
+                               : NULL;
+        o += b->procs[i].cpu - (was ? was->cpu : 0);
+    }
+    free(a->procs);
+    free(b->procs);
+    a->procs = b->procs = NULL;
+    return o > 0 ? o : 0;
+}
+
 /* ---- child processes ---- */
 
 static pid_t children[8];
@@ -244,6 +361,16 @@ static void track(pid_t pid, bool add)
             children[i] = add ? pid : 0;
             return;
         }
+}
+
+static bool is_ours(int pid)
+{
+    if (pid == (int)getpid() || pid == (int)broker_pid)
+        return true;
+    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+        if (children[i] == pid)
+            return true;
+    return false;
 }
 
 static void kill_children(void)
@@ -314,6 +441,26 @@ static bool file_has(const char *path, const char *needle)
     return found;
 }
 
+/* From a vigil log: events consumed (its "stopped" line) and how many
+ * times partitions were assigned to it. */
+static void log_counts(const char *path, long *consumed, long *assigned)
+{
+    *consumed = -1;
+    *assigned = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof(line), f)) {
+        const char *p = strstr(line, "msg=\"stopped\" consumed=");
+        if (p)
+            *consumed = strtol(p + strlen("msg=\"stopped\" consumed="), NULL, 10);
+        if (strstr(line, "msg=\"partitions assigned\""))
+            (*assigned)++;
+    }
+    fclose(f);
+}
+
 static void show_log_tail(const char *path)
 {
     char cmd[600];
@@ -329,6 +476,8 @@ static atomic_long delivered, delivery_failed;
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
+    (void)rk;
+    (void)opaque;
     if (m->err) {
         if (atomic_fetch_add(&delivery_failed, 1) < 5)
             note("delivery failed: %s", rd_kafka_err2str(m->err));
@@ -361,13 +510,15 @@ static rd_kafka_t *new_producer(const char *linger)
     return rk;
 }
 
+/* group NULL: a reader that assigns partitions itself (rd_kafka_consumer_poll
+ * still wants a group.id; it never joins or commits). */
 static rd_kafka_t *new_consumer(const char *group)
 {
-    char e[512];
+    char e[512], reader[200];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     conf_set(c, "bootstrap.servers", brokers);
-    if (group)
-        conf_set(c, "group.id", group);
+    snprintf(reader, sizeof(reader), "%s-reader", prefix);
+    conf_set(c, "group.id", group ? group : reader);
     conf_set(c, "enable.auto.commit", "false");
     conf_set(c, "enable.partition.eof", "false");
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e, sizeof(e));
@@ -402,7 +553,8 @@ static int64_t high_wm(const char *topic, int part)
 {
     int64_t lo = 0, hi = 0;
     for (int tries = 0; tries < 10; tries++) {
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(prod, topic, part, &lo, &hi, 10000);
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(prod, topic, part, &lo, &hi, 10000);
         if (!e)
             return hi;
         usleep(200000);
@@ -505,8 +657,11 @@ static void compose_event(buf_t *b, long i, const char *extra, const char *title
     buf_put(b, "}", 1);
 }
 
-/* Produces events [0, m) to `topic`; returns the bytes of their values. */
-static int64_t produce_events(const char *topic, long m, double *secs)
+/* Produces events [0, m) to `topic`, round-robin over its `nparts`
+ * partitions (keyless messages would be spread by librdkafka's sticky
+ * partitioner, unevenly over a short burst); returns the bytes of the
+ * values. */
+static int64_t produce_events(const char *topic, int nparts, long m, double *secs)
 {
     buf_t b = {0};
     int64_t bytes = 0;
@@ -516,7 +671,9 @@ static int64_t produce_events(const char *topic, long m, double *secs)
         compose_event(&b, i, NULL, NULL);
         bytes += (int64_t)b.len;
         rd_kafka_resp_err_t e;
-        while ((e = rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(b.p, b.len),
+        while ((e = rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(topic),
+                                      RD_KAFKA_V_PARTITION((int32_t)(i % nparts)),
+                                      RD_KAFKA_V_VALUE(b.p, b.len),
                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
                RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(prod, 10);
@@ -534,12 +691,24 @@ static int64_t produce_events(const char *topic, long m, double *secs)
     return bytes;
 }
 
+/* Writes the dirty page cache out before a measurement: the broker has
+ * written hundreds of MB by then, and the kernel's writeback of it (and its
+ * throttling of writers) would otherwise land in whichever run comes next. */
+static void settle(void)
+{
+    double t0 = now_s();
+    sync();
+    if (now_s() - t0 > 0.5)
+        note("(sync took %.1f s)", now_s() - t0);
+}
+
 /* ---- the bare consumer (a child process: same measurement as vigil) ---- */
 
 static volatile sig_atomic_t bare_stop;
 
 static void bare_on_term(int sig)
 {
+    (void)sig;
     bare_stop = 1;
 }
 
@@ -598,12 +767,13 @@ typedef struct job {
     char config[MAXPROCS][512];
     char log[MAXPROCS][512];
     /* results */
-    bool ok;
+    bool ran, ok;
     double wall;         /* start .. all committed */
     double t10, t90;     /* 10% / 90% of the events committed */
     double started[MAXPROCS];
     pstat_t ps[MAXPROCS];
-    double broker_cpu;
+    double broker_cpu, other_cpu;
+    long consumed[MAXPROCS], assignments[MAXPROCS];
     int status[MAXPROCS];
     int64_t events, bytes;
     int64_t alerts_n[MAXPROCS];
@@ -614,7 +784,8 @@ static int64_t topic_events; /* events on each input topic */
 static int64_t topic_bytes;
 
 static void write_vigil_config(const char *path, const char *group, const char *topic,
-                               const char *alerts, const char *dlq, const char *rules, int metrics_port)
+                               const char *alerts, const char *dlq, const char *rules,
+                               int metrics_port)
 {
     char text[4096];
     snprintf(text, sizeof(text),
@@ -666,6 +837,7 @@ static void run_job(job_t *j, const char *rules)
 {
     static int seq;
     pid_t pids[MAXPROCS] = {0};
+    j->ran = true;
     char dlq[200];
     snprintf(j->group, sizeof(j->group), "%s-g%d", prefix, ++seq);
     snprintf(dlq, sizeof(dlq), "%s-dlq", prefix);
@@ -683,10 +855,12 @@ static void run_job(job_t *j, const char *rules)
                                39300 + i);
         }
     }
+    settle();
     rd_kafka_t *mon = new_consumer(j->group);
     bool done = false;
     committed_sum(mon, j->topic, j->nparts, &done); /* connect before the clock starts */
-    double b0 = broker_cpu();
+    cpu_mark_t c0, c1;
+    cpu_mark(&c0);
     fprintf(stderr, "bench_e2e: %s ...", j->label);
     double t0 = now_s();
     for (int i = 0; i < j->nprocs; i++) {
@@ -733,8 +907,9 @@ static void run_job(job_t *j, const char *rules)
     for (int i = 0; i < j->nprocs; i++)
         if (pids[i])
             read_pstat(pids[i], &j->ps[i]);
-    double b1 = broker_cpu();
-    j->broker_cpu = b0 >= 0 && b1 >= 0 ? b1 - b0 : -1;
+    cpu_mark(&c1);
+    j->broker_cpu = c0.broker >= 0 && c1.broker >= 0 ? c1.broker - c0.broker : -1;
+    j->other_cpu = cpu_other(&c0, &c1);
     for (int i = 0; i < j->nprocs; i++)
         if (pids[i]) {
             j->status[i] = stop_child(pids[i], 60);
@@ -745,8 +920,10 @@ static void run_job(job_t *j, const char *rules)
         }
     rd_kafka_destroy(mon);
     if (j->is_vigil)
-        for (int i = 0; i < j->nprocs; i++)
+        for (int i = 0; i < j->nprocs; i++) {
             j->alerts_n[i] = high_wm(j->alerts[i], 0);
+            log_counts(j->log[i], &j->consumed[i], &j->assignments[i]);
+        }
     if (j->ok)
         fprintf(stderr, " %.2f s, %.0f events/s\n", j->wall, (double)j->events / j->wall);
     else
@@ -794,12 +971,16 @@ static void read_alerts(const char *atopic, const char *src_topic, tally_t *t)
     char want[300];
     int wl = snprintf(want, sizeof(want), "\"source\":{\"topic\":\"%s\",\"partition\":", src_topic);
     int64_t last = -1;
-    double deadline = now_s() + 300;
-    while (last < hw - 1 && now_s() < deadline) {
+    double progress = now_s();
+    int errors = 0;
+    while (last < hw - 1 && now_s() - progress < 30) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 500);
         if (!m)
             continue;
+        if (m->err && errors++ < 3)
+            note("reading %s: %s", atopic, rd_kafka_message_errstr(m));
         if (!m->err) {
+            progress = now_s();
             last = m->offset;
             t->alerts++;
             t->bytes += (int64_t)m->len;
@@ -840,6 +1021,8 @@ typedef struct lat_state {
     const char *atopic;
     long nevents;          /* warm-up + measured */
     int64_t *lat_ns;       /* per seq; 0 = not yet seen */
+    int64_t *vig_ns;       /* per seq: sent -> the alert's "time" (ms resolution) */
+    uint8_t *has_vig;
     atomic_long seen, dups, bad;
     atomic_int stop;
 } lat_state_t;
@@ -857,6 +1040,8 @@ static void *lat_reader(void *arg)
         if (!m)
             continue;
         int64_t recv = now_ns();
+        if (m->err && atomic_fetch_add(&s->bad, 1) < 3)
+            note("latency reader: %s", rd_kafka_message_errstr(m));
         if (!m->err) {
             const char *e = (const char *)m->payload + m->len;
             const char *p = memmem(m->payload, m->len, "\"seq\":", 6);
@@ -869,6 +1054,18 @@ static void *lat_reader(void *arg)
                         atomic_fetch_add(&s->dups, 1);
                     else {
                         s->lat_ns[seq] = recv - sent > 0 ? recv - sent : 1;
+                        const char *t = memmem(m->payload, m->len, ",\"time\":\"", 9);
+                        struct tm tm = {0};
+                        int ms = 0;
+                        if (t && t + 40 < e &&
+                            sscanf(t + 9, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon,
+                                   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) == 7) {
+                            tm.tm_year -= 1900;
+                            tm.tm_mon -= 1;
+                            int64_t at = (int64_t)timegm(&tm) * 1000000000 + (int64_t)ms * 1000000;
+                            s->vig_ns[seq] = at - sent;
+                            s->has_vig[seq] = 1;
+                        }
                         atomic_fetch_add(&s->seen, 1);
                     }
                 } else {
@@ -885,37 +1082,67 @@ static void *lat_reader(void *arg)
     return NULL;
 }
 
+#define LAT_MAX_SECS 60
+
+/* Sorts v[0..n) and takes the usual percentiles (nearest rank). */
+static void pcts(double *v, long n, double *p50, double *p90, double *p99, double *p999,
+                 double *max)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+#define PCT(q) v[(size_t)((double)(n - 1) * (q) + 0.5)]
+    *p50 = PCT(0.50);
+    *p90 = PCT(0.90);
+    *p99 = PCT(0.99);
+    *p999 = PCT(0.999);
+#undef PCT
+    *max = v[n - 1];
+}
+
 typedef struct lat_result {
     bool ran;
     long offered, received, missing, dups;
     double achieved_rate, p50, p90, p99, p999, max, mean;
-    double vigil_cpu_pct, broker_cpu_pct;
+    double vig_p50, vig_p99, vig_max;    /* sent -> alert "time" */
+    double back_p50, back_p99, back_max; /* alert "time" -> read back */
+    int nsec;                            /* per second of sending */
+    double sec_p50[LAT_MAX_SECS], sec_p99[LAT_MAX_SECS], sec_max[LAT_MAX_SECS];
+    double vigil_cpu_pct, broker_cpu_pct, other_cpu_pct, self_cpu_pct;
     double max_send_lag_ms;
+    double rate;
 } lat_result_t;
 
-static void run_latency(const char *rules, lat_result_t *r)
+static void run_latency(const char *rules, double lat_rate, lat_result_t *r)
 {
     memset(r, 0, sizeof(*r));
+    r->rate = lat_rate;
     char topic[200], atopic[200], dlq[200], group[200], config[512], logp[512];
-    snprintf(topic, sizeof(topic), "%s-lat", prefix);
-    snprintf(atopic, sizeof(atopic), "%s-lat-alerts", prefix);
+    snprintf(topic, sizeof(topic), "%s-lat%.0f", prefix, lat_rate);
+    snprintf(atopic, sizeof(atopic), "%s-lat%.0f-alerts", prefix, lat_rate);
     snprintf(dlq, sizeof(dlq), "%s-dlq", prefix);
-    snprintf(group, sizeof(group), "%s-lat-group", prefix);
-    snprintf(config, sizeof(config), "%s/lat.yaml", workdir);
-    snprintf(logp, sizeof(logp), "%s/lat.log", workdir);
+    snprintf(group, sizeof(group), "%s-lat%.0f-group", prefix, lat_rate);
+    snprintf(config, sizeof(config), "%s/lat%.0f.yaml", workdir, lat_rate);
+    snprintf(logp, sizeof(logp), "%s/lat%.0f.log", workdir, lat_rate);
     create_topic(topic, 1);
     create_topic(atopic, 1);
     write_vigil_config(config, group, topic, atopic, dlq, rules, 39310);
 
-    const long warm = 200;
+    /* Excluded from the figures: 200 events sent at once (vigil has joined
+     * and is caught up when their alerts are back), then 2 s at the offered
+     * rate (the broker's JIT, the clients' connections and buffers warm up;
+     * the first second is otherwise several times slower). */
+    const long warm_catch = 200, warm_paced = (long)(lat_rate * 2);
+    const long warm = warm_catch + warm_paced;
     long measured = (long)(lat_rate * lat_secs);
     lat_state_t s = {.atopic = atopic, .nevents = warm + measured};
     s.lat_ns = calloc((size_t)s.nevents, sizeof(int64_t));
-    if (!s.lat_ns)
+    s.vig_ns = calloc((size_t)s.nevents, sizeof(int64_t));
+    s.has_vig = calloc((size_t)s.nevents, 1);
+    if (!s.lat_ns || !s.vig_ns || !s.has_vig)
         die("out of memory");
     pthread_t th;
     pthread_create(&th, NULL, lat_reader, &s);
 
+    settle();
     rd_kafka_t *lp = new_producer("1");
     char *argv[] = {(char *)vigil_bin, "run", "--config", config, NULL};
     pid_t pid = spawn(argv, logp);
@@ -926,7 +1153,7 @@ static void run_latency(const char *rules, lat_result_t *r)
     char extra[128];
     /* Warm-up: until these alerts are back, vigil has joined the group and
      * is caught up. */
-    for (long k = 0; k < warm; k++) {
+    for (long k = 0; k < warm_catch; k++) {
         snprintf(extra, sizeof(extra), "\"seq\":%ld,\"sent_ns\":%lld,", k, (long long)now_ns());
         compose_event(&b, k, extra, "Latency probe: ");
         while (rd_kafka_producev(lp, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(b.p, b.len),
@@ -937,31 +1164,43 @@ static void run_latency(const char *rules, lat_result_t *r)
     }
     rd_kafka_flush(lp, 30000);
     t0 = now_s();
-    while (atomic_load(&s.seen) < warm && now_s() - t0 < 60)
+    while (atomic_load(&s.seen) < warm_catch && now_s() - t0 < 60)
         usleep(10000);
-    if (atomic_load(&s.seen) < warm) {
+    if (atomic_load(&s.seen) < warm_catch) {
         note("latency: only %ld of %ld warm-up alerts came back in 60 s; vigil log:",
-             atomic_load(&s.seen), warm);
+             atomic_load(&s.seen), warm_catch);
         show_log_tail(logp);
     }
     usleep(300000);
     pstat_t ps0, ps1;
-    read_pstat(pid, &ps0);
-    double bc0 = broker_cpu();
+    cpu_mark_t c0, c1;
     /* Offered load: event k is due at start + k/rate; sent_ns is the time it
      * is handed to librdkafka (the sender is reported if it falls behind). */
-    int64_t start = now_ns();
-    double max_lag = 0;
-    for (long k = 0; k < measured; k++) {
+    int64_t start = now_ns(), start_measured = 0;
+    double max_lag = 0, send_t0 = now_s();
+    long sent = 0;
+    for (long k = 0; k < warm_paced + measured; k++) {
+        if (k == warm_paced) {
+            read_pstat(pid, &ps0);
+            cpu_mark(&c0);
+            start_measured = now_ns();
+            max_lag = 0;
+        }
+        if (now_s() - send_t0 > 2 * lat_secs + 14) {
+            note("latency: the sender cannot keep the offered rate; stopped after %ld events",
+                 sent);
+            break;
+        }
         int64_t due = start + (int64_t)((double)k * 1e9 / lat_rate);
         int64_t t = now_ns();
+        /* now_ns is CLOCK_REALTIME: sleep on that clock. */
         if (t < due) {
             struct timespec ts = {(time_t)(due / 1000000000), (long)(due % 1000000000)};
-            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+            clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL);
         } else if ((double)(t - due) / 1e6 > max_lag) {
             max_lag = (double)(t - due) / 1e6;
         }
-        long seq = warm + k;
+        long seq = warm_catch + k;
         snprintf(extra, sizeof(extra), "\"seq\":%ld,\"sent_ns\":%lld,", seq, (long long)now_ns());
         compose_event(&b, seq, extra, "Latency probe: ");
         while (rd_kafka_producev(lp, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(b.p, b.len),
@@ -969,14 +1208,21 @@ static void run_latency(const char *rules, lat_result_t *r)
                                  RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(lp, 1);
         rd_kafka_poll(lp, 0);
+        if (k >= warm_paced)
+            sent++;
     }
-    double send_secs = (double)(now_ns() - start) / 1e9;
+    if (!start_measured) { /* stopped during the warm-up */
+        read_pstat(pid, &ps0);
+        cpu_mark(&c0);
+        start_measured = now_ns();
+    }
+    double send_secs = (double)(now_ns() - start_measured) / 1e9;
     rd_kafka_flush(lp, 30000);
     t0 = now_s();
-    while (atomic_load(&s.seen) < s.nevents && now_s() - t0 < 60)
+    while (atomic_load(&s.seen) < warm + sent && now_s() - t0 < 60)
         usleep(10000);
     read_pstat(pid, &ps1);
-    double bc1 = broker_cpu();
+    cpu_mark(&c1);
     double phase = now_s() - t0 + send_secs;
     usleep(500000); /* duplicates, if any */
     atomic_store(&s.stop, 1);
@@ -992,33 +1238,63 @@ static void run_latency(const char *rules, lat_result_t *r)
     double *v = malloc((size_t)measured * sizeof(double));
     long n = 0;
     double sum = 0;
-    for (long k = warm; k < s.nevents; k++)
+    for (long k = warm; k < warm + sent; k++)
         if (s.lat_ns[k]) {
             v[n] = (double)s.lat_ns[k] / 1e6;
             sum += v[n++];
         }
     r->ran = true;
-    r->offered = measured;
+    r->offered = sent;
     r->received = n;
-    r->missing = measured - n;
+    r->missing = sent - n;
     r->dups = atomic_load(&s.dups);
-    r->achieved_rate = (double)measured / send_secs;
+    r->achieved_rate = (double)sent / send_secs;
     r->max_send_lag_ms = max_lag;
     r->vigil_cpu_pct = 100 * (ps1.cpu - ps0.cpu) / phase;
-    r->broker_cpu_pct = bc0 >= 0 && bc1 >= 0 ? 100 * (bc1 - bc0) / phase : -1;
+    r->broker_cpu_pct = c0.broker >= 0 && c1.broker >= 0 ? 100 * (c1.broker - c0.broker) / phase
+                                                         : -1;
+    double oc = cpu_other(&c0, &c1);
+    r->other_cpu_pct = oc >= 0 ? 100 * oc / phase : -1;
+    r->self_cpu_pct = 100 * (c1.self - c0.self) / phase;
     if (n > 0) {
-        qsort(v, (size_t)n, sizeof(double), cmp_double);
-#define PCT(q) v[(size_t)((double)(n - 1) * (q) + 0.5)]
-        r->p50 = PCT(0.50);
-        r->p90 = PCT(0.90);
-        r->p99 = PCT(0.99);
-        r->p999 = PCT(0.999);
-        r->max = v[n - 1];
         r->mean = sum / (double)n;
-#undef PCT
+        pcts(v, n, &r->p50, &r->p90, &r->p99, &r->p999, &r->max);
     }
+    /* The split at the alert's "time": vigil (consume, evaluate, render)
+     * and after it (produce, broker, read back). */
+    double *w = malloc((size_t)measured * sizeof(double));
+    long nv = 0;
+    n = 0;
+    for (long k = warm; k < warm + sent; k++)
+        if (s.lat_ns[k] && s.has_vig[k]) {
+            v[n++] = (double)s.vig_ns[k] / 1e6;
+            w[nv++] = (double)(s.lat_ns[k] - s.vig_ns[k]) / 1e6;
+        }
+    double dummy;
+    if (n > 0) {
+        pcts(v, n, &r->vig_p50, &dummy, &r->vig_p99, &dummy, &r->vig_max);
+        pcts(w, nv, &r->back_p50, &dummy, &r->back_p99, &dummy, &r->back_max);
+    }
+    /* Per second of sending: does latency stay flat or build up? */
+    r->nsec = 0;
+    for (int sec = 0; sec < LAT_MAX_SECS && (long)((double)sec * lat_rate) < sent; sec++) {
+        long k0 = warm + (long)((double)sec * lat_rate);
+        long k1 = warm + (long)((double)(sec + 1) * lat_rate);
+        if (k1 > warm + sent)
+            k1 = warm + sent;
+        n = 0;
+        for (long k = k0; k < k1; k++)
+            if (s.lat_ns[k])
+                v[n++] = (double)s.lat_ns[k] / 1e6;
+        if (n > 0)
+            pcts(v, n, &r->sec_p50[sec], &dummy, &r->sec_p99[sec], &dummy, &r->sec_max[sec]);
+        r->nsec = sec + 1;
+    }
+    free(w);
     free(v);
     free(s.lat_ns);
+    free(s.vig_ns);
+    free(s.has_vig);
 }
 
 /* ---- ruleset load ---- */
@@ -1129,7 +1405,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: bench_e2e --brokers HOST:PORT --vigil PATH --workdir DIR --events FILE.jsonl\n"
             "                 --terms-10 FILE --terms-1000 FILE [--terms-14k FILE] [--count M]\n"
-            "                 [--rate R] [--latency-seconds S] [--broker-pid PID] [--timeout S]\n"
+            "                 [--rate R[,R...]] [--latency-seconds S] [--broker-pid PID]\n"
+            "                 [--timeout S]\n"
             "                 [--only tput,lat,load,scale]\n"
             "Normally run through tests/bench/bench_e2e.sh, which starts a broker.\n");
 }
@@ -1161,7 +1438,15 @@ int main(int argc, char **argv)
         case '2': terms_path[1] = optarg; break;
         case '3': terms_path[2] = optarg; break;
         case 'n': count_m = strtol(optarg, NULL, 10); break;
-        case 'r': lat_rate = strtod(optarg, NULL); break;
+        case 'r': {
+            /* R[,R...]: one latency run per rate */
+            nrates = 0;
+            char *save = NULL;
+            for (char *t = strtok_r(optarg, ",", &save); t && nrates < MAX_RATES;
+                 t = strtok_r(NULL, ",", &save))
+                lat_rates[nrates++] = strtod(t, NULL);
+            break;
+        }
         case 's': lat_secs = strtod(optarg, NULL); break;
         case 'p': broker_pid = (pid_t)strtol(optarg, NULL, 10); break;
         case 't': job_timeout = strtod(optarg, NULL); break;
@@ -1171,7 +1456,7 @@ int main(int argc, char **argv)
         }
     }
     if (!brokers || !vigil_bin || !workdir || !events_path || !terms_path[0] || !terms_path[1] ||
-        count_m < 1000 || lat_rate <= 0 || lat_secs <= 0) {
+        count_m < 1000 || nrates < 1 || lat_rates[0] <= 0 || lat_secs <= 0) {
         usage();
         return 2;
     }
@@ -1239,7 +1524,8 @@ int main(int argc, char **argv)
          * each of them gives exactly one alert. */
         buf_printf(&b,
                    "lists:\n  terms: {file: \"%s\"}\nrules:\n  - id: keywords-1000\n"
-                   "    severity: low\n    match:\n      text: {any: [$terms, \"latency probe\"]}\n",
+                   "    severity: low\n    match:\n"
+                   "      text: {any: [$terms, \"latency probe\"]}\n",
                    terms_path[1]);
         write_file(ruleslat, b.p);
         free(b.p);
@@ -1257,6 +1543,20 @@ int main(int argc, char **argv)
     char topic1[200], topic6[200], dlq[200];
     snprintf(dlq, sizeof(dlq), "%s-dlq", prefix);
     create_topic(dlq, 1);
+
+    /* Latency first, on a broker that has not yet taken the gigabytes of
+     * the throughput runs: measured after them it was several times worse
+     * (and varied from run to run) on a 2-core machine. */
+    lat_result_t lats[MAX_RATES];
+    memset(lats, 0, sizeof(lats));
+    if (want("lat"))
+        for (int i = 0; i < nrates; i++) {
+            if (lat_rates[i] <= 0)
+                continue;
+            note("latency: %.0f events/s for %.0f s ...", lat_rates[i], lat_secs);
+            run_latency(ruleslat, lat_rates[i], &lats[i]);
+        }
+
     snprintf(topic1, sizeof(topic1), "%s-news1", prefix);
     snprintf(topic6, sizeof(topic6), "%s-news6", prefix);
     double prod_s1 = 0, prod_s6 = 0;
@@ -1265,29 +1565,49 @@ int main(int argc, char **argv)
         create_topic(topic1, 1);
         create_topic(topic6, 6);
         note("producing %ld events to %s (1 partition) ...", count_m, topic1);
-        topic_bytes = produce_events(topic1, count_m, &prod_s1);
+        topic_bytes = produce_events(topic1, 1, count_m, &prod_s1);
         note("  %.1f s (%.0f events/s); producing to %s (6 partitions) ...", prod_s1,
              (double)count_m / prod_s1, topic6);
-        produce_events(topic6, count_m, &prod_s6);
+        produce_events(topic6, 6, count_m, &prod_s6);
         note("  %.1f s (%.0f events/s); mean event %.0f bytes", prod_s6,
              (double)count_m / prod_s6, (double)topic_bytes / (double)count_m);
         topic_events = count_m;
     }
 
-    job_t bare1 = {.label = "bare consumer, 1 partition", .topic = topic1, .nparts = 1, .nprocs = 1};
+    job_t bare1 = {.label = "bare consumer, 1 partition", .topic = topic1, .nparts = 1,
+                   .nprocs = 1};
     job_t vig1 = {.label = "vigil, 1 partition", .topic = topic1, .nparts = 1, .nprocs = 1,
                   .is_vigil = true};
-    job_t bare6 = {.label = "bare consumer, 6 partitions", .topic = topic6, .nparts = 6, .nprocs = 1};
+    job_t bare6 = {.label = "bare consumer, 6 partitions", .topic = topic6, .nparts = 6,
+                   .nprocs = 1};
     job_t vig6 = {.label = "vigil, 6 partitions", .topic = topic6, .nparts = 6, .nprocs = 1,
                   .is_vigil = true};
     job_t dual = {.label = "2 x vigil, one group, 6 partitions", .topic = topic6, .nparts = 6,
                   .nprocs = 2, .is_vigil = true};
+    /* The same events, a rule that seldom matches: what scanning costs
+     * without the alert traffic. */
+    char sdn_label[128], rules_sdn[512];
+    long sdn_terms = terms_path[2] ? count_terms(terms_path[2]) : 0;
+    snprintf(sdn_label, sizeof(sdn_label), "vigil, 1 partition, %ld SDN names (few alerts)",
+             sdn_terms);
+    snprintf(rules_sdn, sizeof(rules_sdn), "%s/rules-sdn.yaml", workdir);
+    job_t vigs = {.label = sdn_label, .topic = topic1, .nparts = 1, .nprocs = 1, .is_vigil = true};
     bool ran_tput = false, ran_scale = false;
     tally_t ref = {0}, got = {0}, per[MAXPROCS];
     memset(per, 0, sizeof(per));
     if (want("tput")) {
         run_job(&bare1, rules1k);
         run_job(&vig1, rules1k);
+        if (terms_path[2]) {
+            buf_t b = {0};
+            buf_printf(&b,
+                       "lists:\n  sdn: {file: \"%s\"}\nrules:\n  - id: sdn-names\n"
+                       "    severity: low\n    match:\n      text: {any: $sdn}\n",
+                       terms_path[2]);
+            write_file(rules_sdn, b.p);
+            free(b.p);
+            run_job(&vigs, rules_sdn);
+        }
         run_job(&bare6, rules1k);
         run_job(&vig6, rules1k);
         ran_tput = true;
@@ -1332,11 +1652,6 @@ int main(int argc, char **argv)
                  "only");
     }
 
-    lat_result_t lat = {0};
-    if (want("lat")) {
-        note("latency: %.0f events/s for %.0f s ...", lat_rate, lat_secs);
-        run_latency(ruleslat, &lat);
-    }
 
     load_result_t load[3];
     memset(load, 0, sizeof(load));
@@ -1355,7 +1670,7 @@ int main(int argc, char **argv)
     /* ---- report ---- */
     char m1[32], m2[32];
     printf("\n## vigil end-to-end benchmark (real Kafka broker)\n\n");
-    printf("- host: %ld CPUs (shared by the broker, vigil and this program); vigil evaluation "
+    printf("- host: %ld CPUs, shared by the broker, vigil and this program; vigil evaluation "
            "threads: %s\n",
            ncpu, workers);
     if (need_data)
@@ -1363,23 +1678,27 @@ int main(int argc, char **argv)
                "text; produced at %.0f events/s (1 partition) and %.0f events/s (6 partitions)\n",
                count_m, (double)topic_bytes / (double)count_m, (double)topic_bytes / 1e6,
                (double)count_m / prod_s1, (double)count_m / prod_s6);
-    printf("- rule: one rule, `text: {any: $terms}` with %ld terms (%s)\n",
-           count_terms(terms_path[1]), terms_path[1]);
-    printf("- time = from process start until the group's committed offsets reach the end of "
-           "the topic (auto.commit.interval.ms 200); steady = events between the 10%% and 90%% "
-           "commit marks / time between them\n\n");
+    printf("- rule: one rule, `text: {any: $terms}`, %ld terms (%s)\n", count_terms(terms_path[1]),
+           terms_path[1]);
+    printf("- time: from process start until the group's committed offsets reach the end of "
+           "the topic (auto.commit.interval.ms 200, polled every 20 ms); steady: the events "
+           "between the 10%% and 90%% commit marks / the time between them; other CPU: CPU "
+           "time of processes other than the consumer(s), the broker and bench_e2e (other load "
+           "on the machine; should be ~0)\n\n");
+    job_t *jobs[] = {&bare1, &vig1, &vigs, &bare6, &vig6, &dual};
+    const int njobs = (int)(sizeof(jobs) / sizeof(jobs[0]));
     if (ran_tput || ran_scale) {
         printf("### 1. Throughput\n\n");
         printf("| consumer | partitions | time s | events/s | MB/s | steady events/s | "
-               "started s | CPU s | CPU s / 10k ev | peak RSS | broker CPU s | alerts |\n");
-        printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-        job_t *jobs[] = {&bare1, &vig1, &bare6, &vig6, &dual};
-        for (int k = 0; k < 5; k++) {
+               "\"started\" at s | CPU s | CPU ms / 1k events | peak RSS | broker CPU s | other "
+               "CPU s | alerts |\n");
+        printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (int k = 0; k < njobs; k++) {
             job_t *j = jobs[k];
-            if ((k < 4 && !ran_tput) || (k == 4 && !ran_scale))
+            if (!j->ran)
                 continue;
             if (!j->ok) {
-                printf("| %s | %d | did not finish | | | | | | | | | |\n", j->label, j->nparts);
+                printf("| %s | %d | did not finish | | | | | | | | | | |\n", j->label, j->nparts);
                 continue;
             }
             double cpu = 0, hwm = 0, st = 0;
@@ -1394,7 +1713,8 @@ int main(int argc, char **argv)
             double steady = j->t90 > j->t10 && j->t10 >= 0
                                 ? 0.8 * (double)j->events / (j->t90 - j->t10)
                                 : 0;
-            char started[32] = "-", alerts[32] = "-", bcpu[32] = "-", st_rate[32] = "-";
+            char started[32] = "-", alerts[32] = "-", bcpu[32] = "-", st_rate[32] = "-",
+                 ocpu[32] = "-";
             if (steady > 0)
                 snprintf(st_rate, sizeof(st_rate), "%.0f", steady);
             if (j->is_vigil) {
@@ -1403,72 +1723,93 @@ int main(int argc, char **argv)
             }
             if (j->broker_cpu >= 0)
                 snprintf(bcpu, sizeof(bcpu), "%.1f", j->broker_cpu);
-            printf("| %s | %d | %.2f | %.0f | %.1f | %s | %s | %.1f | %.2f | %s%s | %s | %s |\n",
+            if (j->other_cpu >= 0)
+                snprintf(ocpu, sizeof(ocpu), "%.1f", j->other_cpu);
+            printf("| %s | %d | %.2f | %.0f | %.1f | %s | %s | %.1f | %.1f | %s%s | %s | %s | "
+                   "%s |\n",
                    j->label, j->nparts, j->wall, (double)j->events / j->wall,
                    (double)j->bytes / 1e6 / j->wall, st_rate, started, cpu,
-                   cpu / (double)j->events * 1e4, fmt_mb(hwm, m1, sizeof(m1)),
-                   j->nprocs > 1 ? " (sum)" : "", bcpu, alerts);
+                   cpu / (double)j->events * 1e6, fmt_mb(hwm, m1, sizeof(m1)),
+                   j->nprocs > 1 ? " (sum)" : "", bcpu, ocpu, alerts);
         }
         printf("\n");
         if (ran_tput && bare1.ok && vig1.ok)
-            printf("- vigil / bare consumer, 1 partition: %.2f\n",
-                   bare1.wall / vig1.wall);
+            printf("- vigil / bare consumer, 1 partition: %.2f (steady: %.2f)\n",
+                   bare1.wall / vig1.wall,
+                   bare1.t90 > bare1.t10 && vig1.t90 > vig1.t10
+                       ? (bare1.t90 - bare1.t10) / (vig1.t90 - vig1.t10)
+                       : 0);
         if (ran_tput && bare6.ok && vig6.ok)
             printf("- vigil / bare consumer, 6 partitions: %.2f\n", bare6.wall / vig6.wall);
         if (ran_tput && vig6.ok && vig6.alerts_n[0] > 0 && ref.alerts)
-            printf("- alerts: %.1f%% of events matched; mean alert %.0f bytes (%.1f MB of "
-                   "alerts per run)\n",
+            printf("- alerts: %.1f%% of the events matched; mean alert %.0f bytes (the event "
+                   "plus its matches), %.1f MB of alerts per run\n",
                    100.0 * (double)vig6.alerts_n[0] / (double)vig6.events,
                    (double)ref.bytes / (double)ref.alerts, (double)ref.bytes / 1e6);
         printf("\n");
     }
-    if (ran_scale) {
-        printf("### 4. Two instances, one consumer group, 6 partitions\n\n");
-        printf("| | value |\n|---|---|\n");
-        if (dual.ok) {
-            printf("| combined rate | %.0f events/s (%.1f MB/s) |\n",
-                   (double)dual.events / dual.wall, (double)dual.bytes / 1e6 / dual.wall);
-            if (ran_tput && vig6.ok)
-                printf("| one instance (step 1) | %.0f events/s; two / one = %.2f |\n",
-                       (double)vig6.events / vig6.wall, vig6.wall / dual.wall);
-        } else {
-            printf("| combined rate | did not finish within %.0f s |\n", job_timeout);
-        }
-        for (int i = 0; i < 2; i++)
-            printf("| instance %c | %lld alerts, CPU %.1f s, peak RSS %s, exit status %d |\n",
-                   'A' + i, (long long)per[i].alerts, dual.ps[i].cpu,
-                   fmt_mb((double)dual.ps[i].hwm_kb, m2, sizeof(m2)),
-                   WIFEXITED(dual.status[i]) ? WEXITSTATUS(dual.status[i]) : -1);
-        printf("| events expected to alert | %lld of %lld (%s) |\n", (long long)covered,
-               (long long)dual.events,
-               ran_tput && vig6.ok ? "from the one-instance run" : "no reference");
-        printf("| missing (expected, no alert) | %lld |\n", (long long)missing);
-        printf("| evaluated twice (events with >1 alert) | %lld events, %lld extra alerts |\n",
-               (long long)dup_events, (long long)dup_alerts);
-        printf("| unexpected alerts | %lld |\n", (long long)extra);
-        printf("| unparsable / foreign alerts | %lld |\n",
-               (long long)(per[0].unparsed + per[1].unparsed + per[0].foreign + per[1].foreign));
-        printf("| verdict | %s |\n\n",
-               !dual.ok || covered == 0 ? "not checked (the run did not finish)"
-               : missing == 0 && dup_events == 0 && extra == 0
-                   ? "every event's alert exactly once"
-                   : "NOT exactly once (see above)");
-    }
-    if (lat.ran) {
-        printf("### 2. Latency (offered %.0f events/s for %.0f s, 1 partition, vigil caught up)\n\n",
-               lat_rate, lat_secs);
+    if (lats[0].ran) {
+        printf("### 2. Latency (%.0f s at each offered rate after 2 s of warm-up, 1 partition, "
+               "vigil caught up)\n\n",
+               lat_secs);
+        printf("sent = when the event was handed to librdkafka (linger.ms 1); back = when this "
+               "program read the alert; vigil = the alert's own \"time\" (ms resolution). CPU: "
+               "%% of one core over the measured seconds (the host has %ld).\n\n",
+               ncpu);
         printf("| offered | sent at | alerts back | missing | dup | p50 ms | p90 ms | p99 ms | "
-               "p99.9 ms | max ms | mean ms | vigil CPU | broker CPU |\n");
-        printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-        char bc[32] = "-";
-        if (lat.broker_cpu_pct >= 0)
-            snprintf(bc, sizeof(bc), "%.0f%%", lat.broker_cpu_pct);
-        printf("| %ld | %.0f/s | %ld | %ld | %ld | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | "
-               "%.0f%% | %s |\n\n",
-               lat.offered, lat.achieved_rate, lat.received, lat.missing, lat.dups, lat.p50,
-               lat.p90, lat.p99, lat.p999, lat.max, lat.mean, lat.vigil_cpu_pct, bc);
-        if (lat.max_send_lag_ms > 5)
-            printf("- the sender fell up to %.1f ms behind its schedule\n\n", lat.max_send_lag_ms);
+               "p99.9 ms | max ms | sent→vigil p50 / p99 / max ms | vigil→back p50 / p99 / max "
+               "ms | vigil CPU | broker CPU | bench_e2e CPU | other CPU |\n");
+        printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (int li = 0; li < nrates; li++) {
+            const lat_result_t *l = &lats[li];
+            if (!l->ran)
+                continue;
+            char bc[32] = "-", oc[32] = "-";
+            if (l->broker_cpu_pct >= 0)
+                snprintf(bc, sizeof(bc), "%.0f%%", l->broker_cpu_pct);
+            if (l->other_cpu_pct >= 0)
+                snprintf(oc, sizeof(oc), "%.0f%%", l->other_cpu_pct);
+            printf("| %.0f/s × %.0f s | %.0f/s | %ld | %ld | %ld | %.1f | %.1f | %.1f | %.1f | "
+                   "%.1f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.0f%% | %s | %.0f%% | %s "
+                   "|\n",
+                   l->rate, lat_secs, l->achieved_rate, l->received, l->missing, l->dups, l->p50,
+                   l->p90, l->p99, l->p999, l->max, l->vig_p50, l->vig_p99, l->vig_max,
+                   l->back_p50, l->back_p99, l->back_max, l->vigil_cpu_pct, bc, l->self_cpu_pct,
+                   oc);
+        }
+        printf("\nPer second of sending (ms):\n\n| rate | |");
+        int nsec = 0;
+        for (int li = 0; li < nrates; li++)
+            if (lats[li].ran && lats[li].nsec > nsec)
+                nsec = lats[li].nsec;
+        for (int i = 0; i < nsec; i++)
+            printf(" %d |", i + 1);
+        printf("\n|---|---|");
+        for (int i = 0; i < nsec; i++)
+            printf("---|");
+        const char *rowname[] = {"p50", "p99", "max"};
+        for (int li = 0; li < nrates; li++) {
+            const lat_result_t *l = &lats[li];
+            if (!l->ran)
+                continue;
+            for (int row = 0; row < 3; row++) {
+                printf("\n| %.0f/s | %s |", l->rate, rowname[row]);
+                for (int i = 0; i < nsec; i++) {
+                    if (i >= l->nsec)
+                        printf(" |");
+                    else
+                        printf(" %.0f |", row == 0   ? l->sec_p50[i]
+                                          : row == 1 ? l->sec_p99[i]
+                                                     : l->sec_max[i]);
+                }
+            }
+        }
+        printf("\n\n");
+        for (int li = 0; li < nrates; li++)
+            if (lats[li].ran && lats[li].max_send_lag_ms > 5)
+                printf("- at %.0f/s the sender fell up to %.1f ms behind its schedule\n",
+                       lats[li].rate, lats[li].max_send_lag_ms);
+        printf("\n");
     }
     if (want("load")) {
         printf("### 3. Ruleset load (one rule, `text: {any: $terms}`, median of 3)\n\n");
@@ -1489,6 +1830,92 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
+
+    if (ran_scale) {
+        printf("### 4. Two instances, one consumer group, 6 partitions\n\n");
+        printf("| | value |\n|---|---|\n");
+        if (dual.ok) {
+            printf("| combined rate | %.0f events/s (%.1f MB/s) in %.2f s |\n",
+                   (double)dual.events / dual.wall, (double)dual.bytes / 1e6 / dual.wall,
+                   dual.wall);
+            if (ran_tput && vig6.ok)
+                printf("| one instance (step 1) | %.0f events/s; two / one = %.2f |\n",
+                       (double)vig6.events / vig6.wall, vig6.wall / dual.wall);
+        } else {
+            printf("| combined rate | did not finish within %.0f s |\n", job_timeout);
+        }
+        for (int i = 0; i < 2; i++)
+            printf("| instance %c | consumed %ld, %lld alerts, assigned partitions %ld times, CPU "
+                   "%.1f s, peak RSS %s, exit status %d |\n",
+                   'A' + i, dual.consumed[i], (long long)per[i].alerts, dual.assignments[i],
+                   dual.ps[i].cpu, fmt_mb((double)dual.ps[i].hwm_kb, m2, sizeof(m2)),
+                   WIFEXITED(dual.status[i]) ? WEXITSTATUS(dual.status[i]) : -1);
+        printf("| events that must alert | %lld of %lld (%s) |\n", (long long)covered,
+               (long long)dual.events,
+               ran_tput && vig6.ok ? "those the one-instance run alerted on" : "no reference");
+        printf("| missing (no alert from either instance) | %lld |\n", (long long)missing);
+        printf("| evaluated twice (events with >1 alert) | %lld events, %lld extra alerts |\n",
+               (long long)dup_events, (long long)dup_alerts);
+        printf("| unexpected alerts | %lld |\n", (long long)extra);
+        printf("| unparsable / foreign alerts | %lld |\n",
+               (long long)(per[0].unparsed + per[1].unparsed + per[0].foreign + per[1].foreign));
+        printf("| verdict | %s |\n\n",
+               !dual.ok || covered == 0 ? "not checked (the run did not finish)"
+               : missing == 0 && dup_events == 0 && extra == 0
+                   ? "every event's alert exactly once"
+                   : "NOT exactly once (see above)");
+    }
+    /* The one table to quote. */
+    printf("### Summary\n\n| measure | value |\n|---|---|\n");
+    if (ran_tput) {
+        for (int k = 0; k < njobs - 1; k++)
+            if (jobs[k]->ok)
+                printf("| %s | %.0f events/s, %.1f MB/s |\n", jobs[k]->label,
+                       (double)jobs[k]->events / jobs[k]->wall,
+                       (double)jobs[k]->bytes / 1e6 / jobs[k]->wall);
+        if (bare1.ok && vig1.ok)
+            printf("| vigil / bare, 1 partition | %.2f |\n", bare1.wall / vig1.wall);
+        if (bare6.ok && vig6.ok)
+            printf("| vigil / bare, 6 partitions | %.2f |\n", bare6.wall / vig6.wall);
+        if (vig1.ok)
+            printf("| vigil CPU, peak RSS (1 partition) | %.1f ms per 1k events, %s |\n",
+                   vig1.ps[0].cpu / (double)vig1.events * 1e6,
+                   fmt_mb((double)vig1.ps[0].hwm_kb, m1, sizeof(m1)));
+    }
+    for (int li = 0; li < nrates; li++)
+        if (lats[li].ran && lats[li].received)
+            printf("| latency at %.0f events/s | p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f "
+                   "ms (%ld of %ld back) |\n",
+                   lats[li].rate, lats[li].p50, lats[li].p90, lats[li].p99, lats[li].max,
+                   lats[li].received, lats[li].offered);
+    for (int i = 0; i < 3; i++)
+        if (load[i].ran && load[i].start_s >= 0)
+            printf("| load %ld terms | check %.3f s, run→started %.3f s, RSS %s |\n",
+                   load[i].terms, load[i].check_s, load[i].start_s,
+                   fmt_mb((double)load[i].rss_kb, m1, sizeof(m1)));
+    if (ran_scale && dual.ok) {
+        printf("| 2 instances, 6 partitions | %.0f events/s", (double)dual.events / dual.wall);
+        if (ran_tput && vig6.ok)
+            printf(" (%.2f x one instance)", vig6.wall / dual.wall);
+        printf("; split %ld / %ld events; %s |\n", dual.consumed[0], dual.consumed[1],
+               covered && missing == 0 && dup_events == 0 && extra == 0
+                   ? "each alert exactly once"
+                   : "NOT exactly once");
+    }
+    double oth = 0;
+    for (int k = 0; k < njobs; k++)
+        if (jobs[k]->ok && jobs[k]->other_cpu > oth)
+            oth = jobs[k]->other_cpu;
+    double loth = 0;
+    for (int li = 0; li < nrates; li++)
+        if (lats[li].ran && lats[li].other_cpu_pct > loth)
+            loth = lats[li].other_cpu_pct;
+    if (oth > 0.5 || loth > 5)
+        printf("\nWARNING: other processes used CPU while this ran (up to %.1f s in a throughput "
+               "run, %.0f%% of a core during a latency run); the machine was not idle and the "
+               "figures are lower than they would be.\n",
+               oth, loth);
+    printf("\n");
     tally_free(&ref);
     tally_free(&got);
     tally_free(&per[0]);
