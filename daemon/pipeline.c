@@ -291,32 +291,43 @@ static rd_kafka_headers_t *source_headers(const rd_kafka_message_t *m, const cha
 }
 
 /* kind: the reason's static name, for metrics. */
-static void dead_letter(pipeline_t *p, const rd_kafka_message_t *m, inflight_t *f,
-                        const char *kind, const char *reason)
+/* Produces one output (a copy of data) on behalf of in-flight record f:
+ * f stays pending until the broker acknowledges it. Takes ownership of
+ * hdrs. When it cannot even be queued, f is left pending for good, so its
+ * offset (and every later one) is never committed. */
+static void send_output(pipeline_t *p, inflight_t *f, const outmsg_t *kind, const char *topic,
+                        const void *data, size_t len, const void *key, size_t key_len,
+                        rd_kafka_headers_t *hdrs)
 {
-    outmsg_t *om = calloc(1, sizeof(*om));
-    void *copy = malloc(m->len ? m->len : 1);
+    outmsg_t *om = malloc(sizeof(*om));
+    void *copy = malloc(len ? len : 1);
+    f->pending++;
     if (!om || !copy) {
         free(om);
         free(copy);
-        vg_log(VG_LOG_ERROR, "msg=\"out of memory dead-lettering\"");
-        f->pending++; /* never completes: the offset is not committed */
+        rd_kafka_headers_destroy(hdrs);
+        vg_log(VG_LOG_ERROR, "msg=\"out of memory producing to %s\"", topic);
         return;
     }
-    if (m->len)
-        memcpy(copy, m->payload, m->len);
+    if (len)
+        memcpy(copy, data, len);
+    *om = *kind;
     om->origin = f;
-    om->dead_letter = true;
-    om->reason = kind;
-    f->pending++;
     p->outstanding++;
-    rd_kafka_headers_t *h = source_headers(m, reason);
-    if (produce(p, p->cfg->dead_letter_topic, copy, m->len, m->key, m->key_len, h, om) != 0) {
+    if (produce(p, topic, copy, len, key, key_len, hdrs, om) != 0) {
         free(copy);
-        rd_kafka_headers_destroy(h);
+        rd_kafka_headers_destroy(hdrs);
         free(om);
-        p->outstanding--; /* stays pending: never committed */
+        p->outstanding--;
     }
+}
+
+static void dead_letter(pipeline_t *p, const rd_kafka_message_t *m, inflight_t *f,
+                        const char *kind, const char *reason)
+{
+    outmsg_t dl = {.dead_letter = true, .reason = kind};
+    send_output(p, f, &dl, p->cfg->dead_letter_topic, m->payload, m->len, m->key, m->key_len,
+                source_headers(m, reason));
 }
 
 /* Acts on one evaluated message, in consumption order: its in-flight
@@ -366,30 +377,13 @@ static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *
         const vg_work_alert_t *a = &b->alerts[it->first_alert + k];
         const vg_rule_t *r = a->rule;
         vg_metric_add(p->m.rule_matches, (const char *[]){vg_rule_id(r)}, 1);
-        outmsg_t *om = calloc(1, sizeof(*om));
-        char *alert = malloc(a->len ? a->len : 1);
-        if (!alert || !om) {
-            free(alert);
-            free(om);
-            vg_log(VG_LOG_ERROR, "msg=\"out of memory producing an alert\"");
-            f->pending++; /* never completes: the offset is not committed */
-            continue;
-        }
-        memcpy(alert, b->text + a->off, a->len);
-        om->origin = f;
-        f->pending++;
-        p->outstanding++;
         rd_kafka_headers_t *h = rd_kafka_headers_new(2);
         rd_kafka_header_add(h, "vigil-rule", -1, vg_rule_id(r), -1);
         rd_kafka_header_add(h, "vigil-severity", -1, vg_rule_severity(r), -1);
         const char *out = vg_rule_topic(r) ? vg_rule_topic(r) : p->cfg->output_topic;
         const char *key = vg_rule_id(r);
-        if (produce(p, out, alert, a->len, key, strlen(key), h, om) != 0) {
-            free(alert);
-            rd_kafka_headers_destroy(h);
-            free(om);
-            p->outstanding--; /* the record stays pending: never committed */
-        }
+        outmsg_t alert = {0};
+        send_output(p, f, &alert, out, b->text + a->off, a->len, key, strlen(key), h);
     }
     release(p, f);
 }
