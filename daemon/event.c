@@ -1,6 +1,7 @@
 #include "vigil/event.h"
 
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -11,7 +12,8 @@
 
 struct vg_decoder {
     vg_event_limits_t limits;
-    json_tokener *tok;
+    char *scratch; /* reused across events: decoded keys and strings */
+    size_t scratch_cap;
 };
 
 struct vg_event {
@@ -27,15 +29,6 @@ vg_decoder_t *vg_decoder_new(const vg_event_limits_t *limits)
         return NULL;
     dec->limits.max_bytes = limits && limits->max_bytes ? limits->max_bytes : 1024 * 1024;
     dec->limits.max_depth = limits && limits->max_depth ? limits->max_depth : 64;
-    /* json-c counts a scalar value as a level too: {"a":1} is depth 2 to
-     * it, but nests one object deep to a user. */
-    dec->tok = json_tokener_new_ex((int)dec->limits.max_depth + 1);
-    if (!dec->tok) {
-        vg_decoder_destroy(dec);
-        return NULL;
-    }
-    /* UTF-8 is validated once for the whole message before parsing. */
-    json_tokener_set_flags(dec->tok, JSON_TOKENER_STRICT);
     return dec;
 }
 
@@ -43,8 +36,7 @@ void vg_decoder_destroy(vg_decoder_t *dec)
 {
     if (!dec)
         return;
-    if (dec->tok)
-        json_tokener_free(dec->tok);
+    free(dec->scratch);
     free(dec);
 }
 
@@ -59,14 +51,6 @@ const char *vg_event_status_name(vg_event_status_t st)
     case VG_EVENT_NOT_OBJECT: return "not_object";
     }
     return "unknown";
-}
-
-static bool only_space(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
-            return false;
-    return true;
 }
 
 /* Skips string bytes that need no attention (not '"', '\\' or a control
@@ -88,73 +72,477 @@ static size_t skip_plain(const char *s, size_t i, size_t n)
     return i;
 }
 
-/* json-c's strict mode still takes NaN, Infinity, "1." and raw control
- * characters in strings; none is JSON, and each would make our alerts
- * (which embed the event's bytes) unreadable to strict consumers. This
- * pass checks strings, numbers and literals; json-c checks structure. */
-static bool strict_json(const char *s, size_t n, char *err, size_t err_size)
+/* ---- the parser ------------------------------------------------------------
+ *
+ * One strict RFC 8259 pass that validates and builds the json-c tree at
+ * once. json-c's own tokener, even in strict mode, takes NaN, Infinity,
+ * "1." and raw control characters in strings (none is JSON, and each would
+ * make our alerts, which embed the event's bytes, unreadable to strict
+ * consumers); it also copies strings a byte at a time. Here plain string
+ * runs are found eight bytes at a time and copied once. UTF-8 has been
+ * validated for the whole message before this runs. The tree is the same
+ * json-c would build: int64 for integers (uint64 above INT64_MAX, clamped
+ * like json-c), doubles keeping their text, a later duplicate key
+ * replacing an earlier one, lone \u surrogates becoming U+FFFD. */
+
+typedef struct {
+    const char *s;
+    size_t n, i;
+    size_t depth, max_depth;
+    vg_event_status_t st; /* VG_EVENT_OK until an error */
+    char *err;
+    size_t err_size;
+    char **scratch; /* the decoder's buffer: keys of open objects, then a string */
+    size_t *cap;
+    size_t used;
+} parser_t;
+
+static json_object *parse_value(parser_t *p);
+
+static void fail(parser_t *p, vg_event_status_t st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(parser_t *p, vg_event_status_t st, const char *fmt, ...)
 {
-    size_t i = 0;
+    if (p->st != VG_EVENT_OK)
+        return;
+    p->st = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err, p->err_size, fmt, ap);
+    va_end(ap);
+}
+
+static void unexpected(parser_t *p, const char *wanted)
+{
+    if (p->i >= p->n)
+        fail(p, VG_EVENT_BAD_JSON, "invalid JSON: unexpected end of input");
+    else
+        fail(p, VG_EVENT_BAD_JSON, "invalid JSON at byte %zu: %s", p->i, wanted);
+}
+
+static void skip_ws(parser_t *p)
+{
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\n' || p->s[p->i] == '\r' ||
+                           p->s[p->i] == '\t'))
+        p->i++;
+}
+
+/* Room for need more bytes after p->used in the scratch buffer. */
+static bool reserve(parser_t *p, size_t need)
+{
+    if (p->used + need <= *p->cap)
+        return true;
+    size_t cap = *p->cap ? *p->cap : 256;
+    while (cap < p->used + need)
+        cap *= 2;
+    char *b = realloc(*p->scratch, cap);
+    if (!b) {
+        fail(p, VG_EVENT_BAD_JSON, "out of memory decoding the event");
+        return false;
+    }
+    *p->scratch = b;
+    *p->cap = cap;
+    return true;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Four hex digits at s[i..i+4), or -1. */
+static long hex4(const char *s, size_t i, size_t n)
+{
+    if (i + 4 > n)
+        return -1;
+    long v = 0;
+    for (size_t k = 0; k < 4; k++) {
+        int h = hexval(s[i + k]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+static size_t put_utf8(char *o, unsigned long cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Parses the string at p->i (a '"'). Its text is either a span of the
+ * input (*out, *len) or, when it has escapes, decoded into the scratch
+ * buffer after p->used, NUL-terminated, with *in_scratch set. */
+static bool parse_string(parser_t *p, const char **out, size_t *len, bool *in_scratch)
+{
+    const char *s = p->s;
+    size_t n = p->n, i = p->i + 1, start = i;
+    *in_scratch = false;
+    i = skip_plain(s, i, n);
+    for (;;) {
+        while (i < n && s[i] != '"' && s[i] != '\\' && (unsigned char)s[i] >= 0x20)
+            i++;
+        if (i >= n) {
+            p->i = n;
+            unexpected(p, "");
+            return false;
+        }
+        if (s[i] == '"' || s[i] == '\\')
+            break;
+        fail(p, VG_EVENT_BAD_JSON, "invalid JSON at byte %zu: control character in a string", i);
+        return false;
+    }
+    if (s[i] == '"') {
+        *out = s + start;
+        *len = i - start;
+        p->i = i + 1;
+        return true;
+    }
+    /* Escapes: decode the rest into the scratch buffer. Decoded text is
+     * never longer than its source. */
+    size_t rest = n - start;
+    if (!reserve(p, rest + 1))
+        return false;
+    char *o = *p->scratch + p->used;
+    size_t k = i - start;
+    memcpy(o, s + start, k);
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"') {
+            o[k] = '\0';
+            *out = o;
+            *len = k;
+            *in_scratch = true;
+            p->i = i + 1;
+            return true;
+        }
+        if (c < 0x20) {
+            fail(p, VG_EVENT_BAD_JSON, "invalid JSON at byte %zu: control character in a string",
+                 i);
+            return false;
+        }
+        if (c != '\\') {
+            size_t j = skip_plain(s, i, n);
+            if (j == i)
+                j = i + 1;
+            memcpy(o + k, s + i, j - i);
+            k += j - i;
+            i = j;
+            continue;
+        }
+        if (i + 1 >= n)
+            break;
+        char e = s[i + 1];
+        const char *simple = strchr("\"\\/bfnrt", e);
+        if (e && simple) {
+            static const char to[] = "\"\\/\b\f\n\r\t";
+            o[k++] = to[simple - "\"\\/bfnrt"];
+            i += 2;
+            continue;
+        }
+        if (e != 'u') {
+            fail(p, VG_EVENT_BAD_JSON, "invalid JSON at byte %zu: invalid escape '\\%c' in a string",
+                 i, (e >= 0x20 && e < 0x7f) ? e : '?');
+            return false;
+        }
+        long u = hex4(s, i + 2, n);
+        if (u < 0) {
+            fail(p, VG_EVENT_BAD_JSON, "invalid JSON at byte %zu: \\u needs four hex digits", i);
+            return false;
+        }
+        i += 6;
+        unsigned long cp = (unsigned long)u;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            long lo = (i + 1 < n && s[i] == '\\' && s[i + 1] == 'u') ? hex4(s, i + 2, n) : -1;
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + ((unsigned long)lo - 0xdc00);
+                i += 6;
+            } else {
+                cp = 0xfffd; /* a lone high surrogate */
+            }
+        } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+            cp = 0xfffd; /* a lone low surrogate */
+        }
+        /* \uXXXX (6 bytes) decodes to at most 3; a pair (12) to 4. */
+        k += put_utf8(o + k, cp);
+    }
+    p->i = n;
+    unexpected(p, "");
+    return false;
+}
+
+static json_object *parse_number(parser_t *p)
+{
+    const char *s = p->s;
+    size_t n = p->n, st = p->i, i = st;
+    if (s[i] == '-')
+        i++;
+    size_t d = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    bool ok = i > d && !(s[d] == '0' && i - d > 1), is_double = false;
+    if (ok && i < n && s[i] == '.') {
+        size_t f = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
             i++;
-            for (;;) {
-                i = skip_plain(s, i, n);
-                if (i >= n || s[i] == '"')
-                    break;
-                if ((unsigned char)s[i] < 0x20) {
-                    snprintf(err, err_size,
-                             "invalid JSON at byte %zu: control character in a string", i);
-                    return false;
-                }
-                i += s[i] == '\\' ? 2 : 1;
-            }
+        ok = i > f;
+        is_double = true;
+    }
+    if (ok && i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
             i++;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            size_t st = i;
-            if (s[i] == '-')
-                i++;
-            size_t d = i;
-            while (i < n && s[i] >= '0' && s[i] <= '9')
-                i++;
-            bool ok = i > d && !(s[d] == '0' && i - d > 1);
-            if (ok && i < n && s[i] == '.') {
-                size_t f = ++i;
-                while (i < n && s[i] >= '0' && s[i] <= '9')
-                    i++;
-                ok = i > f;
-            }
-            if (ok && i < n && (s[i] == 'e' || s[i] == 'E')) {
-                i++;
-                if (i < n && (s[i] == '+' || s[i] == '-'))
-                    i++;
-                size_t e = i;
-                while (i < n && s[i] >= '0' && s[i] <= '9')
-                    i++;
-                ok = i > e;
-            }
-            if (!ok) {
-                snprintf(err, err_size, "invalid JSON at byte %zu: malformed number", st);
-                return false;
-            }
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-            size_t st = i;
-            while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-                i++;
-            size_t l = i - st;
-            if (!((l == 4 && memcmp(s + st, "true", 4) == 0) ||
-                  (l == 5 && memcmp(s + st, "false", 5) == 0) ||
-                  (l == 4 && memcmp(s + st, "null", 4) == 0))) {
-                snprintf(err, err_size, "invalid JSON at byte %zu: unexpected word '%.*s'", st,
-                         l > 20 ? 20 : (int)l, s + st);
-                return false;
+        size_t e = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        ok = i > e;
+        is_double = true;
+    }
+    if (!ok) {
+        fail(p, VG_EVENT_BAD_JSON, "invalid JSON at byte %zu: malformed number", st);
+        return NULL;
+    }
+    p->i = i;
+    size_t len = i - st;
+    if (!reserve(p, len + 1))
+        return NULL;
+    char *t = *p->scratch + p->used;
+    memcpy(t, s + st, len);
+    t[len] = '\0';
+    json_object *o;
+    if (is_double) {
+        o = json_object_new_double_s(strtod(t, NULL), t);
+    } else if (t[0] == '-') {
+        o = json_object_new_int64(strtoll(t, NULL, 10)); /* clamps like json-c */
+    } else {
+        unsigned long long u = strtoull(t, NULL, 10);
+        o = u <= INT64_MAX ? json_object_new_int64((int64_t)u) : json_object_new_uint64(u);
+    }
+    if (!o)
+        fail(p, VG_EVENT_BAD_JSON, "out of memory decoding the event");
+    return o;
+}
+
+/* A literal (true, false, null); *is_null tells null (a NULL object to
+ * json-c) from an error. */
+static json_object *parse_word(parser_t *p, bool *is_null)
+{
+    const char *s = p->s;
+    size_t st = p->i, i = st;
+    while (i < p->n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+        i++;
+    size_t l = i - st;
+    *is_null = false;
+    if (l == 4 && memcmp(s + st, "true", 4) == 0) {
+        p->i = i;
+        return json_object_new_boolean(1);
+    }
+    if (l == 5 && memcmp(s + st, "false", 5) == 0) {
+        p->i = i;
+        return json_object_new_boolean(0);
+    }
+    if (l == 4 && memcmp(s + st, "null", 4) == 0) {
+        p->i = i;
+        *is_null = true;
+        return NULL;
+    }
+    if (l == 0)
+        fail(p, VG_EVENT_BAD_JSON, "invalid JSON at byte %zu: unexpected character '%c'", st,
+             (s[st] >= 0x20 && s[st] < 0x7f) ? s[st] : '?');
+    else
+        fail(p, VG_EVENT_BAD_JSON, "invalid JSON at byte %zu: unexpected word '%.*s'", st,
+             l > 20 ? 20 : (int)l, s + st);
+    return NULL;
+}
+
+static bool enter(parser_t *p)
+{
+    if (++p->depth > p->max_depth) {
+        fail(p, VG_EVENT_TOO_DEEP, "event nests deeper than %zu levels", p->max_depth);
+        return false;
+    }
+    p->i++; /* the '{' or '[' */
+    skip_ws(p);
+    return true;
+}
+
+static json_object *parse_object(parser_t *p)
+{
+    if (!enter(p))
+        return NULL;
+    json_object *obj = json_object_new_object();
+    if (!obj) {
+        fail(p, VG_EVENT_BAD_JSON, "out of memory decoding the event");
+        return NULL;
+    }
+    if (p->i < p->n && p->s[p->i] == '}') {
+        p->i++;
+        p->depth--;
+        return obj;
+    }
+    for (;;) {
+        if (p->i >= p->n || p->s[p->i] != '"') {
+            unexpected(p, "expected a quoted key");
+            goto fail;
+        }
+        const char *k;
+        size_t klen;
+        bool in_scratch;
+        if (!parse_string(p, &k, &klen, &in_scratch))
+            goto fail;
+        /* The key waits in the scratch buffer while its value is parsed
+         * (which may push keys of its own after it). */
+        size_t mark = p->used;
+        if (!in_scratch) {
+            if (!reserve(p, klen + 1))
+                goto fail;
+            memcpy(*p->scratch + p->used, k, klen);
+            (*p->scratch)[p->used + klen] = '\0';
+        }
+        p->used += klen + 1;
+        skip_ws(p);
+        if (p->i >= p->n || p->s[p->i] != ':') {
+            unexpected(p, "expected ':' after a key");
+            p->used = mark;
+            goto fail;
+        }
+        p->i++;
+        skip_ws(p);
+        json_object *v = parse_value(p);
+        p->used = mark;
+        if (p->st != VG_EVENT_OK) {
+            json_object_put(v);
+            goto fail;
+        }
+        /* json_object_object_add copies the key; a repeated key replaces
+         * the earlier value, as json-c's tokener does. */
+        if (klen == strlen(*p->scratch + mark)) {
+            if (json_object_object_add(obj, *p->scratch + mark, v) != 0) {
+                json_object_put(v);
+                fail(p, VG_EVENT_BAD_JSON, "out of memory decoding the event");
+                goto fail;
             }
         } else {
-            i++;
+            json_object_put(v); /* a key with \u0000 cannot be looked up by path */
         }
+        skip_ws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            skip_ws(p);
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == '}') {
+            p->i++;
+            break;
+        }
+        unexpected(p, "expected ',' or '}' in an object");
+        goto fail;
     }
-    return true;
+    p->depth--;
+    return obj;
+fail:
+    json_object_put(obj);
+    return NULL;
+}
+
+static json_object *parse_array(parser_t *p)
+{
+    if (!enter(p))
+        return NULL;
+    json_object *arr = json_object_new_array();
+    if (!arr) {
+        fail(p, VG_EVENT_BAD_JSON, "out of memory decoding the event");
+        return NULL;
+    }
+    if (p->i < p->n && p->s[p->i] == ']') {
+        p->i++;
+        p->depth--;
+        return arr;
+    }
+    for (;;) {
+        json_object *v = parse_value(p);
+        if (p->st != VG_EVENT_OK) {
+            json_object_put(v);
+            goto fail;
+        }
+        if (json_object_array_add(arr, v) != 0) {
+            json_object_put(v);
+            fail(p, VG_EVENT_BAD_JSON, "out of memory decoding the event");
+            goto fail;
+        }
+        skip_ws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            skip_ws(p);
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == ']') {
+            p->i++;
+            break;
+        }
+        unexpected(p, "expected ',' or ']' in an array");
+        goto fail;
+    }
+    p->depth--;
+    return arr;
+fail:
+    json_object_put(arr);
+    return NULL;
+}
+
+/* A value at p->i; NULL for null and on error (p->st tells). */
+static json_object *parse_value(parser_t *p)
+{
+    if (p->i >= p->n) {
+        unexpected(p, "");
+        return NULL;
+    }
+    char c = p->s[p->i];
+    if (c == '{')
+        return parse_object(p);
+    if (c == '[')
+        return parse_array(p);
+    if (c == '"') {
+        const char *t;
+        size_t len;
+        bool in_scratch;
+        if (!parse_string(p, &t, &len, &in_scratch))
+            return NULL;
+        json_object *o = json_object_new_string_len(t, (int)len);
+        if (!o)
+            fail(p, VG_EVENT_BAD_JSON, "out of memory decoding the event");
+        return o;
+    }
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return parse_number(p);
+    bool is_null;
+    return parse_word(p, &is_null);
 }
 
 vg_event_status_t vg_decoder_parse(vg_decoder_t *dec, const char *buf, size_t len,
@@ -166,9 +554,8 @@ vg_event_status_t vg_decoder_parse(vg_decoder_t *dec, const char *buf, size_t le
                  dec->limits.max_bytes);
         return VG_EVENT_TOO_LARGE;
     }
-    /* json-c validates UTF-8 only inside strings it decodes; checking the
-     * whole message first also catches bytes between tokens and gives one
-     * clear reason. */
+    /* UTF-8 is checked once for the whole message: bytes between tokens
+     * too, and with one clear reason. */
     if (!vg_utf8_valid(buf, len)) {
         snprintf(err, err_size, "event is not valid UTF-8");
         return VG_EVENT_BAD_UTF8;
@@ -177,40 +564,22 @@ vg_event_status_t vg_decoder_parse(vg_decoder_t *dec, const char *buf, size_t le
         snprintf(err, err_size, "event too large to decode");
         return VG_EVENT_TOO_LARGE;
     }
-    if (!strict_json(buf, len, err, err_size))
-        return VG_EVENT_BAD_JSON;
-    json_tokener_reset(dec->tok);
-    json_object *root = json_tokener_parse_ex(dec->tok, buf, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(dec->tok);
-    bool at_end = false;
-    if (!root && jerr == json_tokener_continue) {
-        /* A bare number or literal may be waiting for a delimiter: a NUL
-         * ends it (and anything still open stays an error). */
-        root = json_tokener_parse_ex(dec->tok, "", 1);
-        jerr = json_tokener_get_error(dec->tok);
-        at_end = true;
-        if (!root && jerr == json_tokener_continue) {
-            snprintf(err, err_size, "invalid JSON: unexpected end of input");
-            return VG_EVENT_BAD_JSON;
-        }
+    parser_t p = {.s = buf, .n = len, .max_depth = dec->limits.max_depth, .st = VG_EVENT_OK,
+                  .err = err, .err_size = err_size, .scratch = &dec->scratch,
+                  .cap = &dec->scratch_cap};
+    if (err_size)
+        err[0] = '\0';
+    skip_ws(&p);
+    json_object *root = parse_value(&p);
+    if (p.st == VG_EVENT_OK) {
+        skip_ws(&p);
+        if (p.i < len)
+            fail(&p, VG_EVENT_BAD_JSON,
+                 "invalid JSON: unexpected data after the value at byte %zu", p.i);
     }
-    if (jerr != json_tokener_success) {
-        if (root)
-            json_object_put(root);
-        if (jerr == json_tokener_error_depth) {
-            snprintf(err, err_size, "event nests deeper than %zu levels", dec->limits.max_depth);
-            return VG_EVENT_TOO_DEEP;
-        }
-        snprintf(err, err_size, "invalid JSON at byte %zu: %s",
-                 json_tokener_get_parse_end(dec->tok), json_tokener_error_desc(jerr));
-        return VG_EVENT_BAD_JSON;
-    }
-    size_t end = at_end ? len : json_tokener_get_parse_end(dec->tok);
-    if (end < len && !only_space(buf + end, len - end)) {
+    if (p.st != VG_EVENT_OK) {
         json_object_put(root);
-        snprintf(err, err_size, "invalid JSON: unexpected data after the object at byte %zu",
-                 end);
-        return VG_EVENT_BAD_JSON;
+        return p.st;
     }
     if (!json_object_is_type(root, json_type_object)) {
         const char *what = root ? json_type_to_name(json_object_get_type(root)) : "null";

@@ -145,6 +145,48 @@ static void test_valid_objects(void **state)
     expect_status("{\"t\":\"a\x7f\"}", VG_EVENT_OK);
 }
 
+/* The decoder builds its own tree; it must be the tree json-c's tokener
+ * builds from the same valid text (the rules and alerts read it). */
+static void test_tree_matches_json_c(void **state)
+{
+    (void)state;
+    static const char *docs[] = {
+        "{}",
+        "{\"a\":1,\"b\":-2,\"c\":0,\"d\":-0,\"e\":9223372036854775807,"
+        "\"f\":-9223372036854775808,\"g\":9223372036854775808,\"h\":18446744073709551615,"
+        "\"i\":99999999999999999999,\"j\":-99999999999999999999}",
+        "{\"x\":1.5,\"y\":-0.0,\"z\":1e3,\"w\":1.2E-7,\"v\":1.0,\"u\":2.50,\"t\":1e400}",
+        "{\"s\":\"plain\",\"e\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\",\"u\":\"\\u00e9\\u4e2d\\ud83d\\ude00\"}",
+        "{\"lone\":\"\\ud800x\",\"low\":\"\\udc00\",\"hi_end\":\"\\ud83d\"}",
+        "{\"t\":true,\"f\":false,\"n\":null,\"arr\":[1,\"two\",null,[],{},[[3]],{\"k\":[true]}]}",
+        "{\"dup\":1,\"dup\":2,\"o\":{\"dup\":\"a\",\"dup\":\"b\"}}",
+        " \r\n\t{ \"sp\" : [ 1 , 2 ] , \"q\" : { } } \n",
+        "{\"\\u0041key\":\"v\",\"long\":\"0123456789abcdef0123456789abcdef\\n0123456789\"}",
+        "{\"title\":\"ÉTATS-UNIS 华为 Straße\",\"body\":\"x\\u0000y\"}",
+    };
+    vg_decoder_t *dec = vg_decoder_new(NULL);
+    assert_non_null(dec);
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        vg_event_t *ev = NULL;
+        char err[160];
+        vg_event_status_t st = vg_decoder_parse(dec, docs[i], strlen(docs[i]), &ev, err,
+                                                sizeof(err));
+        if (st != VG_EVENT_OK)
+            fail_msg("doc %zu: %s: %s", i, vg_event_status_name(st), err);
+        json_object *ref = json_tokener_parse(docs[i]);
+        assert_non_null(ref);
+        const char *want = json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN);
+        const char *got = json_object_to_json_string_ext(vg_event_json(ev),
+                                                         JSON_C_TO_STRING_PLAIN);
+        if (strcmp(want, got) != 0)
+            fail_msg("doc %zu:\n json-c: %s\n vigil:  %s", i, want, got);
+        assert_int_equal(json_object_equal(ref, vg_event_json(ev)), 1);
+        json_object_put(ref);
+        vg_event_destroy(ev);
+    }
+    vg_decoder_destroy(dec);
+}
+
 static void test_event_keeps_json_and_raw_bytes(void **state)
 {
     (void)state;
@@ -426,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_depth_limit_accepts_exactly_max),
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_reasons_and_status_names),
+        cmocka_unit_test(test_tree_matches_json_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
