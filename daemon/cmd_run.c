@@ -110,12 +110,6 @@ int vg_cmd_run(int argc, char **argv)
         fprintf(stderr, "vigil run: configuration %s is invalid\n", config);
         return VG_EXIT_INVALID;
     }
-    if (cfg->delivery == VG_DELIVERY_EXACTLY_ONCE) {
-        fprintf(stderr, "vigil run: delivery: exactly-once is not implemented yet; use "
-                        "at-least-once\n");
-        vg_config_destroy(cfg);
-        return VG_EXIT_INVALID;
-    }
     vg_ruleset_t *rs = load_rules(cfg);
     if (!rs) {
         vg_config_destroy(cfg);

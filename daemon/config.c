@@ -77,6 +77,12 @@ static const vg_conf_key_t vg_conf_keys[] = {
      vg_default_text_fields, 0, 0, 0, "fields searched by text conditions without fields:"},
     {"delivery", VG_CONF_DELIVERY, VG_CHECK_NONE, VG_OFF(delivery), "at-least-once", NULL, 0, 0,
      0, "at-least-once or exactly-once (Kafka transactions)"},
+    {"exactly_once.commit_interval_ms", VG_CONF_SIZE, VG_CHECK_NONE,
+     VG_OFF(eos_commit_interval_ms), NULL, NULL, 100, 1, 60000,
+     "exactly-once: commit the open transaction after this many milliseconds"},
+    {"exactly_once.commit_max_events", VG_CONF_SIZE, VG_CHECK_NONE,
+     VG_OFF(eos_commit_max_events), NULL, NULL, 10000, 1, 1000000,
+     "exactly-once: or once it holds this many input events"},
     {"metrics.listen", VG_CONF_STRING, VG_CHECK_LISTEN, VG_OFF(metrics_listen),
      "127.0.0.1:9464", NULL, 0, 0, 0, "host:port for Prometheus /metrics and /healthz, or off"},
 };

@@ -2,8 +2,17 @@
  * serve delivery reports. Each input message gets an in-flight record
  * counting the outputs not yet acknowledged; records leave their
  * partition's queue in offset order, and only then is the offset stored
- * for commit. A failed delivery is produced again, so a message's offset
- * is never committed before all its alerts are on the broker. */
+ * for commit. A failed delivery is produced again (after a backoff that
+ * grows while failures go on, with consumption paused meanwhile), so a
+ * message's offset is never committed before all its alerts are on the
+ * broker.
+ *
+ * With delivery: exactly-once the same loop runs inside Kafka
+ * transactions instead: alerts, dead-letter copies and the consumed
+ * offsets (rd_kafka_send_offsets_to_transaction, with the consumer's
+ * group metadata: KIP-447) go into one transaction, committed every
+ * exactly_once.commit_interval_ms or commit_max_events. A failed
+ * transaction is aborted and its input read again from where it began. */
 #include "vigil/pipeline.h"
 
 #include <errno.h>
@@ -41,6 +50,10 @@ struct partition {
     bool assigned;
     bool eof;
     size_t inflight;
+    /* exactly-once: the open transaction holds events txn_first up to
+     * txn_next - 1 of this partition (when txn_dirty). */
+    bool txn_dirty;
+    int64_t txn_first, txn_next;
     partition_t *next;
 };
 
@@ -51,6 +64,7 @@ typedef struct pipeline_metrics {
     vg_metric_t *alerts_produced, *alerts_failed, *dead_letters_failed;
     vg_metric_t *processing, *consumer_lag, *assigned, *in_flight;
     vg_metric_t *ruleset_info, *rules_loaded, *reloads, *build_info, *up;
+    vg_metric_t *delivery_retries, *outputs_failing, *paused, *transactions;
 } pipeline_metrics_t;
 
 /* When each message of a batch was consumed, for vigil_processing_seconds
@@ -76,6 +90,8 @@ typedef struct health {
     bool stopping;
 } health_t;
 
+typedef struct outmsg outmsg_t;
+
 typedef struct pipeline {
     const vg_config_t *cfg;
     const vg_pipeline_opts_t *opts;
@@ -96,6 +112,29 @@ typedef struct pipeline {
     batch_clock_t *clocks;
     size_t nclocks;
     health_t health;
+
+    /* At-least-once: failed deliveries waiting to be produced again. */
+    outmsg_t *retry_head, *retry_tail;
+    size_t retry_count;
+    double retry_at;      /* when the next round is due (0: none scheduled) */
+    double retry_backoff; /* seconds; doubles per round, reset by a success */
+    uint64_t failing;     /* outputs that failed at least once, not yet acked */
+    double failing_since;
+    char last_error[160];
+    /* Consumption is paused while deliveries fail or too much is in flight. */
+    bool paused;
+    bool assignment_changed;
+
+    /* Exactly-once. */
+    bool eos;
+    bool txn_open;
+    bool txn_failed; /* an output of the open transaction failed: abort it */
+    double txn_started;
+    size_t txn_events;
+    double txn_backoff, txn_backoff_until;
+    double txn_failing_since; /* first abort since the last commit */
+    char transactional_id[256];
+    char fatal[512]; /* set: the producer failed for good; the run ends */
 } pipeline_t;
 
 
@@ -136,7 +175,8 @@ static void advance(pipeline_t *p, partition_t *pt)
         pt->inflight--;
         free(f);
     }
-    if (last < 0 || !pt->assigned)
+    /* Exactly-once: offsets go with the transaction, not to the store. */
+    if (last < 0 || !pt->assigned || p->eos)
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset = last + 1;
@@ -157,33 +197,165 @@ static void release(pipeline_t *p, inflight_t *f)
 
 /* ---- producing ---- */
 
-typedef struct outmsg {
+struct outmsg {
     inflight_t *origin;
     bool dead_letter;
+    bool failed;        /* its delivery failed at least once (counted in p->failing) */
     const char *reason; /* dead letters: a static vg_event_status_name() or "eval_failed" */
-} outmsg_t;
+    /* While waiting in the retry list: what to produce again (owned). */
+    outmsg_t *next;
+    char *topic;
+    void *value, *key;
+    size_t len, key_len;
+    rd_kafka_headers_t *hdrs;
+};
 
-static int produce(pipeline_t *p, const char *topic, void *value, size_t len, const void *key,
-                   size_t key_len, rd_kafka_headers_t *hdrs, outmsg_t *om)
+/* First wait before producing a failed output again, and the longest. */
+#define VG_RETRY_MIN_S 0.1
+#define VG_RETRY_MAX_S 10.0
+
+/* Hands one message to the producer (value: malloc'ed, owned by
+ * librdkafka on success, like hdrs). Waits while the producer queue is
+ * full. Returns 0, or the error that refused it. */
+static rd_kafka_resp_err_t produce(pipeline_t *p, const char *topic, void *value, size_t len,
+                                   const void *key, size_t key_len, rd_kafka_headers_t *hdrs,
+                                   outmsg_t *om)
 {
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(value, len),
             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_HEADERS(hdrs),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(om), RD_KAFKA_V_END);
-        if (!e)
-            return 0;
-        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            /* Back-pressure: serve delivery reports until there is room. */
-            rd_kafka_poll(p->producer, 100);
-            continue;
-        }
-        vg_log(VG_LOG_ERROR, "msg=\"cannot produce\" topic=%s err=\"%s\"", topic,
-               rd_kafka_err2str(e));
-        return -1;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return e;
+        /* Back-pressure: serve delivery reports until there is room. */
+        rd_kafka_poll(p->producer, 100);
     }
 }
 
+/* Logs a failed delivery at most once a second, with how many were not
+ * logged since. */
+static void log_delivery_error(pipeline_t *p, const char *topic, rd_kafka_resp_err_t err)
+{
+    time_t now = time(NULL);
+    snprintf(p->last_error, sizeof(p->last_error), "%s: %s", topic, rd_kafka_err2str(err));
+    if (now == p->last_dr_error_log) {
+        p->dr_errors_suppressed++;
+        return;
+    }
+    if (p->eos)
+        vg_log(VG_LOG_ERROR,
+               "msg=\"delivery failed; the transaction will be aborted and its input read "
+               "again\" topic=%s err=\"%s\" suppressed=%llu",
+               topic, rd_kafka_err2str(err), (unsigned long long)p->dr_errors_suppressed);
+    else
+        vg_log(VG_LOG_ERROR,
+               "msg=\"delivery failed; producing it again, input stays uncommitted\" topic=%s "
+               "err=\"%s\" retry_in_s=%.1f waiting=%llu suppressed=%llu",
+               topic, rd_kafka_err2str(err),
+               p->retry_backoff > 0 ? p->retry_backoff : VG_RETRY_MIN_S,
+               (unsigned long long)p->failing, (unsigned long long)p->dr_errors_suppressed);
+    p->last_dr_error_log = now;
+    p->dr_errors_suppressed = 0;
+}
+
+static void free_outmsg(outmsg_t *om)
+{
+    free(om->topic);
+    free(om->value);
+    free(om->key);
+    if (om->hdrs)
+        rd_kafka_headers_destroy(om->hdrs);
+    free(om);
+}
+
+/* Puts om on the retry list with what to produce again; takes ownership
+ * of value and hdrs (copies topic and key). When even that fails for
+ * lack of memory, om's record stays pending for good: its offset (and
+ * every later one of its partition) is never committed, and the input
+ * is read again after a restart. */
+static void retry_later(pipeline_t *p, outmsg_t *om, const char *topic, void *value, size_t len,
+                        const void *key, size_t key_len, rd_kafka_headers_t *hdrs)
+{
+    double now = vg_monotime();
+    if (!om->failed) {
+        om->failed = true;
+        if (p->failing++ == 0)
+            p->failing_since = now;
+    }
+    om->topic = strdup(topic);
+    om->value = value;
+    om->len = len;
+    om->key = key_len ? malloc(key_len) : NULL;
+    om->key_len = key_len;
+    om->hdrs = hdrs;
+    om->next = NULL;
+    if (!om->topic || (key_len && !om->key)) {
+        vg_log(VG_LOG_ERROR, "msg=\"out of memory: an output cannot be queued again; its "
+                             "input stays uncommitted until a restart\"");
+        om->origin = NULL;
+        free_outmsg(om);
+        return;
+    }
+    if (key_len)
+        memcpy(om->key, key, key_len);
+    if (p->retry_tail)
+        p->retry_tail->next = om;
+    else
+        p->retry_head = om;
+    p->retry_tail = om;
+    p->retry_count++;
+    if (p->retry_backoff == 0)
+        p->retry_backoff = VG_RETRY_MIN_S;
+    if (p->retry_at == 0)
+        p->retry_at = now + p->retry_backoff;
+}
+
+/* Produces the retry list again once its backoff has passed; each round
+ * doubles the next backoff (up to VG_RETRY_MAX_S) until an output that
+ * had failed is acknowledged. */
+static void retry_run(pipeline_t *p)
+{
+    if (!p->retry_head || vg_monotime() < p->retry_at)
+        return;
+    outmsg_t *list = p->retry_head;
+    p->retry_head = p->retry_tail = NULL;
+    p->retry_count = 0;
+    p->retry_at = 0;
+    p->retry_backoff = p->retry_backoff * 2 > VG_RETRY_MAX_S ? VG_RETRY_MAX_S
+                                                             : p->retry_backoff * 2;
+    while (list) {
+        outmsg_t *om = list;
+        list = om->next;
+        om->next = NULL;
+        char *topic = om->topic;
+        void *value = om->value;
+        void *key = om->key;
+        rd_kafka_headers_t *hdrs = om->hdrs;
+        om->topic = om->value = om->key = NULL;
+        om->hdrs = NULL;
+        p->stats.delivery_retries++;
+        vg_metric_add(p->m.delivery_retries, NULL, 1);
+        rd_kafka_resp_err_t e = produce(p, topic, value, om->len, key, om->key_len, hdrs, om);
+        if (e) {
+            log_delivery_error(p, topic, e);
+            retry_later(p, om, topic, value, om->len, key, om->key_len, hdrs);
+        }
+        free(topic);
+        free(key);
+    }
+}
+
+static void free_retries(pipeline_t *p)
+{
+    while (p->retry_head) {
+        outmsg_t *om = p->retry_head;
+        p->retry_head = om->next;
+        free_outmsg(om);
+    }
+    p->retry_tail = NULL;
+    p->retry_count = 0;
+}
 /* A header of a produced message as a string ("" when missing). The
  * labels of an alert's counters come from its headers rather than from
  * its rule, which a reload may have freed by the time it is acked. */
@@ -220,46 +392,61 @@ static void count_delivery(pipeline_t *p, const rd_kafka_message_t *m, const out
     vg_metric_add(m->err ? p->m.alerts_failed : p->m.alerts_produced, labels, 1);
 }
 
+/* An output is done with: acknowledged, or (exactly-once) failed or
+ * purged with its transaction. */
+static void output_done(pipeline_t *p, outmsg_t *om)
+{
+    if (om->failed && --p->failing == 0)
+        p->failing_since = 0;
+    p->outstanding--;
+    inflight_t *f = om->origin;
+    free(om);
+    release(p, f);
+}
+
+static bool purged(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR__PURGE_QUEUE || e == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     pipeline_t *p = opaque;
     outmsg_t *om = m->_private;
+    (void)rk;
     if (!om)
         return;
-    count_delivery(p, m, om);
+    if (!purged(m->err))
+        count_delivery(p, m, om);
+    if (m->err && p->eos) {
+        /* Its transaction is doomed: it is aborted and its input read
+         * again. Purged messages belong to an abort already under way. */
+        if (!purged(m->err)) {
+            p->txn_failed = true;
+            log_delivery_error(p, rd_kafka_topic_name(m->rkt), m->err);
+        }
+        output_done(p, om);
+        return;
+    }
     if (m->err) {
         /* Not acknowledged: send it again so the input offset can never be
          * committed past an alert the broker does not have. */
-        time_t now = time(NULL);
-        if (now != p->last_dr_error_log) {
-            vg_log(VG_LOG_ERROR,
-                   "msg=\"delivery failed, retrying\" topic=%s err=\"%s\" suppressed=%llu",
-                   rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err),
-                   (unsigned long long)p->dr_errors_suppressed);
-            p->last_dr_error_log = now;
-            p->dr_errors_suppressed = 0;
-        } else {
-            p->dr_errors_suppressed++;
-        }
-        p->stats.delivery_retries++;
+        log_delivery_error(p, rd_kafka_topic_name(m->rkt), m->err);
         void *copy = malloc(m->len ? m->len : 1);
         rd_kafka_headers_t *h = NULL, *hc = NULL;
         if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
             hc = rd_kafka_headers_copy(h);
-        if (copy) {
+        if (copy && m->len)
             memcpy(copy, m->payload, m->len);
-            if (produce(p, rd_kafka_topic_name(m->rkt), copy, m->len, m->key, m->key_len, hc,
-                        om) == 0)
-                return;
-            free(copy);
+        if (!copy) {
+            if (hc)
+                rd_kafka_headers_destroy(hc);
+            vg_log(VG_LOG_ERROR, "msg=\"out of memory: an output cannot be queued again; its "
+                                 "input stays uncommitted until a restart\"");
+            free(om);
+            return;
         }
-        if (hc)
-            rd_kafka_headers_destroy(hc);
-        /* Could not even queue it: leave the record pending forever, so
-         * its offset (and those after it) are not committed. */
-        vg_log(VG_LOG_ERROR, "msg=\"alert could not be re-queued; its input will be "
-                             "redelivered after restart\"");
-        free(om);
+        retry_later(p, om, rd_kafka_topic_name(m->rkt), copy, m->len, m->key, m->key_len, hc);
         return;
     }
     if (om->dead_letter)
@@ -268,10 +455,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         p->stats.alerts++;
     /* An acknowledgement is news from a broker: the producer is connected. */
     p->health.brokers_down_at[1] = 0;
-    p->outstanding--;
-    inflight_t *f = om->origin;
-    free(om);
-    release(p, f);
+    if (om->failed)
+        p->retry_backoff = 0; /* deliveries work again */
+    output_done(p, om);
 }
 
 static rd_kafka_headers_t *source_headers(const rd_kafka_message_t *m, const char *error)
@@ -290,11 +476,11 @@ static rd_kafka_headers_t *source_headers(const rd_kafka_message_t *m, const cha
     return h;
 }
 
-/* kind: the reason's static name, for metrics. */
 /* Produces one output (a copy of data) on behalf of in-flight record f:
  * f stays pending until the broker acknowledges it. Takes ownership of
- * hdrs. When it cannot even be queued, f is left pending for good, so its
- * offset (and every later one) is never committed. */
+ * hdrs. kind holds the dead-letter flag and reason (a static name, for
+ * metrics). Exactly-once: the output joins the open transaction (begun
+ * by the caller). */
 static void send_output(pipeline_t *p, inflight_t *f, const outmsg_t *kind, const char *topic,
                         const void *data, size_t len, const void *key, size_t key_len,
                         rd_kafka_headers_t *hdrs)
@@ -303,6 +489,7 @@ static void send_output(pipeline_t *p, inflight_t *f, const outmsg_t *kind, cons
     void *copy = malloc(len ? len : 1);
     f->pending++;
     if (!om || !copy) {
+        /* The record stays pending: this input is never committed. */
         free(om);
         free(copy);
         rd_kafka_headers_destroy(hdrs);
@@ -314,12 +501,18 @@ static void send_output(pipeline_t *p, inflight_t *f, const outmsg_t *kind, cons
     *om = *kind;
     om->origin = f;
     p->outstanding++;
-    if (produce(p, topic, copy, len, key, key_len, hdrs, om) != 0) {
+    rd_kafka_resp_err_t e = produce(p, topic, copy, len, key, key_len, hdrs, om);
+    if (!e)
+        return;
+    log_delivery_error(p, topic, e);
+    if (p->eos) {
         free(copy);
         rd_kafka_headers_destroy(hdrs);
-        free(om);
-        p->outstanding--;
+        p->txn_failed = true;
+        output_done(p, om);
+        return;
     }
+    retry_later(p, om, topic, copy, len, key, key_len, hdrs);
 }
 
 static void dead_letter(pipeline_t *p, const rd_kafka_message_t *m, inflight_t *f,
@@ -329,6 +522,8 @@ static void dead_letter(pipeline_t *p, const rd_kafka_message_t *m, inflight_t *
     send_output(p, f, &dl, p->cfg->dead_letter_topic, m->payload, m->len, m->key, m->key_len,
                 source_headers(m, reason));
 }
+
+static void txn_begin(pipeline_t *p);
 
 /* Acts on one evaluated message, in consumption order: its in-flight
  * record, then its alerts or its dead-letter copy. */
@@ -341,7 +536,17 @@ static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *
     if (!pt || !f) {
         free(f);
         vg_log(VG_LOG_ERROR, "msg=\"out of memory\"");
+        p->txn_failed = p->eos; /* exactly-once: read it again */
         return;
+    }
+    if (p->eos) {
+        txn_begin(p);
+        if (!pt->txn_dirty) {
+            pt->txn_dirty = true;
+            pt->txn_first = m->offset;
+        }
+        pt->txn_next = m->offset + 1;
+        p->txn_events++;
     }
     f->offset = m->offset;
     f->pending = 1;
@@ -498,8 +703,187 @@ static void enqueue(pipeline_t *p, rd_kafka_message_t *m)
 static void drain(pipeline_t *p, int timeout_ms)
 {
     double deadline = vg_monotime() + timeout_ms / 1000.0;
-    while (p->outstanding > 0 && vg_monotime() < deadline)
+    while (p->outstanding > 0 && vg_monotime() < deadline) {
         rd_kafka_poll(p->producer, 50);
+        retry_run(p);
+    }
+}
+
+/* ---- exactly-once: transactions ---- */
+
+/* Notes a fatal producer error (fenced by another instance with the same
+ * transactional.id, or no longer authorised): the run ends. Takes e. */
+static void txn_fatal(pipeline_t *p, const char *what, rd_kafka_error_t *e)
+{
+    rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+    const char *hint = "";
+    if (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+        code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+        hint = "; another producer uses the same transactional.id (two instances with one "
+               "kafka.properties transactional.id, or the same group on one host?)";
+    if (!p->fatal[0])
+        snprintf(p->fatal, sizeof(p->fatal), "exactly-once: %s failed: %s (transactional.id %s)%s",
+                 what, rd_kafka_error_string(e), p->transactional_id, hint);
+    vg_log(VG_LOG_ERROR, "msg=\"fatal transaction error; stopping\" detail=\"%s\"", p->fatal);
+    rd_kafka_error_destroy(e);
+}
+
+static void txn_begin(pipeline_t *p)
+{
+    if (p->txn_open || p->fatal[0])
+        return;
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(p->producer);
+    if (e) {
+        txn_fatal(p, "begin_transaction", e);
+        return;
+    }
+    p->txn_open = true;
+    p->txn_started = vg_monotime();
+    p->txn_events = 0;
+    if (p->health.uncommitted_since == 0)
+        p->health.uncommitted_since = p->txn_started;
+}
+
+/* Serves delivery reports until every output of the finished
+ * transaction is reported (they all are, or are about to be). */
+static void txn_settle(pipeline_t *p)
+{
+    double deadline = vg_monotime() + 30;
+    while (p->outstanding > 0 && vg_monotime() < deadline)
+        rd_kafka_poll(p->producer, 10);
+}
+
+/* Calls a transaction step again while it says it may be retried (it
+ * goes on in the background meanwhile); returns its last error. */
+static rd_kafka_error_t *txn_retry(pipeline_t *p, rd_kafka_error_t *(*step)(rd_kafka_t *, int))
+{
+    rd_kafka_error_t *e = NULL;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (e)
+            rd_kafka_error_destroy(e);
+        e = step(p->producer, -1);
+        if (!e || !rd_kafka_error_is_retriable(e))
+            break;
+        vg_log(VG_LOG_WARN, "msg=\"transaction step timed out; trying again\" err=\"%s\"",
+               rd_kafka_error_string(e));
+    }
+    return e;
+}
+
+/* Aborts the open transaction and rewinds each partition it read to
+ * the first event it held, so those events are evaluated again. The
+ * next transaction waits a backoff (consumption paused meanwhile) that
+ * grows while aborts go on. */
+static void txn_abort(pipeline_t *p)
+{
+    if (!p->txn_open || p->fatal[0])
+        return;
+    rd_kafka_error_t *e = txn_retry(p, rd_kafka_abort_transaction);
+    if (e) {
+        txn_fatal(p, "abort_transaction", e);
+        return;
+    }
+    txn_settle(p);
+    p->txn_open = false;
+    p->txn_failed = false;
+    double now = vg_monotime();
+    if (p->txn_failing_since == 0)
+        p->txn_failing_since = now;
+    p->txn_backoff = p->txn_backoff * 2 > VG_RETRY_MAX_S   ? VG_RETRY_MAX_S
+                     : p->txn_backoff < VG_RETRY_MIN_S ? VG_RETRY_MIN_S
+                                                         : p->txn_backoff * 2;
+    p->txn_backoff_until = now + p->txn_backoff;
+    vg_metric_add(p->m.transactions, (const char *[]){"aborted"}, 1);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    for (partition_t *pt = p->parts; pt; pt = pt->next) {
+        if (pt->txn_dirty && pt->assigned)
+            rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset =
+                pt->txn_first;
+        pt->txn_dirty = false;
+    }
+    vg_log(VG_LOG_WARN, "msg=\"transaction aborted; reading its input again\" partitions=%d "
+                        "retry_in_s=%.1f",
+           l->cnt, p->txn_backoff);
+    if (l->cnt) {
+        rd_kafka_error_t *se = rd_kafka_seek_partitions(p->consumer, l, 10000);
+        for (int i = 0; !se && i < l->cnt; i++)
+            if (l->elems[i].err) {
+                /* Going on would skip what the aborted transaction held. */
+                snprintf(p->fatal, sizeof(p->fatal),
+                         "exactly-once: cannot rewind %s [%d] to offset %lld after an abort: %s",
+                         l->elems[i].topic, (int)l->elems[i].partition,
+                         (long long)l->elems[i].offset, rd_kafka_err2str(l->elems[i].err));
+                vg_log(VG_LOG_ERROR, "msg=\"%s\"", p->fatal);
+            }
+        if (se) {
+            snprintf(p->fatal, sizeof(p->fatal),
+                     "exactly-once: cannot rewind the input after an abort: %s",
+                     rd_kafka_error_string(se));
+            vg_log(VG_LOG_ERROR, "msg=\"%s\"", p->fatal);
+            rd_kafka_error_destroy(se);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Evaluates everything consumed, then commits the open transaction with
+ * the offsets after what it read; aborts it (and rewinds) when that
+ * fails. */
+static void txn_commit(pipeline_t *p)
+{
+    finish_consumed(p);
+    if (!p->txn_open || p->fatal[0])
+        return;
+    rd_kafka_error_t *e = NULL;
+    bool committed = false;
+    if (!p->txn_failed) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+        for (partition_t *pt = p->parts; pt; pt = pt->next)
+            if (pt->txn_dirty && pt->assigned)
+                rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset =
+                    pt->txn_next;
+        if (l->cnt) {
+            rd_kafka_consumer_group_metadata_t *md =
+                rd_kafka_consumer_group_metadata(p->consumer);
+            e = rd_kafka_send_offsets_to_transaction(p->producer, l, md, -1);
+            rd_kafka_consumer_group_metadata_destroy(md);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        if (!e) {
+            e = txn_retry(p, rd_kafka_commit_transaction);
+            committed = !e;
+        }
+    }
+    if (committed) {
+        txn_settle(p);
+        p->txn_open = false;
+        for (partition_t *pt = p->parts; pt; pt = pt->next)
+            pt->txn_dirty = false;
+        p->health.uncommitted_since = 0;
+        p->txn_failing_since = 0;
+        p->txn_backoff = 0;
+        vg_metric_add(p->m.transactions, (const char *[]){"committed"}, 1);
+        return;
+    }
+    if (e && rd_kafka_error_is_fatal(e)) {
+        txn_fatal(p, "commit_transaction", e);
+        return;
+    }
+    if (e) {
+        vg_log(VG_LOG_WARN, "msg=\"transaction failed\" err=\"%s\"", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    txn_abort(p);
+}
+
+/* Commits the open transaction once it is old or big enough. */
+static void txn_maybe_commit(pipeline_t *p)
+{
+    if (!p->txn_open)
+        return;
+    if (p->txn_failed || p->txn_events >= p->cfg->eos_commit_max_events ||
+        vg_monotime() - p->txn_started >= p->cfg->eos_commit_interval_ms / 1000.0)
+        txn_commit(p);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -527,6 +911,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             vg_log(VG_LOG_ERROR, "msg=\"assign failed\" err=\"%s\"", rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
         }
+        p->assignment_changed = true;
         if (!p->ready) {
             p->ready = true;
             if (p->opts->on_ready)
@@ -536,10 +921,28 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     /* Revoked (or lost): evaluate what was consumed, let its alerts land
      * and commit, so that the next owner starts right after them. */
+    bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
     finish_consumed(p);
-    drain(p, 30000);
-    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || !rd_kafka_assignment_lost(rk))
-        rd_kafka_commit(rk, NULL, 0);
+    if (p->eos && lost) {
+        /* Another member owns them now: what this transaction read of
+         * them must not be committed; it is aborted (the partitions
+         * still held are rewound). */
+        for (int i = 0; i < parts->cnt; i++) {
+            partition_t *pt =
+                find_part(p, parts->elems[i].topic, parts->elems[i].partition, false);
+            if (pt && pt->assigned) {
+                pt->assigned = false;
+                p->assigned--;
+            }
+        }
+        txn_abort(p);
+    } else if (p->eos) {
+        txn_commit(p);
+    } else {
+        drain(p, 30000);
+        if (!lost)
+            rd_kafka_commit(rk, NULL, 0);
+    }
     for (int i = 0; i < parts->cnt; i++) {
         partition_t *pt = find_part(p, parts->elems[i].topic, parts->elems[i].partition, false);
         if (pt && pt->assigned) {
@@ -712,6 +1115,25 @@ static int setup(pipeline_t *p, char *err, size_t err_size)
 {
     const vg_config_t *cfg = p->cfg;
     char e[512];
+    const char *tid = vg_config_property(cfg, "transactional.id");
+    if (tid && !p->eos) {
+        snprintf(err, err_size, "kafka.properties sets transactional.id, which only "
+                                "delivery: exactly-once uses");
+        return -1;
+    }
+    if (p->eos && !tid) {
+        /* Stable across restarts of one instance, so that a restart fences
+         * and aborts what a killed predecessor left open at once instead
+         * of after transaction.timeout.ms; distinct per host. */
+        char host[128] = "localhost";
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(p->transactional_id, sizeof(p->transactional_id), "vigil-%s-%s", cfg->group,
+                 host);
+    } else if (p->eos) {
+        snprintf(p->transactional_id, sizeof(p->transactional_id), "%s", tid);
+    }
     rd_kafka_conf_t *pc = base_conf(cfg, err, err_size);
     if (!pc)
         return -1;
@@ -721,6 +1143,7 @@ static int setup(pipeline_t *p, char *err, size_t err_size)
     if (set(pc, "acks", "all", err, err_size) || set(pc, "linger.ms", "5", err, err_size) ||
         set(pc, "queue.buffering.max.kbytes", "65536", err, err_size) ||
         set(pc, "enable.idempotence", "true", err, err_size) ||
+        (p->eos && set(pc, "transactional.id", p->transactional_id, err, err_size)) ||
         (p->metrics && set(pc, "statistics.interval.ms", "5000", err, err_size)) ||
         apply_props(pc, cfg, err, err_size)) {
         rd_kafka_conf_destroy(pc);
@@ -736,11 +1159,27 @@ static int setup(pipeline_t *p, char *err, size_t err_size)
         snprintf(err, err_size, "cannot create the Kafka producer: %s", e);
         return -1;
     }
+    if (p->eos) {
+        /* Fences an earlier producer with this transactional.id and
+         * aborts what it left open. */
+        rd_kafka_error_t *te = rd_kafka_init_transactions(p->producer, 60000);
+        if (te) {
+            snprintf(err, err_size, "exactly-once: cannot initialise transactions "
+                                    "(transactional.id %s): %s",
+                     p->transactional_id, rd_kafka_error_string(te));
+            rd_kafka_error_destroy(te);
+            return -1;
+        }
+        vg_log(VG_LOG_INFO, "msg=\"transactions ready\" transactional_id=%s "
+                            "commit_interval_ms=%zu commit_max_events=%zu",
+               p->transactional_id, cfg->eos_commit_interval_ms, cfg->eos_commit_max_events);
+    }
     rd_kafka_conf_t *cc = base_conf(cfg, err, err_size);
     if (!cc)
         return -1;
     if (set(cc, "group.id", cfg->group, err, err_size) ||
-        set(cc, "enable.auto.commit", "true", err, err_size) ||
+        set(cc, "enable.auto.commit", p->eos ? "false" : "true", err, err_size) ||
+        (p->eos && set(cc, "isolation.level", "read_committed", err, err_size)) ||
         set(cc, "enable.auto.offset.store", "false", err, err_size) ||
         set(cc, "auto.offset.reset", "earliest", err, err_size) ||
         set(cc, "enable.partition.eof", p->opts->stop_at_eof ? "true" : "false", err,
@@ -778,7 +1217,8 @@ static int setup(pipeline_t *p, char *err, size_t err_size)
 
 static bool all_done(pipeline_t *p)
 {
-    if (!p->ready || p->assigned == 0 || p->outstanding > 0 || (p->cur && p->cur->n) ||
+    if (!p->ready || p->assigned == 0 || p->outstanding > 0 || p->txn_open ||
+        (p->cur && p->cur->n) ||
         vg_workpool_in_flight(p->pool) > 0)
         return false;
     for (partition_t *pt = p->parts; pt; pt = pt->next)
@@ -794,6 +1234,53 @@ static bool all_done(pipeline_t *p)
 #define VG_ASSIGN_GRACE_S 30.0
 /* Outputs waiting this long without any acknowledgement. */
 #define VG_ACK_STALL_S 60.0
+/* Deliveries (or, exactly-once, transactions) failing for this long. */
+#define VG_DELIVERY_FAIL_S 5.0
+/* Consumption pauses beyond these many unacknowledged outputs or input
+ * events in flight, and resumes below half of them. */
+#define VG_MAX_OUTSTANDING 100000
+#define VG_MAX_INFLIGHT_EVENTS 200000
+
+/* Pauses fetching while outputs fail (they are being produced again,
+ * and taking more input would only pile up more of them), while too
+ * much is in flight, and (exactly-once) during the backoff after an
+ * aborted transaction; resumes when that is over. Reapplied after a
+ * new assignment. */
+static void update_pause(pipeline_t *p)
+{
+    size_t events = 0;
+    for (partition_t *pt = p->parts; pt; pt = pt->next)
+        events += pt->inflight;
+    double now = vg_monotime();
+    bool backoff = p->eos && now < p->txn_backoff_until;
+    const char *why = p->failing > 0                            ? "deliveries failing"
+                      : backoff                                 ? "backoff after an aborted transaction"
+                      : p->outstanding > VG_MAX_OUTSTANDING     ? "too many outputs in flight"
+                      : events > VG_MAX_INFLIGHT_EVENTS         ? "too many events in flight"
+                                                                : NULL;
+    bool want = why != NULL;
+    if (!want && p->paused &&
+        (p->outstanding > VG_MAX_OUTSTANDING / 2 || events > VG_MAX_INFLIGHT_EVENTS / 2))
+        want = true; /* hysteresis */
+    if (want == p->paused && !(want && p->assignment_changed))
+        return;
+    p->assignment_changed = false;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(p->consumer, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || !l)
+        return;
+    rd_kafka_resp_err_t e = want ? rd_kafka_pause_partitions(p->consumer, l)
+                                 : rd_kafka_resume_partitions(p->consumer, l);
+    if (e)
+        vg_log(VG_LOG_WARN, "msg=\"cannot %s consumption\" err=\"%s\"",
+               want ? "pause" : "resume", rd_kafka_err2str(e));
+    else if (want != p->paused)
+        vg_log(VG_LOG_INFO, want ? "msg=\"consumption paused\" reason=\"%s\" outputs=%llu events=%zu"
+                                 : "msg=\"consumption resumed\"%s outputs=%llu events=%zu",
+               want ? why : "", (unsigned long long)p->outstanding, events);
+    rd_kafka_topic_partition_list_destroy(l);
+    p->paused = want;
+    vg_metric_set(p->m.paused, NULL, want ? 1 : 0);
+}
 
 /* Makes the rules' series exist at 0, so that rate() works from the
  * first alert on and a dashboard lists every rule. */
@@ -875,6 +1362,23 @@ static void register_metrics(pipeline_t *p)
                                     "Rule reloads (SIGHUP) by result: ok, or failed (the old "
                                     "rules stay).",
                                     result, 1);
+    m->delivery_retries = vg_metrics_counter(
+        r, "vigil_delivery_retries_total",
+        "Failed alerts and dead-letter copies produced again (after a backoff).", NULL, 0);
+    m->outputs_failing = vg_metrics_gauge(
+        r, "vigil_outputs_failing",
+        "Outputs whose delivery failed and that are not acknowledged yet; consumption is "
+        "paused while there are any.",
+        NULL, 0);
+    m->paused = vg_metrics_gauge(r, "vigil_consumer_paused",
+                                 "1 while fetching is paused (failing deliveries, too much in "
+                                 "flight, or backoff after an aborted transaction).",
+                                 NULL, 0);
+    if (p->eos)
+        m->transactions = vg_metrics_counter(
+            r, "vigil_transactions_total",
+            "Exactly-once transactions by result: committed, or aborted (input read again).",
+            result, 1);
     vg_metric_set(m->build_info, (const char *[]){VIGIL_VERSION}, 1);
     vg_metric_set(m->up, NULL, 1);
     for (size_t i = 0; i < p->cfg->input_topics.count; i++)
@@ -885,6 +1389,8 @@ static void register_metrics(pipeline_t *p)
         vg_metric_add(m->dead_lettered, &reasons[i], 0);
     vg_metric_add(m->reloads, (const char *[]){"ok"}, 0);
     vg_metric_add(m->reloads, (const char *[]){"failed"}, 0);
+    vg_metric_add(m->transactions, (const char *[]){"committed"}, 0);
+    vg_metric_add(m->transactions, (const char *[]){"aborted"}, 0);
     note_ruleset(p, p->rs);
 }
 
@@ -909,6 +1415,7 @@ static void publish_health(pipeline_t *p, bool force)
         h->unassigned_since = now;
     vg_metric_set(p->m.assigned, NULL, (double)p->assigned);
     vg_metric_set(p->m.in_flight, NULL, (double)p->outstanding);
+    vg_metric_set(p->m.outputs_failing, NULL, (double)p->failing);
 
     char why[256];
     const char *reason = why;
@@ -927,6 +1434,12 @@ static void publish_health(pipeline_t *p, bool force)
     else if (p->assigned == 0 && now - h->unassigned_since > VG_ASSIGN_GRACE_S)
         snprintf(why, sizeof(why), "no partitions assigned for %.0f s (consumer group %s)",
                  now - h->unassigned_since, p->cfg->group);
+    else if (p->failing > 0 && now - p->failing_since > VG_DELIVERY_FAIL_S)
+        snprintf(why, sizeof(why), "%llu outputs cannot be delivered (for %.0f s): %s",
+                 (unsigned long long)p->failing, now - p->failing_since, p->last_error);
+    else if (p->txn_failing_since > 0 && now - p->txn_failing_since > VG_DELIVERY_FAIL_S)
+        snprintf(why, sizeof(why), "transactions aborted for %.0f s: %s",
+                 now - p->txn_failing_since, p->last_error);
     else if (h->uncommitted_since > 0 && now - h->uncommitted_since > h->commit_stale_s)
         snprintf(why, sizeof(why), "no successful offset commit for %.0f s",
                  now - h->uncommitted_since);
@@ -1025,7 +1538,8 @@ static unsigned default_workers(void)
 int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeline_opts_t *opts,
                     vg_pipeline_stats_t *stats, char *err, size_t err_size)
 {
-    pipeline_t p = {.cfg = cfg, .opts = opts, .rs = rules, .metrics = opts->metrics};
+    pipeline_t p = {.cfg = cfg, .opts = opts, .rs = rules, .metrics = opts->metrics,
+                    .eos = cfg->delivery == VG_DELIVERY_EXACTLY_ONCE};
     reloader_t reloader = {0};
     int rc = -1;
     p.health.started = p.health.unassigned_since = vg_monotime();
@@ -1046,8 +1560,10 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     }
     if (setup(&p, err, err_size) != 0)
         goto out;
-    vg_log(VG_LOG_INFO, "msg=\"started\" brokers=\"%s\" group=%s rules=%zu ruleset=%s",
-           cfg->brokers, cfg->group, vg_ruleset_rule_count(rules), vg_ruleset_hash(rules));
+    vg_log(VG_LOG_INFO,
+           "msg=\"started\" brokers=\"%s\" group=%s delivery=%s rules=%zu ruleset=%s",
+           cfg->brokers, cfg->group, vg_delivery_name(cfg->delivery),
+           vg_ruleset_rule_count(rules), vg_ruleset_hash(rules));
     while (!*opts->stop) {
         if (opts->reload && *opts->reload && !reloader.running) {
             *opts->reload = 0;
@@ -1081,6 +1597,12 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
         }
         emit_done(&p, false);
         rd_kafka_poll(p.producer, 0);
+        retry_run(&p);
+        if (p.eos)
+            txn_maybe_commit(&p);
+        if (p.fatal[0])
+            break;
+        update_pause(&p);
         if (opts->on_tick)
             opts->on_tick(opts->tick_arg, &p.stats);
         publish_health(&p, false);
@@ -1092,19 +1614,29 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     p.health.stopping = true;
     publish_health(&p, true);
     reload_poll(&p, &reloader, true); /* its result is applied, or freed */
-    finish_consumed(&p);
-    vg_log(VG_LOG_INFO, "msg=\"stopping\" outstanding=%llu", (unsigned long long)p.outstanding);
-    rd_kafka_flush(p.producer, 30000);
-    drain(&p, 30000);
-    if (p.outstanding)
-        vg_log(VG_LOG_ERROR,
-               "msg=\"outputs still unacknowledged at exit; their inputs stay uncommitted\" "
-               "count=%llu",
+    if (p.eos && !p.fatal[0]) {
+        txn_commit(&p);
+    } else if (!p.eos) {
+        finish_consumed(&p);
+        vg_log(VG_LOG_INFO, "msg=\"stopping\" outstanding=%llu",
                (unsigned long long)p.outstanding);
-    rd_kafka_resp_err_t ce = rd_kafka_commit(p.consumer, NULL, 0);
-    if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        vg_log(VG_LOG_WARN, "msg=\"final commit failed\" err=\"%s\"", rd_kafka_err2str(ce));
+        rd_kafka_flush(p.producer, 30000);
+        drain(&p, 30000);
+        if (p.outstanding)
+            vg_log(VG_LOG_ERROR,
+                   "msg=\"outputs still unacknowledged at exit; their inputs stay uncommitted\" "
+                   "count=%llu",
+                   (unsigned long long)p.outstanding);
+        rd_kafka_resp_err_t ce = rd_kafka_commit(p.consumer, NULL, 0);
+        if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            vg_log(VG_LOG_WARN, "msg=\"final commit failed\" err=\"%s\"",
+                   rd_kafka_err2str(ce));
+    }
     rd_kafka_consumer_close(p.consumer);
+    if (p.fatal[0]) {
+        snprintf(err, err_size, "%s", p.fatal);
+        goto out;
+    }
     rc = 0;
 out:
     /* Messages still held by the pool belong to the consumer. */
@@ -1115,8 +1647,16 @@ out:
     }
     if (p.consumer)
         rd_kafka_destroy(p.consumer);
-    if (p.producer)
+    if (p.producer) {
+        /* Exactly-once: an open transaction left here (fatal error) is
+         * aborted by the broker; nothing of it is committed. */
+        if (p.eos) {
+            rd_kafka_purge(p.producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_poll(p.producer, 0);
+        }
         rd_kafka_destroy(p.producer);
+    }
+    free_retries(&p);
     while (p.parts) {
         partition_t *pt = p.parts;
         p.parts = pt->next;

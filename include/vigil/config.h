@@ -30,6 +30,8 @@ typedef struct vg_config {
     vg_strlist_t rule_paths;   /* rules.paths, default [/etc/vigil/rules.d] */
     vg_strlist_t text_fields;  /* text_fields, default [title, body] */
     vg_delivery_t delivery;    /* delivery, default at-least-once */
+    size_t eos_commit_interval_ms; /* exactly_once.commit_interval_ms, default 100 */
+    size_t eos_commit_max_events;  /* exactly_once.commit_max_events, default 10000 */
     char *metrics_listen;      /* metrics.listen, default "127.0.0.1:9464" */
     char *file;                /* the file it was loaded from, or NULL */
 } vg_config_t;
