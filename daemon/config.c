@@ -22,6 +22,8 @@ typedef enum {
     VG_CONF_SIZE,       /* size_t within [min, max] */
     VG_CONF_DELIVERY,   /* vg_delivery_t, one of vg_delivery_names */
     VG_CONF_PROPERTIES, /* prop_keys/prop_values: a map of scalars */
+    VG_CONF_BOOL,       /* bool */
+    VG_CONF_CHOICE,     /* int: the index of the value in def_list; def is the default */
 } vg_conf_type_t;
 
 /* Extra checks on a string (or each string of a list). */
@@ -38,7 +40,7 @@ typedef struct vg_conf_key {
     vg_conf_check_t check;
     size_t offset;                /* of the field in vg_config_t */
     const char *def;              /* STRING and DELIVERY default */
-    const char *const *def_list;  /* STRLIST default, NULL-terminated */
+    const char *const *def_list;  /* STRLIST default / CHOICE names, NULL-terminated */
     size_t def_num, min, max;     /* SIZE default and bounds */
     const char *description;
 } vg_conf_key_t;
@@ -46,6 +48,10 @@ typedef struct vg_conf_key {
 static const char *const vg_default_topics[] = {"news", "trade", NULL};
 static const char *const vg_default_rule_paths[] = {"/etc/vigil/rules.d", NULL};
 static const char *const vg_default_text_fields[] = {"title", "body", NULL};
+
+/* Indexed by vg_log_format_t and vg_log_level_t (vigil/log.h). */
+static const char *const vg_log_format_names[] = {"logfmt", "json", NULL};
+static const char *const vg_log_level_names[] = {"debug", "info", "warn", "error", NULL};
 
 /* Indexed by vg_delivery_t. */
 static const char *const vg_delivery_names[] = {"at-least-once", "exactly-once"};
@@ -85,6 +91,14 @@ static const vg_conf_key_t vg_conf_keys[] = {
      "exactly-once: or once it holds this many input events"},
     {"metrics.listen", VG_CONF_STRING, VG_CHECK_LISTEN, VG_OFF(metrics_listen),
      "127.0.0.1:9464", NULL, 0, 0, 0, "host:port for Prometheus /metrics and /healthz, or off"},
+    {"rules.watch", VG_CONF_BOOL, VG_CHECK_NONE, VG_OFF(rules_watch), "false", NULL, 0, 0, 0,
+     "reload the rules when files under rules.paths change (as SIGHUP does)"},
+    {"rules.watch_quiet_ms", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(rules_watch_quiet_ms), NULL,
+     NULL, 500, 50, 60000, "how long the rule files must stay unchanged before a reload"},
+    {"log.format", VG_CONF_CHOICE, VG_CHECK_NONE, VG_OFF(log_format), "logfmt",
+     vg_log_format_names, 0, 0, 0, "logfmt or json, one line per event on stderr"},
+    {"log.level", VG_CONF_CHOICE, VG_CHECK_NONE, VG_OFF(log_level), "info", vg_log_level_names,
+     0, 0, 0, "debug, info, warn or error; lines below it are dropped"},
 };
 
 #define VG_CONF_NKEYS (sizeof(vg_conf_keys) / sizeof(vg_conf_keys[0]))
@@ -150,6 +164,16 @@ static int vg_conf_set_default(vg_config_t *cfg, const vg_conf_key_t *k)
         vg_strlist_clear(&cfg->prop_keys);
         vg_strlist_clear(&cfg->prop_values);
         return 0;
+    case VG_CONF_BOOL:
+        *(bool *)(base + k->offset) = strcmp(k->def, "true") == 0;
+        return 0;
+    case VG_CONF_CHOICE:
+        for (int i = 0; k->def_list[i] != NULL; i++)
+            if (strcmp(k->def_list[i], k->def) == 0) {
+                *(int *)(base + k->offset) = i;
+                return 0;
+            }
+        return -1;
     }
     return -1;
 }
@@ -593,6 +617,45 @@ static void vg_conf_properties(vg_conf_ctx_t *c, const vg_conf_key_t *k, const v
     c->cfg->prop_values = values;
 }
 
+static void vg_conf_bool(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
+{
+    if (node == NULL || node->kind != VG_YNODE_SCALAR || node->type != VG_YSCALAR_BOOL) {
+        vg_conf_error(c, node, "%s: expected true or false, got %s", k->path,
+                      vg_ynode_describe(node));
+        return;
+    }
+    *(bool *)((char *)c->cfg + k->offset) = node->boolean;
+}
+
+static void vg_conf_choice(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
+{
+    bool from_env;
+    char *text = vg_conf_text(c, k->path, node, "a string", &from_env);
+    if (text == NULL)
+        return;
+    size_t n = 0;
+    while (k->def_list[n] != NULL)
+        n++;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(text, k->def_list[i]) == 0) {
+            *(int *)((char *)c->cfg + k->offset) = (int)i;
+            free(text);
+            return;
+        }
+    }
+    char buf[128], hint[96] = "", names[256] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < sizeof(names); i++)
+        o += (size_t)snprintf(names + o, sizeof(names) - o, "%s'%s'",
+                              i == 0 ? "" : i + 1 == n ? " or " : ", ", k->def_list[i]);
+    const char *near = from_env ? NULL : vg_suggest(text, k->def_list, n);
+    if (near != NULL)
+        snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
+    vg_conf_error(c, node, "%s: must be %s, got %s%s", k->path, names,
+                  vg_conf_shown(text, from_env, buf, sizeof(buf)), hint);
+    free(text);
+}
+
 static const vg_conf_key_t *vg_conf_find(const char *path)
 {
     for (size_t i = 0; i < VG_CONF_NKEYS; i++)
@@ -694,6 +757,12 @@ static void vg_conf_value(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_yno
         break;
     case VG_CONF_PROPERTIES:
         vg_conf_properties(c, k, node);
+        break;
+    case VG_CONF_BOOL:
+        vg_conf_bool(c, k, node);
+        break;
+    case VG_CONF_CHOICE:
+        vg_conf_choice(c, k, node);
         break;
     }
 }

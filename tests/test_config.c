@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "vigil/config.h"
+#include "vigil/log.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -97,6 +98,10 @@ static void assert_defaults(const vg_config_t *cfg)
     assert_list(&cfg->text_fields, fields, 2);
     assert_int_equal(cfg->delivery, VG_DELIVERY_AT_LEAST_ONCE);
     assert_string_equal(cfg->metrics_listen, "127.0.0.1:9464");
+    assert_int_equal(cfg->log_format, VG_LOG_LOGFMT);
+    assert_int_equal(cfg->log_level, VG_LOG_INFO);
+    assert_false(cfg->rules_watch);
+    assert_int_equal(cfg->rules_watch_quiet_ms, 500);
 }
 
 /* ---- defaults and a full file ------------------------------------------- */
@@ -213,7 +218,7 @@ static void test_unknown_keys(void **state)
                      "unknown key 'colour' in 'output' (valid keys: topic, dead_letter_topic)");
     expect_one_error("zzz: 1\n", 1, 1,
                      "unknown key 'zzz' (valid keys: kafka, input, output, rules, text_fields, "
-                     "delivery, metrics)");
+                     "delivery, exactly_once, metrics, log)");
 }
 
 /* ---- types and values --------------------------------------------------- */
@@ -318,6 +323,50 @@ static void test_delivery(void **state)
                      "delivery: must be 'at-least-once' or 'exactly-once', got 'best effort'");
     expect_one_error("delivery: [exactly-once]\n", 1, 11,
                      "delivery: expected a string, got a list");
+}
+
+/* log.format / log.level take one of their names; rules.watch a boolean. */
+static void test_log_and_watch(void **state)
+{
+    (void)state;
+    vg_config_t *cfg = load_ok("log:\n  format: json\n  level: debug\n"
+                               "rules:\n  watch: true\n  watch_quiet_ms: 50\n");
+    assert_int_equal(cfg->log_format, VG_LOG_JSON);
+    assert_int_equal(cfg->log_level, VG_LOG_DEBUG);
+    assert_true(cfg->rules_watch);
+    assert_int_equal(cfg->rules_watch_quiet_ms, 50);
+    vg_config_destroy(cfg);
+    cfg = load_ok("log: {format: logfmt, level: error}\nrules: {watch: false}\n");
+    assert_int_equal(cfg->log_format, VG_LOG_LOGFMT);
+    assert_int_equal(cfg->log_level, VG_LOG_ERROR);
+    assert_false(cfg->rules_watch);
+    vg_config_destroy(cfg);
+    cfg = load_ok("log: {level: warn}\n");
+    assert_int_equal(cfg->log_level, VG_LOG_WARN);
+    vg_config_destroy(cfg);
+
+    expect_one_error("log:\n  format: jsno\n", 2, 11,
+                     "log.format: must be 'logfmt' or 'json', got 'jsno' (did you mean 'json'?)");
+    expect_one_error("log:\n  level: verbose\n", 2, 10,
+                     "log.level: must be 'debug', 'info', 'warn' or 'error', got 'verbose'");
+    expect_one_error("log:\n  level: [info]\n", 2, 10,
+                     "log.level: expected a string, got a list");
+    expect_one_error("log:\n  colour: red\n", 2, 3,
+                     "unknown key 'colour' in 'log' (valid keys: format, level)");
+    expect_one_error("rules:\n  watch: yes please\n", 2, 10,
+                     "rules.watch: expected true or false, got a string");
+    expect_one_error("rules:\n  watch_quiet_ms: 10\n", 2, 19,
+                     "rules.watch_quiet_ms: expected a whole number from 50 to 60000, got 10");
+    expect_one_error("rules:\n  wacth: true\n", 2, 3,
+                     "unknown key 'wacth' in 'rules' (did you mean 'watch'?)");
+    /* the config's names are the log module's */
+    vg_log_format_t f;
+    vg_log_level_t l;
+    assert_int_equal(vg_log_format_parse("json", &f), 0);
+    assert_int_equal(f, VG_LOG_JSON);
+    assert_int_equal(vg_log_level_parse("warn", &l), 0);
+    assert_int_equal(l, VG_LOG_WARN);
+    assert_int_equal(vg_log_level_parse("loud", &l), -1);
 }
 
 static void test_all_errors_collected(void **state)
@@ -517,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_metrics_listen),
         cmocka_unit_test(test_delivery),
+        cmocka_unit_test(test_log_and_watch),
         cmocka_unit_test(test_all_errors_collected),
         cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_env_errors_do_not_leak),

@@ -5,6 +5,7 @@
 #ifndef VIGIL_CONFIG_H
 #define VIGIL_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "vigil/diag.h"
@@ -33,6 +34,10 @@ typedef struct vg_config {
     size_t eos_commit_interval_ms; /* exactly_once.commit_interval_ms, default 100 */
     size_t eos_commit_max_events;  /* exactly_once.commit_max_events, default 10000 */
     char *metrics_listen;      /* metrics.listen, default "127.0.0.1:9464" */
+    int log_format;            /* log.format: vg_log_format_t (vigil/log.h), default logfmt */
+    int log_level;             /* log.level: vg_log_level_t (vigil/log.h), default info */
+    bool rules_watch;          /* rules.watch: reload when rule files change, default false */
+    size_t rules_watch_quiet_ms; /* rules.watch_quiet_ms, default 500 */
     char *file;                /* the file it was loaded from, or NULL */
 } vg_config_t;
 
