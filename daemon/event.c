@@ -2,6 +2,9 @@
 
 #include <json-c/json.h>
 #include <stdarg.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -54,17 +57,33 @@ const char *vg_event_status_name(vg_event_status_t st)
 }
 
 /* Skips string bytes that need no attention (not '"', '\\' or a control
- * character), eight at a time: the bulk of an event is its text. */
+ * character) and returns the index of the first one that does, or a
+ * point near the end from which the caller goes on byte by byte. The bulk
+ * of an event is its text, so this runs sixteen bytes at a time with SSE2
+ * (part of every x86-64), else eight at a time in a 64-bit word. */
 static size_t skip_plain(const char *s, size_t i, size_t n)
 {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\'),
+                  ctl = _mm_set1_epi8(0x1f);
+    while (i + 16 <= n) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* min(x, 0x1f) == x exactly for the bytes below 0x20 */
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)),
+                                   _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+        i += 16;
+    }
+#endif
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
     while (i + 8 <= n) {
         uint64_t x;
         memcpy(&x, s + i, 8);
-        uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\');
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
         /* A lane is flagged when it is zero (the byte matched) or < 0x20. */
-        uint64_t hit = ((quote - ones) & ~quote) | ((slash - ones) & ~slash) |
-                       ((x - ones * 0x20) & ~x);
+        uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x);
         if (hit & highs)
             break;
         i += 8;
@@ -258,11 +277,20 @@ static bool parse_string(parser_t *p, const char **out, size_t *len, bool *in_sc
         }
         if (i + 1 >= n)
             break;
-        char e = s[i + 1];
-        const char *simple = strchr("\"\\/bfnrt", e);
-        if (e && simple) {
-            static const char to[] = "\"\\/\b\f\n\r\t";
-            o[k++] = to[simple - "\"\\/bfnrt"];
+        char e = s[i + 1], d = 0;
+        switch (e) {
+        case '"': d = '"'; break;
+        case '\\': d = '\\'; break;
+        case '/': d = '/'; break;
+        case 'b': d = '\b'; break;
+        case 'f': d = '\f'; break;
+        case 'n': d = '\n'; break;
+        case 'r': d = '\r'; break;
+        case 't': d = '\t'; break;
+        default: break;
+        }
+        if (d) {
+            o[k++] = d;
             i += 2;
             continue;
         }

@@ -117,8 +117,10 @@ static void record_hit(vg_scanner_t *sc, uint32_t term, size_t start, size_t end
         sc->hits = nh;
         sc->hits_cap = ncap;
     }
-    size_t o0 = sc->map[start], o1 = sc->map[end];
-    sc->hits[sc->nhits++] = (vg_hit_t){term, sc->slot, sc->value, sc->value_len, o0, o1 - o0};
+    /* Offsets into the folded text for now; scan_value maps them back to
+     * the value's bytes once its scans are done. */
+    sc->hits[sc->nhits++] = (vg_hit_t){term, sc->slot, sc->value, sc->value_len, start,
+                                       end - start};
 }
 
 static inline bool already(const vg_scanner_t *sc, unsigned id)
@@ -208,6 +210,23 @@ static bool ensure_norm(vg_scanner_t *sc, size_t n)
     return sc->norm_cap != 0;
 }
 
+/* Hits from first on hold offsets into the text folded with
+ * collapse_space; turn them into byte offsets of the value s. Folding
+ * again, now with the offset map, costs less than keeping a map for every
+ * value when few values match. */
+static void map_hits(vg_scanner_t *sc, size_t first, const char *s, size_t n, bool collapse_space)
+{
+    if (first == sc->nhits)
+        return;
+    vg_utf8_fold(s, n, collapse_space, sc->norm, sc->map);
+    for (size_t i = first; i < sc->nhits; i++) {
+        vg_hit_t *h = &sc->hits[i];
+        size_t o0 = sc->map[h->offset], o1 = sc->map[h->offset + h->length];
+        h->offset = o0;
+        h->length = o1 - o0;
+    }
+}
+
 static void scan_value(vg_scanner_t *sc, const char *s, size_t n)
 {
     const vg_ruleset_t *rs = sc->rs;
@@ -218,20 +237,24 @@ static void scan_value(vg_scanner_t *sc, const char *s, size_t n)
     sc->value = s;
     sc->value_len = n;
     if (rs->db_lit || rs->db_norm) {
-        sc->norm_len = vg_utf8_fold(s, n, true, sc->norm, sc->map);
+        size_t first = sc->nhits;
+        sc->norm_len = vg_utf8_fold(s, n, true, sc->norm, NULL);
         if (rs->db_lit && hs_scan(rs->db_lit, sc->norm, (unsigned)sc->norm_len, 0, sc->scratch,
                                   on_literal, sc) != HS_SUCCESS)
             sc->failed = true;
         if (rs->db_norm && hs_scan(rs->db_norm, sc->norm, (unsigned)sc->norm_len, 0, sc->scratch,
                                    on_norm_regex, sc) != HS_SUCCESS)
             sc->failed = true;
+        map_hits(sc, first, s, n, true);
     }
     if (rs->db_user) {
         /* Regexes see case-folded text with its white space intact. */
-        sc->norm_len = vg_utf8_fold(s, n, false, sc->norm, sc->map);
+        size_t first = sc->nhits;
+        sc->norm_len = vg_utf8_fold(s, n, false, sc->norm, NULL);
         if (hs_scan(rs->db_user, sc->norm, (unsigned)sc->norm_len, 0, sc->scratch, on_user_regex,
                     sc) != HS_SUCCESS)
             sc->failed = true;
+        map_hits(sc, first, s, n, false);
     }
 }
 
