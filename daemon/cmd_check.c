@@ -6,10 +6,15 @@
 #include <string.h>
 
 #include "commands.h"
+#include "engine_int.h" /* embedded test sequences */
 #include "vigil/config.h"
 #include "vigil/diag.h"
 #include "vigil/event.h"
 #include "vigil/scanner.h"
+#include "vigil/state.h"
+
+#include <json-c/json.h>
+#include <strings.h>
 
 vg_ruleset_t *vg_cli_load_rules(const char *const *paths, size_t n,
                                 const char *const *text_fields, size_t n_text_fields)
@@ -113,6 +118,8 @@ int vg_cmd_check(int argc, char **argv)
                 printf("  %-40s %-8s %s%s  (%s:%u)\n", vg_rule_id(r), vg_rule_severity(r),
                        vg_rule_title(r), vg_rule_enabled(r) ? "" : " [disabled]", vg_rule_file(r),
                        vg_rule_line(r));
+                if (vg_rule_state_summary(r))
+                    printf("  %-40s stateful: %s\n", "", vg_rule_state_summary(r));
             }
             printf("OK: %zu file%s, %zu rule%s, %zu list%s, %zu macro%s, %zu keyword term%s "
                    "(ruleset %s)\n",
@@ -128,6 +135,215 @@ int vg_cmd_check(int argc, char **argv)
     free(split);
     vg_config_destroy(cfg);
     return rc;
+}
+
+/* ---- stateful test sequences ---- */
+
+typedef struct seq_alert {
+    json_object *alert;
+    size_t at; /* 1-based event index; 0 after the last event (flush) */
+} seq_alert_t;
+
+typedef struct seq_run {
+    seq_alert_t *alerts;
+    size_t n, cap;
+    size_t at;
+} seq_run_t;
+
+static int collect_alert(void *ctx, const vg_state_alert_t *a)
+{
+    seq_run_t *run = ctx;
+    if (run->n == run->cap) {
+        size_t cap = run->cap ? run->cap * 2 : 8;
+        seq_alert_t *na = realloc(run->alerts, cap * sizeof(*na));
+        if (!na)
+            return -1;
+        run->alerts = na;
+        run->cap = cap;
+    }
+    json_tokener *tok = json_tokener_new();
+    json_object *o = tok ? json_tokener_parse_ex(tok, a->json, (int)a->len) : NULL;
+    json_tokener_free(tok);
+    if (!o)
+        return -1;
+    run->alerts[run->n++] = (seq_alert_t){o, run->at};
+    return 0;
+}
+
+/* Values compare like rule conditions: numbers numerically, text ignoring
+ * case, and two texts that are both times as the same instant. */
+static bool same_value(json_object *want, json_object *got)
+{
+    if (!want || !got)
+        return want == got;
+    json_type wt = json_object_get_type(want), gt = json_object_get_type(got);
+    if ((wt == json_type_int || wt == json_type_double) &&
+        (gt == json_type_int || gt == json_type_double))
+        return json_object_get_double(want) == json_object_get_double(got);
+    if (wt == json_type_string && gt == json_type_string) {
+        const char *a = json_object_get_string(want), *b = json_object_get_string(got);
+        int64_t ta, tb;
+        if (vg_state_parse_time(a, strlen(a), &ta) && vg_state_parse_time(b, strlen(b), &tb))
+            return ta == tb;
+        return strcasecmp(a, b) == 0;
+    }
+    if (wt == json_type_string || gt == json_type_string) {
+        /* 854231 written for a key "854231" */
+        const char *a = json_object_to_json_string_ext(want, JSON_C_TO_STRING_PLAIN);
+        char *ca = strdup(wt == json_type_string ? json_object_get_string(want) : a);
+        const char *b = gt == json_type_string
+                            ? json_object_get_string(got)
+                            : json_object_to_json_string_ext(got, JSON_C_TO_STRING_PLAIN);
+        bool eq = ca && strcasecmp(ca, b) == 0;
+        free(ca);
+        return eq;
+    }
+    if (wt == json_type_object && gt == json_type_object) {
+        if (json_object_object_length(want) != json_object_object_length(got))
+            return false;
+        json_object_object_foreach(want, k, v)
+        {
+            json_object *g;
+            if (!json_object_object_get_ex(got, k, &g) || !same_value(v, g))
+                return false;
+        }
+        return true;
+    }
+    return json_object_equal(want, got) != 0;
+}
+
+/* Checks one alert against an expectation; writes the first difference. */
+static bool alert_matches(json_object *want, const seq_alert_t *a, char *why, size_t size)
+{
+    json_object *state = NULL;
+    json_object_object_get_ex(a->alert, "state", &state);
+    json_object_object_foreach(want, k, v)
+    {
+        if (strcmp(k, "at") == 0) {
+            bool end = json_object_is_type(v, json_type_string) &&
+                       strcmp(json_object_get_string(v), "end") == 0;
+            if (end ? a->at != 0 : (size_t)json_object_get_int64(v) != a->at) {
+                if (a->at)
+                    snprintf(why, size, "it came at event %zu, expected at %s", a->at,
+                             json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+                else
+                    snprintf(why, size, "it came at the end, expected at %s",
+                             json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+                return false;
+            }
+            continue;
+        }
+        json_object *got = NULL;
+        if (!state || !json_object_object_get_ex(state, k, &got)) {
+            snprintf(why, size, "the alert has no '%s'", k);
+            return false;
+        }
+        bool ok;
+        if (strcmp(k, "group") == 0 && !json_object_is_type(v, json_type_object)) {
+            /* group: SMIC is short for {entities: SMIC} with one group_by path */
+            ok = json_object_is_type(got, json_type_object) &&
+                 json_object_object_length(got) == 1;
+            if (ok) {
+                json_object_object_foreach(got, gk, gv)
+                {
+                    (void)gk;
+                    ok = same_value(v, gv);
+                }
+            }
+        } else if (strcmp(k, "items") == 0 && (json_object_is_type(v, json_type_int))) {
+            ok = json_object_is_type(got, json_type_array) &&
+                 (int64_t)json_object_array_length(got) == json_object_get_int64(v);
+        } else {
+            ok = same_value(v, got);
+        }
+        if (!ok) {
+            snprintf(why, size, "%s is %s, expected %s", k,
+                     json_object_to_json_string_ext(got, JSON_C_TO_STRING_PLAIN),
+                     json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Runs one sequence of a stateful rule; true when it passed. Failures are
+ * described on rep. */
+static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t *dec,
+                         const vg_rule_t *r, size_t qi, FILE *rep, bool verbose)
+{
+    const vg_rule_seq_t *q = &r->seqs[qi];
+    char label[160];
+    if (q->name)
+        snprintf(label, sizeof(label), "sequence '%s'", q->name);
+    else
+        snprintf(label, sizeof(label), "sequence %zu", qi + 1);
+    vg_state_options_t so = {.only_rule = r};
+    vg_state_t *st = vg_state_new(rs, &so);
+    seq_run_t run = {0};
+    bool ok = st != NULL;
+    char err[256] = "out of memory";
+    for (size_t i = 0; ok && i < q->nevents; i++) {
+        vg_event_t *ev = NULL;
+        if (vg_decoder_parse(dec, q->events[i], q->lens[i], &ev, err, sizeof(err)) !=
+            VG_EVENT_OK) {
+            fprintf(rep, "  %s:%u: test event is not a valid event: %s\n", r->file,
+                    q->ev_lines[i], err);
+            ok = false;
+            break;
+        }
+        vg_alert_source_t src = {.file = r->file, .line = q->ev_lines[i], .timestamp_ms = -1};
+        run.at = i + 1;
+        if (vg_state_process(st, sc, ev, &src, collect_alert, &run, err, sizeof(err)) < 0) {
+            fprintf(rep, "  %s:%u: %s: %s\n", r->file, q->ev_lines[i], label, err);
+            ok = false;
+        }
+        vg_event_destroy(ev);
+    }
+    run.at = 0;
+    if (ok && vg_state_flush(st, collect_alert, &run, err, sizeof(err)) < 0) {
+        fprintf(rep, "  %s:%u: %s: %s\n", r->file, q->line, label, err);
+        ok = false;
+    }
+    json_object *want = ok ? json_tokener_parse(q->expect) : NULL;
+    if (ok && !want)
+        ok = false;
+    if (ok) {
+        size_t nw = json_object_array_length(want);
+        char why[512] = "";
+        size_t bad = SIZE_MAX;
+        for (size_t i = 0; i < nw && i < run.n && bad == SIZE_MAX; i++)
+            if (!alert_matches(json_object_array_get_idx(want, i), &run.alerts[i], why,
+                               sizeof(why)))
+                bad = i;
+        if (bad != SIZE_MAX || nw != run.n) {
+            ok = false;
+            if (bad != SIZE_MAX)
+                fprintf(rep, "  %s:%u: %s: alert %zu of %zu differs: %s\n", r->file,
+                        q->expect_line, label, bad + 1, nw, why);
+            else
+                fprintf(rep, "  %s:%u: %s: expected %zu alert%s, got %zu\n", r->file,
+                        q->expect_line, label, nw, nw == 1 ? "" : "s", run.n);
+            for (size_t i = 0; i < run.n; i++) {
+                json_object *stobj = NULL;
+                json_object_object_get_ex(run.alerts[i].alert, "state", &stobj);
+                if (run.alerts[i].at)
+                    fprintf(rep, "      got at event %zu: %s\n", run.alerts[i].at,
+                            json_object_to_json_string_ext(stobj, JSON_C_TO_STRING_PLAIN));
+                else
+                    fprintf(rep, "      got at the end: %s\n",
+                            json_object_to_json_string_ext(stobj, JSON_C_TO_STRING_PLAIN));
+            }
+        } else if (verbose) {
+            fprintf(rep, "  %s:%u: ok (%s: %zu alert%s)\n", r->file, q->line, label, run.n,
+                    run.n == 1 ? "" : "s");
+        }
+    }
+    json_object_put(want);
+    for (size_t i = 0; i < run.n; i++)
+        json_object_put(run.alerts[i].alert);
+    free(run.alerts);
+    vg_state_destroy(st);
+    return ok;
 }
 
 int vg_cmd_test(int argc, char **argv)
@@ -169,7 +385,7 @@ int vg_cmd_test(int argc, char **argv)
         return VG_EXIT_RUNTIME;
     }
     size_t rules_failed = 0, cases = 0, cases_failed = 0, untested = 0;
-    printf("%-42s %-9s %-9s %s\n", "RULE", "MATCH", "NO_MATCH", "RESULT");
+    printf("%-42s %-9s %-9s %-9s %s\n", "RULE", "MATCH", "NO_MATCH", "SEQUENCE", "RESULT");
     for (size_t i = 0; i < vg_ruleset_rule_count(rs); i++) {
         const vg_rule_t *r = vg_ruleset_rule(rs, i);
         size_t nt = vg_rule_test_count(r);
@@ -223,19 +439,30 @@ int vg_cmd_test(int argc, char **argv)
             }
             vg_event_destroy(ev);
         }
+        size_t q_ok = 0, q_n = r->nseqs;
+        for (size_t q = 0; q < r->nseqs && rep; q++) {
+            cases++;
+            if (run_sequence(rs, sc, dec, r, q, rep, verbose))
+                q_ok++;
+            else
+                cases_failed++;
+        }
+        nt += q_n;
         if (rep)
             fclose(rep);
         const char *result = nt == 0 ? "no tests"
-                             : (m_ok == m_n && n_ok == n_n) ? "PASS"
-                                                            : "FAIL";
+                             : (m_ok == m_n && n_ok == n_n && q_ok == q_n) ? "PASS"
+                                                                           : "FAIL";
         if (nt == 0)
             untested++;
         else if (strcmp(result, "FAIL") == 0)
             rules_failed++;
-        char mcol[32], ncol[32];
+        char mcol[32], ncol[32], qcol[32];
         snprintf(mcol, sizeof(mcol), "%zu/%zu", m_ok, m_n);
         snprintf(ncol, sizeof(ncol), "%zu/%zu", n_ok, n_n);
-        printf("%-42s %-9s %-9s %s\n", vg_rule_id(r), mcol, ncol, result);
+        snprintf(qcol, sizeof(qcol), "%zu/%zu", q_ok, q_n);
+        printf("%-42s %-9s %-9s %-9s %s\n", vg_rule_id(r), mcol, ncol, q_n ? qcol : "-",
+               result);
         if (report && report_len)
             fputs(report, stdout);
         free(report);

@@ -14,6 +14,7 @@
 #include "vigil/alert.h"
 #include "vigil/event.h"
 #include "vigil/scanner.h"
+#include "vigil/state.h"
 #include "vigil/workpool.h"
 
 #define MAX_RULE_PATHS 64
@@ -234,9 +235,68 @@ bad:
     return -1;
 }
 
+/* The serial state step of stateful rules: each input file is one
+ * partition with a state of its own, fed in line order after the parallel
+ * stateless matching (rules/README.md "Stateful rules"). */
+typedef struct scan_state {
+    vg_scanner_t *sc;
+    vg_decoder_t *dec;
+    vg_state_t *st; /* of the current input */
+    vg_state_stats_t total;
+    uint64_t *alerts;
+} scan_state_t;
+
+static int print_state_alert(void *ctx, const vg_state_alert_t *a)
+{
+    scan_state_t *ss = ctx;
+    fwrite(a->json, 1, a->len, stdout);
+    fputc('\n', stdout);
+    (*ss->alerts)++;
+    return 0;
+}
+
+static bool state_item(scan_state_t *ss, const vg_work_item_t *it)
+{
+    vg_event_t *ev = NULL;
+    char err[256];
+    if (vg_decoder_parse(ss->dec, it->data ? it->data : "", it->len, &ev, err, sizeof(err)) !=
+        VG_EVENT_OK)
+        return true; /* reported by the parallel step already */
+    int n = vg_state_process(ss->st, ss->sc, ev, &it->src, print_state_alert, ss, err,
+                             sizeof(err));
+    vg_event_destroy(ev);
+    if (n < 0) {
+        fprintf(stderr, "%s:%llu: %s\n", it->src.file, (unsigned long long)it->src.line, err);
+        return false;
+    }
+    return true;
+}
+
+/* Ends an input's partition: open digests are sent as they stand. */
+static bool state_end(scan_state_t *ss)
+{
+    if (!ss || !ss->st)
+        return true;
+    char err[256];
+    bool ok = vg_state_flush(ss->st, print_state_alert, ss, err, sizeof(err)) >= 0;
+    if (!ok)
+        fprintf(stderr, "vigil scan: %s\n", err);
+    vg_state_stats_t s;
+    vg_state_stats(ss->st, &s);
+    ss->total.events += s.events;
+    ss->total.late += s.late;
+    ss->total.untimed += s.untimed;
+    ss->total.evicted += s.evicted;
+    ss->total.keys_dropped += s.keys_dropped;
+    ss->total.suppressed += s.suppressed;
+    vg_state_destroy(ss->st);
+    ss->st = NULL;
+    return ok;
+}
+
 /* Writes what a finished batch produced, in input order: alerts to
  * stdout, malformed lines to stderr. Returns false on an internal error. */
-static bool emit_batch(vg_batch_t *b, uint64_t *alerts, input_stats_t *st)
+static bool emit_batch(vg_batch_t *b, uint64_t *alerts, input_stats_t *st, scan_state_t *ss)
 {
     bool ok = true;
     for (size_t i = 0; i < b->n; i++) {
@@ -257,6 +317,8 @@ static bool emit_batch(vg_batch_t *b, uint64_t *alerts, input_stats_t *st)
             fputc('\n', stdout);
             (*alerts)++;
         }
+        if (ss && ss->st && !state_item(ss, it))
+            ok = false;
     }
     return ok;
 }
@@ -264,7 +326,8 @@ static bool emit_batch(vg_batch_t *b, uint64_t *alerts, input_stats_t *st)
 /* Reads JSON lines from every input into batches that the pool evaluates
  * on all cores; results come back in input order. */
 static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ninputs,
-                       const scan_opts_t *o, bool progress, uint64_t *alerts, input_stats_t *st)
+                       const scan_opts_t *o, bool progress, uint64_t *alerts, input_stats_t *st,
+                       scan_state_t *ss)
 {
     int rc = 0;
     vg_batch_t *b = NULL, *done;
@@ -275,6 +338,13 @@ static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ni
             rc = -1;
             continue;
         }
+        if (ss) {
+            vg_state_options_t so = {.time_field = o->time_field};
+            if (!(ss->st = vg_state_new(vg_scanner_ruleset(ss->sc), &so))) {
+                fprintf(stderr, "vigil scan: out of memory\n");
+                failed = true;
+            }
+        }
         const char *line;
         size_t len;
         int r;
@@ -283,7 +353,7 @@ static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ni
             for (;;) {
                 while (!b && !(b = vg_workpool_acquire(pool))) {
                     done = vg_workpool_next(pool, true);
-                    failed |= !emit_batch(done, alerts, st);
+                    failed |= !emit_batch(done, alerts, st, ss);
                     vg_workpool_release(pool, done);
                 }
                 bool added = r == 2     ? vg_batch_add_oversize(b, len, &src, NULL)
@@ -294,7 +364,7 @@ static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ni
                 vg_workpool_submit(pool, b);
                 b = NULL;
                 while ((done = vg_workpool_next(pool, false))) {
-                    failed |= !emit_batch(done, alerts, st);
+                    failed |= !emit_batch(done, alerts, st, ss);
                     vg_workpool_release(pool, done);
                 }
             }
@@ -305,9 +375,10 @@ static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ni
             b = NULL;
         }
         while ((done = vg_workpool_next(pool, true))) {
-            failed |= !emit_batch(done, alerts, st);
+            failed |= !emit_batch(done, alerts, st, ss);
             vg_workpool_release(pool, done);
         }
+        failed |= !state_end(ss);
         if (input_close(&in) != 0)
             rc = -1;
     }
@@ -349,8 +420,20 @@ int vg_cmd_scan(int argc, char **argv)
     size_t ninputs = optind < argc ? (size_t)(argc - optind) : 1;
     input_stats_t st = {0};
     uint64_t alerts = 0;
+    scan_state_t ss = {.alerts = &alerts};
+    bool stateful = vg_ruleset_has_stateful(rs);
+    if (stateful) {
+        vg_event_limits_t lim = {o.max_bytes, o.max_depth};
+        ss.sc = vg_scanner_new(rs);
+        ss.dec = vg_decoder_new(&lim);
+        if (!ss.sc || !ss.dec) {
+            fprintf(stderr, "vigil scan: cannot set up matching (out of memory)\n");
+            rc = VG_EXIT_RUNTIME;
+        }
+    }
     double t0 = vg_monotime();
-    if (scan_inputs(pool, inputs, ninputs, &o, isatty(STDERR_FILENO), &alerts, &st) != 0)
+    if (rc == VG_EXIT_OK && scan_inputs(pool, inputs, ninputs, &o, isatty(STDERR_FILENO),
+                                        &alerts, &st, stateful ? &ss : NULL) != 0)
         rc = VG_EXIT_RUNTIME;
     fflush(stdout);
     double dt = vg_monotime() - t0;
@@ -361,6 +444,15 @@ int vg_cmd_scan(int argc, char **argv)
             (unsigned long long)alerts, vg_ruleset_rule_count(rs), dt,
             dt > 0 ? (double)st.events / dt : 0.0, dt > 0 ? (double)st.bytes / dt / 1e6 : 0.0,
             po.workers);
+    if (stateful)
+        fprintf(stderr,
+                "vigil scan: stateful rules: %llu late events dropped, %llu without event time, "
+                "%llu keys evicted, %llu alerts throttled\n",
+                (unsigned long long)ss.total.late, (unsigned long long)ss.total.untimed,
+                (unsigned long long)ss.total.evicted, (unsigned long long)ss.total.suppressed);
+    vg_state_destroy(ss.st);
+    vg_scanner_destroy(ss.sc);
+    vg_decoder_destroy(ss.dec);
     vg_workpool_destroy(pool);
     vg_ruleset_destroy(rs);
     return rc;

@@ -90,10 +90,22 @@ typedef struct compiler {
 static const char *const DEFAULT_TEXT_FIELDS[] = {"title", "body"};
 static const char *const SEVERITIES[] = {"info", "low", "medium", "high", "critical"};
 static const char *const TOP_KEYS[] = {"lists", "macros", "rules"};
-static const char *const RULE_KEYS[] = {"id",      "title", "description", "severity", "tags",
-                                        "enabled", "match", "alert",       "tests"};
+static const char *const RULE_KEYS[] = {"id",        "title",   "description", "severity",
+                                        "tags",      "enabled", "match",       "alert",
+                                        "tests",     "threshold", "spike",     "first_seen",
+                                        "absence",   "throttle", "digest",     "event_time"};
 static const char *const ALERT_KEYS[] = {"topic", "summary"};
-static const char *const TEST_KEYS[] = {"match", "no_match"};
+static const char *const TEST_KEYS[] = {"match", "no_match", "sequences"};
+static const char *const SEQ_KEYS[] = {"name", "events", "expect"};
+static const char *const AGG_KEYS[] = {"threshold", "spike", "first_seen", "absence"};
+static const char *const THRESHOLD_KEYS[] = {"count", "window", "group_by", "max_keys"};
+static const char *const SPIKE_KEYS[] = {"factor",   "min_count", "window",
+                                         "baseline", "group_by",  "max_keys"};
+static const char *const FIRST_SEEN_KEYS[] = {"field", "horizon", "group_by", "max_keys"};
+static const char *const ABSENCE_KEYS[] = {"window", "group_by", "max_keys"};
+static const char *const THROTTLE_KEYS[] = {"window", "group_by", "max_keys"};
+static const char *const DIGEST_KEYS[] = {"window", "group_by", "max_keys", "max_items"};
+static const char *const EVENT_TIME_KEYS[] = {"field", "lateness"};
 static const char *const COND_KEYS[] = {"all", "any", "not", "macro", "text", "field"};
 static const char *const TEXT_KEYS[] = {"any", "all", "fields"};
 static const char *const OPS[] = {"eq",  "in",  "prefix", "suffix", "contains", "matches",
@@ -204,10 +216,46 @@ static void free_cond(vg_cond_t *cd)
     free(cd);
 }
 
+static void free_path(vg_path_t *p)
+{
+    free(p->text);
+    for (size_t i = 0; i < p->nparts; i++)
+        free(p->parts[i]);
+    free(p->parts);
+}
+
+static void free_rule_state(vg_rule_state_t *st)
+{
+    if (!st)
+        return;
+    free_path(&st->field);
+    for (size_t i = 0; i < st->ngroup; i++)
+        free_path(&st->group[i]);
+    free(st->group);
+    for (size_t i = 0; i < st->nout_group; i++)
+        free_path(&st->out_group[i]);
+    free(st->out_group);
+    free_path(&st->time_field);
+    free(st->summary);
+    free(st);
+}
+
 static void free_rule(vg_rule_t *r)
 {
     if (!r)
         return;
+    free_rule_state(r->state);
+    for (size_t i = 0; i < r->nseqs; i++) {
+        vg_rule_seq_t *q = &r->seqs[i];
+        for (size_t j = 0; j < q->nevents; j++)
+            free(q->events[j]);
+        free(q->events);
+        free(q->lens);
+        free(q->ev_lines);
+        free(q->expect);
+        free(q->name);
+    }
+    free(r->seqs);
     free(r->id);
     free(r->title);
     free(r->description);
@@ -1331,6 +1379,9 @@ static void node_to_json(vg_strbuf_t *sb, const vg_ynode_t *n)
     }
 }
 
+static bool compile_sequences(compiler_t *c, const char *file, vg_rule_t *r,
+                              const vg_ynode_t *l);
+
 static bool compile_tests(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *t)
 {
     if (t->kind != VG_YNODE_MAP) {
@@ -1379,6 +1430,463 @@ static bool compile_tests(compiler_t *c, const char *file, vg_rule_t *r, const v
             tc->expect_match = pass == 0;
             tc->line = ev->line;
         }
+    }
+    const vg_ynode_t *seqs = vg_ynode_get(t, "sequences");
+    if (seqs)
+        ok = compile_sequences(c, file, r, seqs) && ok;
+    return ok;
+}
+
+/* ---- stateful rules ---- */
+
+#define MAX_GROUP_PATHS 4
+#define MAX_DURATION_MS (INT64_C(3660) * 86400 * 1000)
+#define DEFAULT_MAX_KEYS 100000u
+#define MAX_MAX_KEYS 10000000u
+
+/* A duration such as 30s, 10m, 24h, 7d or 2w (also 500ms). */
+static bool get_duration(compiler_t *c, const char *file, const vg_ynode_t *map, const char *key,
+                         bool required, const vg_ynode_t *where, int64_t *ms)
+{
+    const vg_ynode_t *v = vg_ynode_get(map, key);
+    if (!v) {
+        if (required)
+            ERR(c, file, where, "missing required key '%s' (a duration such as 30s, 10m, 24h "
+                                "or 7d)",
+                key);
+        return !required;
+    }
+    static const char hint[] = "a duration is a whole number and a unit: ms, s, m, h, d or w "
+                               "(30s, 10m, 24h, 7d)";
+    if (v->kind != VG_YNODE_SCALAR || v->type == VG_YSCALAR_NULL) {
+        ERR(c, file, v, "'%s' takes a duration, got %s (%s)", key, vg_ynode_describe(v), hint);
+        return false;
+    }
+    if (v->type == VG_YSCALAR_INT || v->type == VG_YSCALAR_FLOAT) {
+        ERR(c, file, v, "'%s: %s' has no unit (%s; write %ss for seconds)", key, v->str, hint,
+            v->str);
+        return false;
+    }
+    const char *p = v->str;
+    int64_t n = 0;
+    size_t digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 12) {
+        n = n * 10 + (*p++ - '0');
+        digits++;
+    }
+    int64_t unit = 0;
+    if (strcmp(p, "ms") == 0)
+        unit = 1;
+    else if (strcmp(p, "s") == 0)
+        unit = 1000;
+    else if (strcmp(p, "m") == 0)
+        unit = 60000;
+    else if (strcmp(p, "h") == 0)
+        unit = 3600000;
+    else if (strcmp(p, "d") == 0)
+        unit = 86400000;
+    else if (strcmp(p, "w") == 0)
+        unit = 7 * 86400000LL;
+    if (digits == 0 || unit == 0) {
+        ERR(c, file, v, "'%s: %s' is not a duration (%s)", key, v->str, hint);
+        return false;
+    }
+    if (n > MAX_DURATION_MS / unit) {
+        ERR(c, file, v, "'%s: %s' is too long (at most 3660d)", key, v->str);
+        return false;
+    }
+    *ms = n * unit;
+    return true;
+}
+
+static bool get_uint(compiler_t *c, const char *file, const vg_ynode_t *map, const char *key,
+                     uint32_t min, uint32_t max, uint32_t *out)
+{
+    const vg_ynode_t *v = vg_ynode_get(map, key);
+    if (!v)
+        return true;
+    if (v->kind != VG_YNODE_SCALAR || v->type != VG_YSCALAR_INT || v->num < min ||
+        v->num > max) {
+        ERR(c, file, v, "'%s' takes a whole number from %u to %u, got %s%s", key, min, max,
+            v->kind == VG_YNODE_SCALAR ? v->str : vg_ynode_describe(v),
+            v->kind == VG_YNODE_SCALAR && v->quoted ? " (remove the quotes)" : "");
+        return false;
+    }
+    *out = (uint32_t)v->num;
+    return true;
+}
+
+static bool make_path(compiler_t *c, vg_path_t *p, const char *s, size_t len)
+{
+    p->text = xstrndup(c, s, len);
+    size_t parts = 1;
+    for (size_t i = 0; i < len; i++)
+        parts += s[i] == '.';
+    p->parts = calloc(parts, sizeof(char *));
+    if (!p->text || !p->parts) {
+        oom(c);
+        return false;
+    }
+    const char *q = p->text;
+    for (size_t k = 0; k < parts; k++) {
+        const char *e = strchr(q, '.');
+        size_t l = e ? (size_t)(e - q) : strlen(q);
+        if (!(p->parts[k] = xstrndup(c, q, l)))
+            return false;
+        p->nparts++;
+        q = e ? e + 1 : q + l;
+    }
+    return true;
+}
+
+static bool get_path(compiler_t *c, const char *file, const vg_ynode_t *v, const char *key,
+                     vg_path_t *out)
+{
+    if (!is_str(v) || !valid_path(v->str, v->len)) {
+        ERR(c, file, v, "'%s' takes a field path such as 'source' or 'meta.feed', got %s", key,
+            v->kind == VG_YNODE_SCALAR ? "an invalid path" : vg_ynode_describe(v));
+        return false;
+    }
+    return make_path(c, out, v->str, v->len);
+}
+
+/* group_by: one path or a list of up to MAX_GROUP_PATHS paths. */
+static bool get_group(compiler_t *c, const char *file, const vg_ynode_t *map, vg_path_t **out,
+                      size_t *n)
+{
+    const vg_ynode_t *v = vg_ynode_get(map, "group_by");
+    if (!v)
+        return true;
+    const vg_ynode_t *const *items = &v;
+    size_t count = 1;
+    if (v->kind == VG_YNODE_SEQ) {
+        items = v->items;
+        count = v->count;
+    }
+    if (count == 0 || count > MAX_GROUP_PATHS) {
+        ERR(c, file, v, "'group_by' takes 1 to %d field paths, got %zu", MAX_GROUP_PATHS, count);
+        return false;
+    }
+    *out = calloc(count, sizeof(vg_path_t));
+    if (!*out)
+        return oom(c), false;
+    bool ok = true;
+    for (size_t i = 0; i < count; i++) {
+        if (!get_path(c, file, items[i], "group_by", &(*out)[*n]))
+            ok = false;
+        (*n)++;
+    }
+    return ok;
+}
+
+static void group_text(char *buf, size_t size, const vg_path_t *g, size_t n)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, size - l, "%s%s", i ? "," : " by ", g[i].text);
+    }
+}
+
+static void duration_text(char *buf, size_t size, int64_t ms)
+{
+    static const struct {
+        int64_t ms;
+        const char *u;
+    } units[] = {{7 * 86400000LL, "w"}, {86400000, "d"}, {3600000, "h"}, {60000, "m"},
+                 {1000, "s"},           {1, "ms"}};
+    for (size_t i = 0; i < N(units); i++)
+        if (ms % units[i].ms == 0) {
+            snprintf(buf, size, "%lld%s", (long long)(ms / units[i].ms), units[i].u);
+            return;
+        }
+}
+
+/* Parses threshold / spike / first_seen / absence, throttle / digest and
+ * event_time of rule node n into r->state (left NULL for a stateless
+ * rule). */
+static bool compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *n)
+{
+    const vg_ynode_t *agg = NULL, *aggk = NULL;
+    bool ok = true;
+    for (size_t i = 0; i < n->count; i++) {
+        const vg_ynode_t *k = n->items[2 * i];
+        for (size_t j = 0; j < N(AGG_KEYS); j++) {
+            if (strcmp(k->str, AGG_KEYS[j]) != 0)
+                continue;
+            if (agg) {
+                ERR(c, file, k, "a rule takes one of threshold, spike, first_seen and absence; "
+                                "'%s' and '%s' both given (write two rules)",
+                    aggk->str, k->str);
+                ok = false;
+            } else {
+                aggk = k;
+                agg = n->items[2 * i + 1];
+            }
+        }
+    }
+    const vg_ynode_t *thr = vg_ynode_get(n, "throttle"), *dig = vg_ynode_get(n, "digest");
+    const vg_ynode_t *evt = vg_ynode_get(n, "event_time");
+    if (!agg && !thr && !dig) {
+        if (evt) {
+            ERR(c, file, evt, "'event_time' is only for stateful rules (with threshold, spike, "
+                              "first_seen, absence, throttle or digest)");
+            return false;
+        }
+        return ok;
+    }
+    vg_rule_state_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return oom(c), false;
+    r->state = st;
+    st->max_keys = DEFAULT_MAX_KEYS;
+    st->out_max_keys = DEFAULT_MAX_KEYS;
+    st->digest_max_items = 100;
+    if (thr && dig) {
+        ERR(c, file, dig, "a rule takes 'throttle' or 'digest', not both");
+        ok = false;
+    }
+    char sum[512] = "", g[256], d1[32], d2[32];
+    if (agg) {
+        if (agg->kind != VG_YNODE_MAP) {
+            ERR(c, file, agg, "'%s' takes a map such as {count: 3, window: 24h, group_by: "
+                              "entities}, got %s",
+                aggk->str, vg_ynode_describe(agg));
+            ok = false;
+            goto event_time;
+        }
+        const char *kind = aggk->str;
+        if (strcmp(kind, "threshold") == 0) {
+            st->kind = VG_AGG_THRESHOLD;
+            check_keys(c, file, agg, THRESHOLD_KEYS, N(THRESHOLD_KEYS), "threshold");
+            if (!vg_ynode_get(agg, "count")) {
+                ERR(c, file, agg, "threshold needs 'count' (how many events within the window)");
+                ok = false;
+            }
+            ok = get_uint(c, file, agg, "count", 1, 100000, &st->count) && ok;
+            ok = get_duration(c, file, agg, "window", true, agg, &st->window_ms) && ok;
+        } else if (strcmp(kind, "spike") == 0) {
+            st->kind = VG_AGG_SPIKE;
+            check_keys(c, file, agg, SPIKE_KEYS, N(SPIKE_KEYS), "spike");
+            const vg_ynode_t *f = vg_ynode_get(agg, "factor");
+            if (!f || f->kind != VG_YNODE_SCALAR ||
+                (f->type != VG_YSCALAR_INT && f->type != VG_YSCALAR_FLOAT) || !(f->num >= 1) ||
+                f->num > 1e6) {
+                ERR(c, file, f ? f : agg,
+                    "spike needs 'factor': a number of at least 1 (3 means three times the "
+                    "baseline)");
+                ok = false;
+            } else {
+                st->factor = f->num;
+            }
+            st->min_count = 1;
+            st->baseline = 7;
+            if (!vg_ynode_get(agg, "min_count")) {
+                ERR(c, file, agg, "spike needs 'min_count' (the fewest events that can be a "
+                                  "spike, so that 0 -> 2 is not one)");
+                ok = false;
+            }
+            ok = get_uint(c, file, agg, "min_count", 1, 10000000, &st->min_count) && ok;
+            ok = get_uint(c, file, agg, "baseline", 1, 60, &st->baseline) && ok;
+            ok = get_duration(c, file, agg, "window", true, agg, &st->window_ms) && ok;
+        } else if (strcmp(kind, "first_seen") == 0) {
+            st->kind = VG_AGG_FIRST_SEEN;
+            check_keys(c, file, agg, FIRST_SEEN_KEYS, N(FIRST_SEEN_KEYS), "first_seen");
+            const vg_ynode_t *f = vg_ynode_get(agg, "field");
+            if (!f) {
+                ERR(c, file, agg, "first_seen needs 'field' (the field whose new values to "
+                                  "report)");
+                ok = false;
+            } else {
+                ok = get_path(c, file, f, "field", &st->field) && ok;
+            }
+            ok = get_duration(c, file, agg, "horizon", true, agg, &st->window_ms) && ok;
+        } else {
+            st->kind = VG_AGG_ABSENCE;
+            check_keys(c, file, agg, ABSENCE_KEYS, N(ABSENCE_KEYS), "absence");
+            ok = get_duration(c, file, agg, "window", true, agg, &st->window_ms) && ok;
+        }
+        if (st->window_ms <= 0 && ok) {
+            ERR(c, file, agg, "the window must be longer than 0");
+            ok = false;
+        }
+        ok = get_group(c, file, agg, &st->group, &st->ngroup) && ok;
+        ok = get_uint(c, file, agg, "max_keys", 1, MAX_MAX_KEYS, &st->max_keys) && ok;
+    }
+    if (thr || dig) {
+        const vg_ynode_t *o = thr ? thr : dig;
+        const char *what = thr ? "throttle" : "digest";
+        st->out = thr ? VG_OUT_THROTTLE : VG_OUT_DIGEST;
+        if (o->kind != VG_YNODE_MAP) {
+            ERR(c, file, o, "'%s' takes a map such as {window: 1h}, got %s", what,
+                vg_ynode_describe(o));
+            ok = false;
+        } else {
+            if (thr)
+                check_keys(c, file, o, THROTTLE_KEYS, N(THROTTLE_KEYS), what);
+            else
+                check_keys(c, file, o, DIGEST_KEYS, N(DIGEST_KEYS), what);
+            ok = get_duration(c, file, o, "window", true, o, &st->out_window_ms) && ok;
+            if (st->out_window_ms <= 0 && ok) {
+                ERR(c, file, o, "the window must be longer than 0");
+                ok = false;
+            }
+            st->out_group_set = vg_ynode_get(o, "group_by") != NULL;
+            ok = get_group(c, file, o, &st->out_group, &st->nout_group) && ok;
+            ok = get_uint(c, file, o, "max_keys", 1, MAX_MAX_KEYS, &st->out_max_keys) && ok;
+            if (dig)
+                ok = get_uint(c, file, o, "max_items", 1, 10000, &st->digest_max_items) && ok;
+        }
+        if (agg && st->out_group_set) {
+            ERR(c, file, vg_ynode_get(o, "group_by"),
+                "'%s' of a %s rule works per the %s's group_by; remove this group_by", what,
+                aggk->str, aggk->str);
+            ok = false;
+        }
+        if (dig && agg) {
+            ERR(c, file, dig, "'digest' collects the events of a plain rule; a %s rule already "
+                              "sends one alert per group (use 'throttle' to limit those)",
+                aggk->str);
+            ok = false;
+        }
+        if (thr && agg && st->kind == VG_AGG_ABSENCE) {
+            ERR(c, file, thr, "an absence rule already alerts once per silence; 'throttle' "
+                              "would change nothing");
+            ok = false;
+        }
+    }
+event_time:
+    if (evt) {
+        if (evt->kind != VG_YNODE_MAP) {
+            ERR(c, file, evt, "'event_time' takes {field: PATH, lateness: DURATION}, got %s",
+                vg_ynode_describe(evt));
+            ok = false;
+        } else {
+            check_keys(c, file, evt, EVENT_TIME_KEYS, N(EVENT_TIME_KEYS), "event_time");
+            const vg_ynode_t *f = vg_ynode_get(evt, "field");
+            if (f)
+                ok = get_path(c, file, f, "field", &st->time_field) && ok;
+            ok = get_duration(c, file, evt, "lateness", false, evt, &st->lateness_ms) && ok;
+        }
+    }
+    if (!ok)
+        return false;
+    /* The one-line description doubles as the canonical form hashed into
+     * the fingerprint that snapshots are matched against. */
+    size_t l = 0;
+    if (st->kind != VG_AGG_NONE) {
+        group_text(g, sizeof(g), st->group, st->ngroup);
+        duration_text(d1, sizeof(d1), st->window_ms);
+        switch (st->kind) {
+        case VG_AGG_THRESHOLD:
+            snprintf(sum, sizeof(sum), "threshold %u in %s%s", st->count, d1, g);
+            break;
+        case VG_AGG_SPIKE:
+            snprintf(sum, sizeof(sum), "spike x%g (min %u) per %s over %u windows%s", st->factor,
+                     st->min_count, d1, st->baseline, g);
+            break;
+        case VG_AGG_FIRST_SEEN:
+            snprintf(sum, sizeof(sum), "first_seen %s within %s%s", st->field.text, d1, g);
+            break;
+        default: snprintf(sum, sizeof(sum), "absence %s%s", d1, g); break;
+        }
+        l = strlen(sum);
+    }
+    if (st->out != VG_OUT_EACH) {
+        group_text(g, sizeof(g), st->out_group_set ? st->out_group : st->group,
+                   st->out_group_set ? st->nout_group : st->ngroup);
+        duration_text(d2, sizeof(d2), st->out_window_ms);
+        snprintf(sum + l, sizeof(sum) - l, "%s%s %s%s", l ? "; " : "",
+                 st->out == VG_OUT_THROTTLE ? "throttle" : "digest", d2, g);
+    }
+    st->summary = xstrndup(c, sum, strlen(sum));
+    char canon[1024];
+    snprintf(canon, sizeof(canon), "%s|%s|%lld|%u|%u|%u|%u", sum,
+             st->time_field.text ? st->time_field.text : "", (long long)st->lateness_ms,
+             st->max_keys, st->out_max_keys, st->digest_max_items, (unsigned)st->kind);
+    st->fingerprint = vg_hash_finish(vg_hash64(VG_HASH_INIT, canon, strlen(canon)));
+    return st->summary != NULL;
+}
+
+/* tests.sequences: [{name, events: [event…], expect: [alert…]}] */
+static bool compile_sequences(compiler_t *c, const char *file, vg_rule_t *r,
+                              const vg_ynode_t *l)
+{
+    if (!r->state) {
+        ERR(c, file, l, "'sequences' test stateful rules; this rule has no threshold, spike, "
+                        "first_seen, absence, throttle or digest (use match/no_match)");
+        return false;
+    }
+    if (l->kind != VG_YNODE_SEQ) {
+        ERR(c, file, l, "'sequences' takes a list of {events: [...], expect: [...]}, got %s",
+            vg_ynode_describe(l));
+        return false;
+    }
+    r->seqs = calloc(l->count ? l->count : 1, sizeof(vg_rule_seq_t));
+    if (!r->seqs)
+        return oom(c), false;
+    bool ok = true;
+    for (size_t i = 0; i < l->count; i++) {
+        const vg_ynode_t *q = l->items[i];
+        if (q->kind != VG_YNODE_MAP) {
+            ERR(c, file, q, "a sequence is a map {name, events, expect}, got %s",
+                vg_ynode_describe(q));
+            ok = false;
+            continue;
+        }
+        check_keys(c, file, q, SEQ_KEYS, N(SEQ_KEYS), "a test sequence");
+        vg_rule_seq_t *s = &r->seqs[r->nseqs++];
+        s->line = q->line;
+        s->name = get_string(c, file, q, "name", false, q);
+        const vg_ynode_t *evs = vg_ynode_get(q, "events"), *exp = vg_ynode_get(q, "expect");
+        if (!evs || evs->kind != VG_YNODE_SEQ || evs->count == 0) {
+            ERR(c, file, evs ? evs : q, "a sequence needs 'events': a non-empty list of events");
+            ok = false;
+            continue;
+        }
+        if (!exp || exp->kind != VG_YNODE_SEQ) {
+            ERR(c, file, exp ? exp : q,
+                "a sequence needs 'expect': the list of alerts the events must raise, in order "
+                "(write 'expect: []' for none)");
+            ok = false;
+            continue;
+        }
+        s->events = calloc(evs->count, sizeof(char *));
+        s->lens = calloc(evs->count, sizeof(size_t));
+        s->ev_lines = calloc(evs->count, sizeof(unsigned));
+        if (!s->events || !s->lens || !s->ev_lines)
+            return oom(c), false;
+        for (size_t j = 0; j < evs->count; j++) {
+            const vg_ynode_t *ev = evs->items[j];
+            if (ev->kind != VG_YNODE_MAP) {
+                ERR(c, file, ev, "a test event must be a map like {title: \"...\"}, got %s",
+                    vg_ynode_describe(ev));
+                ok = false;
+                continue;
+            }
+            vg_strbuf_t sb;
+            vg_strbuf_init(&sb);
+            node_to_json(&sb, ev);
+            if (vg_strbuf_failed(&sb))
+                return vg_strbuf_free(&sb), oom(c), false;
+            s->ev_lines[s->nevents] = ev->line;
+            s->events[s->nevents] = vg_strbuf_detach(&sb, &s->lens[s->nevents]);
+            s->nevents++;
+        }
+        for (size_t j = 0; j < exp->count; j++)
+            if (exp->items[j]->kind != VG_YNODE_MAP) {
+                ERR(c, file, exp->items[j], "an expected alert is a map such as {count: 3, "
+                                            "group: SMIC}, got %s",
+                    vg_ynode_describe(exp->items[j]));
+                ok = false;
+            }
+        vg_strbuf_t sb;
+        vg_strbuf_init(&sb);
+        node_to_json(&sb, exp);
+        if (vg_strbuf_failed(&sb))
+            return vg_strbuf_free(&sb), oom(c), false;
+        s->expect = vg_strbuf_detach(&sb, &s->expect_len);
+        s->expect_line = exp->line;
     }
     return ok;
 }
@@ -1539,6 +2047,7 @@ static void compile_rule(compiler_t *c, const char *file, const vg_ynode_t *n)
         r->match = compile_cond(c, file, match, 0);
         ok = r->match && ok;
     }
+    ok = compile_state(c, file, r, n) && ok;
     const vg_ynode_t *tests = vg_ynode_get(n, "tests");
     if (tests)
         ok = compile_tests(c, file, r, tests) && ok;

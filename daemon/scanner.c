@@ -540,7 +540,25 @@ int vg_scanner_eval(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t er
     const vg_ruleset_t *rs = sc->rs;
     for (size_t i = 0; i < rs->nrules; i++) {
         const vg_rule_t *r = rs->rules[i];
-        if (r->enabled && eval_cond(sc, ev, r->match))
+        /* A stateful rule's alerts come from the state step (state.c),
+         * which evaluates its condition itself, in partition order. */
+        if (r->enabled && !r->state && eval_cond(sc, ev, r->match))
+            sc->matched[sc->nmatched++] = r;
+    }
+    if (sc->failed) {
+        snprintf(err, err_size, "matching failed (out of memory or a vectorscan error)");
+        return -1;
+    }
+    return (int)sc->nmatched;
+}
+
+int vg_scanner_eval_stateful(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t err_size)
+{
+    begin_event(sc, ev);
+    const vg_ruleset_t *rs = sc->rs;
+    for (size_t i = 0; i < rs->nrules; i++) {
+        const vg_rule_t *r = rs->rules[i];
+        if (r->enabled && r->state && eval_cond(sc, ev, r->match))
             sc->matched[sc->nmatched++] = r;
     }
     if (sc->failed) {

@@ -14,10 +14,15 @@ typedef struct vg_scanner vg_scanner_t;
 vg_scanner_t *vg_scanner_new(const vg_ruleset_t *rs);
 void vg_scanner_destroy(vg_scanner_t *sc);
 
-/* Evaluates every enabled rule over ev. Returns how many matched (see
+/* Evaluates every enabled stateless rule over ev (stateful rules are
+ * evaluated by vg_state_process, in partition order). Returns how many matched (see
  * vg_scanner_match), or -1 when matching failed internally (then err says
  * why). */
 int vg_scanner_eval(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t err_size);
+
+/* The same for the enabled stateful rules only, in rule order (the state
+ * step of vg_state_process). */
+int vg_scanner_eval_stateful(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t err_size);
 
 /* Evaluates one rule only (enabled or not): 1 match, 0 no match, -1 error. */
 int vg_scanner_eval_rule(vg_scanner_t *sc, const vg_event_t *ev, const vg_rule_t *rule,
