@@ -12,6 +12,7 @@
 #include "vigil/metrics.h"
 #include "vigil/metrics_http.h"
 #include "vigil/pipeline.h"
+#include "vigil/watch.h"
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -28,10 +29,35 @@ static void on_hup(int sig)
     reload_requested = 1;
 }
 
+/* Loads rules.paths. Each problem found is a log line whose message is
+ * the problem and whose `at` is file:line:col, so a broken edit shows in
+ * the journal as clearly as in `vigil check`. */
 static vg_ruleset_t *load_rules(const vg_config_t *cfg)
 {
-    return vg_cli_load_rules((const char *const *)cfg->rule_paths.items, cfg->rule_paths.count,
-                             (const char *const *)cfg->text_fields.items, cfg->text_fields.count);
+    static const vg_log_level_t levels[] = {VG_LOG_ERROR, VG_LOG_WARN, VG_LOG_INFO};
+    vg_diags_t *d = vg_diags_new();
+    if (!d) {
+        vg_log_fields(VG_LOG_ERROR, "out of memory loading the rules", NULL, 0);
+        return NULL;
+    }
+    vg_ruleset_options_t ro = {(const char *const *)cfg->text_fields.items,
+                               cfg->text_fields.count};
+    vg_ruleset_t *rs = vg_ruleset_load((const char *const *)cfg->rule_paths.items,
+                                       cfg->rule_paths.count, &ro, d);
+    for (size_t i = 0; i < vg_diags_count(d); i++) {
+        const vg_diag_t *m = vg_diags_get(d, i);
+        char at[600];
+        if (m->line)
+            snprintf(at, sizeof(at), "%s:%u:%u", m->file ? m->file : "-", m->line, m->col);
+        else
+            snprintf(at, sizeof(at), "%s", m->file ? m->file : "-");
+        vg_log_kv(levels[m->level <= VG_DIAG_NOTE ? m->level : VG_DIAG_NOTE], m->message,
+                  VG_LOG_STR("at", at));
+    }
+    if (!rs)
+        vg_log_kv(VG_LOG_ERROR, "no rules loaded", VG_LOG_UINT("errors", vg_diags_errors(d)));
+    vg_diags_destroy(d);
+    return rs;
 }
 
 /* systemd's notify protocol (Type=notify): READY once consuming,
@@ -40,7 +66,8 @@ static vg_ruleset_t *load_rules(const vg_config_t *cfg)
 typedef struct notifier {
     const vg_config_t *cfg;
     uint64_t watchdog_usec;
-    struct timespec last_ping, last_status;
+    struct timespec last_ping, last_status, last_log_tick;
+    vg_watch_t *watch; /* rules.watch; NULL when off */
 } notifier_t;
 
 static vg_ruleset_t *reload_rules(void *arg)
@@ -73,6 +100,20 @@ static void on_tick(void *arg, const vg_pipeline_stats_t *st)
         sd_notify(0, "WATCHDOG=1");
         n->last_ping = now;
     }
+    /* Rule files edited and quiet since: the same reload as SIGHUP. */
+    vg_watch_change_t change;
+    if (n->watch &&
+        vg_watch_poll(n->watch, (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u,
+                      &change)) {
+        vg_log_kv(VG_LOG_INFO, "rule files changed; reloading", VG_LOG_UINT("events", change.events),
+                  VG_LOG_STR("last", change.last));
+        reload_requested = 1;
+    }
+    /* Summaries of rate-limited log lines come out even when quiet. */
+    if (since(&n->last_log_tick, &now) >= 1.0) {
+        vg_log_tick();
+        n->last_log_tick = now;
+    }
     if (since(&n->last_status, &now) >= 5.0) {
         sd_notifyf(0, "STATUS=Consumed %llu events; %llu alerts, %llu dead-lettered",
                    (unsigned long long)st->consumed, (unsigned long long)st->alerts,
@@ -85,14 +126,26 @@ int vg_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"verbose", no_argument, NULL, 'v'},
+                                         {"log-format", required_argument, NULL, 'F'},
                                          {NULL, 0, NULL, 0}};
     const char *config = NULL;
+    bool verbose = false;
+    vg_log_format_t log_format = VG_LOG_LOGFMT;
+    bool log_format_given = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:v", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
-        case 'v': vg_log_set_level(VG_LOG_DEBUG); break;
+        case 'v': verbose = true; break;
+        case 'F':
+            if (vg_log_format_parse(optarg, &log_format) != 0) {
+                fprintf(stderr, "vigil run: --log-format must be logfmt or json, got '%s'\n",
+                        optarg);
+                return VG_EXIT_USAGE;
+            }
+            log_format_given = true;
+            break;
         default: vg_cli_usage(stderr, "run"); return VG_EXIT_USAGE;
         }
     }
@@ -110,6 +163,13 @@ int vg_cmd_run(int argc, char **argv)
         fprintf(stderr, "vigil run: configuration %s is invalid\n", config);
         return VG_EXIT_INVALID;
     }
+    /* From here on every event of note is a log line: --log-format and
+     * --verbose win over log.format and log.level. */
+    vg_log_options_t lo;
+    vg_log_options_default(&lo);
+    lo.format = log_format_given ? log_format : (vg_log_format_t)cfg->log_format;
+    lo.level = verbose ? VG_LOG_DEBUG : (vg_log_level_t)cfg->log_level;
+    vg_log_configure(&lo);
     vg_ruleset_t *rs = load_rules(cfg);
     if (!rs) {
         vg_config_destroy(cfg);
@@ -149,17 +209,31 @@ int vg_cmd_run(int argc, char **argv)
     if (sd_watchdog_enabled(0, &nt.watchdog_usec) <= 0)
         nt.watchdog_usec = 0;
     clock_gettime(CLOCK_MONOTONIC, &nt.last_ping);
-    nt.last_status = nt.last_ping;
+    nt.last_status = nt.last_log_tick = nt.last_ping;
+    if (cfg->rules_watch) {
+        /* Not fatal: the rules are loaded and SIGHUP still reloads. */
+        nt.watch = vg_watch_new((const char *const *)cfg->rule_paths.items, cfg->rule_paths.count,
+                                (unsigned)cfg->rules_watch_quiet_ms, err, sizeof(err));
+        if (nt.watch)
+            vg_log_kv(VG_LOG_INFO, "watching rule files", VG_LOG_UINT("paths", cfg->rule_paths.count),
+                      VG_LOG_STR("first", cfg->rule_paths.items[0]),
+                      VG_LOG_UINT("quiet_ms", cfg->rules_watch_quiet_ms));
+        else
+            vg_log_kv(VG_LOG_ERROR, "rule files are not watched; SIGHUP still reloads",
+                      VG_LOG_STR("err", err));
+    }
     vg_pipeline_opts_t po = {.stop = &stop_requested, .reload = &reload_requested,
                              .reload_fn = reload_rules, .reload_arg = &nt,
                              .on_ready = on_ready, .on_tick = on_tick, .tick_arg = &nt,
                              .metrics = metrics};
     int rc = vg_pipeline_run(cfg, rs, &po, NULL, err, sizeof(err));
     sd_notify(0, "STOPPING=1");
+    vg_watch_destroy(nt.watch);
     vg_metrics_http_stop(http);
     vg_metrics_destroy(metrics);
     if (rc != 0)
-        fprintf(stderr, "vigil run: %s\n", err);
+        vg_log_kv(VG_LOG_ERROR, "cannot run", VG_LOG_STR("err", err));
+    vg_log_flush();
     vg_config_destroy(cfg);
     return rc == 0 ? VG_EXIT_OK : VG_EXIT_RUNTIME;
 }

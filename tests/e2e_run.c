@@ -726,6 +726,103 @@ static void test_reload(void **state)
     free(got);
 }
 
+/* rules.watch: saving the rule file the way editors do (write a new file,
+ * rename it over the old one) reloads the rules without SIGHUP; a broken
+ * edit keeps the old ones. log.format is json here, and every line the
+ * daemon writes must be one JSON object. */
+static void test_watch_reload(void **state)
+{
+    run_env_t e;
+    make_env(&e, "watch", 1, NULL, 0);
+    static char text[8192], edited[8192 + 512];
+    FILE *f = fopen(e.config, "r");
+    assert_non_null(f);
+    size_t len = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    const char *at = strstr(text, "rules:\n");
+    assert_non_null(at);
+    snprintf(edited, sizeof(edited),
+             "%.*srules:\n  watch: true\n  watch_quiet_ms: 200\n%slog:\n  format: json\n",
+             (int)(at - text), text, at + strlen("rules:\n"));
+    write_file(e.config, edited);
+
+    enum { N = 300 };
+    alert_rec_t *exp = calloc(3 * N, sizeof(*exp)), *got = calloc(6 * N, sizeof(*got));
+    reader_t r;
+    const char *topics[] = {e.alerts, e.trade_alerts};
+    reader_open(&r, topics, 2);
+    pid_t pid = start_vigil(&e);
+    assert_true(log_has(&e, "\"msg\":\"watching rule files\"", 30));
+    size_t nexp = produce_events(&e, 0, N, exp);
+    size_t ngot = read_alerts(&r, got, 6 * N, nexp, 60, 0.5);
+    assert_int_equal(ngot, nexp);
+
+    /* An editor's save: a new rule that also alerts on the near misses. */
+    f = fopen(e.rules, "r");
+    assert_non_null(f);
+    len = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    snprintf(edited, sizeof(edited), "%s  - id: urban\n    match: {text: {any: [urban]}}\n", text);
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s.new", e.rules);
+    write_file(tmp, edited);
+    assert_int_equal(rename(tmp, e.rules), 0);
+    assert_true(log_has(&e, "\"msg\":\"rule files changed; reloading\"", 30));
+    assert_true(log_has(&e, "\"msg\":\"rules reloaded\"", 30));
+    size_t n2 = produce_events(&e, N, 2 * N, exp + nexp);
+    for (int i = N; i < 2 * N; i++)
+        if (i % 3 == 1) {
+            snprintf(exp[nexp + n2].rule, sizeof(exp[0].rule), "urban");
+            exp[nexp + n2].src_offset = i;
+            n2++;
+        }
+    nexp += n2;
+    ngot += read_alerts(&r, got + ngot, 6 * N - ngot, n2, 60, 0.5);
+
+    /* A broken edit in place: refused, the rules above stay. */
+    f = fopen(e.rules, "a");
+    assert_non_null(f);
+    fputs("  - id: broken\n    match: {tetx: {any: [x]}}\n", f);
+    fclose(f);
+    assert_true(log_has(&e, "\"msg\":\"reload failed; keeping the current rules\"", 30));
+    size_t n3 = produce_events(&e, 2 * N, 3 * N, exp + nexp);
+    for (int i = 2 * N; i < 3 * N; i++)
+        if (i % 3 == 1) {
+            snprintf(exp[nexp + n3].rule, sizeof(exp[0].rule), "urban");
+            exp[nexp + n3].src_offset = i;
+            n3++;
+        }
+    nexp += n3;
+    ngot += read_alerts(&r, got + ngot, 6 * N - ngot, n3, 60, 1.0);
+    int st = stop_vigil(pid, SIGTERM);
+    reader_close(&r);
+    if (ngot != nexp)
+        dump_log(&e);
+    check_superset(got, ngot, exp, nexp, true);
+    assert_int_equal(ngot, nexp);
+    assert_int_equal(count_log(&e, "\"msg\":\"rules reloaded\""), 1);
+    assert_true(count_log(&e, "unknown condition 'tetx'") >= 1);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* one JSON object per line, nothing else */
+    f = fopen(e.log, "r");
+    assert_non_null(f);
+    char line[8192];
+    size_t lines = 0;
+    while (fgets(line, sizeof(line), f)) {
+        json_object *o = json_tokener_parse(line);
+        if (!o || !json_object_is_type(o, json_type_object))
+            fail_msg("not a JSON log line: %s", line);
+        json_object_put(o);
+        lines++;
+    }
+    fclose(f);
+    assert_true(lines >= 5);
+    free(exp);
+    free(got);
+}
+
 /* ---- metrics ---- */
 
 /* A port nobody listens on: bind port 0 and let the kernel pick. */
@@ -1051,6 +1148,7 @@ int main(void)
         cmocka_unit_test(test_dead_letter),
         cmocka_unit_test(test_sigterm_restart),
         cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_watch_reload),
         cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
