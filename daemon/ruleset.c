@@ -1463,8 +1463,9 @@ static bool get_duration(compiler_t *c, const char *file, const vg_ynode_t *map,
         return false;
     }
     if (v->type == VG_YSCALAR_INT || v->type == VG_YSCALAR_FLOAT) {
-        ERR(c, file, v, "'%s: %s' has no unit (%s; write %ss for seconds)", key, v->str, hint,
-            v->str);
+        ERR(c, file, v, "'%s: %s' has no unit (write %ss, %sm, %sh or %sd; units are ms, s, m, "
+                        "h, d and w)",
+            key, v->str, v->str, v->str, v->str, v->str);
         return false;
     }
     const char *p = v->str;

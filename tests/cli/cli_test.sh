@@ -107,6 +107,39 @@ else
     fail=$((fail + 1))
 fi
 
+# Stateful rules: each input file is one partition, fed in line order.
+cat >"$tmp/surge.yaml" <<'YAML'
+rules:
+  - id: surge
+    match: {text: {any: [entity list]}}
+    threshold: {count: 3, window: 24h, group_by: entities}
+YAML
+for i in 1 2 3 4; do
+    echo '{"published_at":"2024-03-01T0'$i':00:00Z","title":"entity list","entities":["SMIC"]}'
+done >"$tmp/day.jsonl"
+"$vigil" check "$tmp/surge.yaml" >"$tmp/out" 2>&1; check "check stateful" 0 $?
+contains "check lists stateful" "$tmp/out" "stateful: threshold 3 in 1d by entities"
+"$vigil" scan --rules "$tmp/surge.yaml" "$tmp/day.jsonl" >"$tmp/alerts" 2>"$tmp/err"
+check "scan stateful" 0 $?
+contains "threshold alert" "$tmp/alerts" '"state":{"kind":"threshold","group":{"entities":"smic"},"count":3'
+contains "threshold alert source" "$tmp/alerts" '"line":3}'
+if [ "$(wc -l <"$tmp/alerts")" -ne 1 ]; then
+    echo "FAIL: stateful scan: expected 1 alert, got $(wc -l <"$tmp/alerts")" >&2; fail=$((fail + 1)); fi
+"$vigil" scan --rules "$tmp/surge.yaml" "$tmp/day.jsonl" 2>/dev/null >"$tmp/alerts2"
+if cmp -s <(sed 's/"time":"[^"]*"//' "$tmp/alerts") <(sed 's/"time":"[^"]*"//' "$tmp/alerts2"); then
+    pass=$((pass + 1))
+else
+    echo "FAIL: stateful scan: a replay gave other alerts or ids" >&2; fail=$((fail + 1))
+fi
+head -2 "$tmp/day.jsonl" >"$tmp/p0.jsonl"; tail -2 "$tmp/day.jsonl" >"$tmp/p1.jsonl"
+"$vigil" scan --rules "$tmp/surge.yaml" "$tmp/p0.jsonl" "$tmp/p1.jsonl" >"$tmp/alerts" 2>/dev/null
+check "scan two partitions" 0 $?
+if [ -s "$tmp/alerts" ]; then
+    echo "FAIL: stateful scan: two files are two partitions, counts must not mix" >&2; fail=$((fail + 1)); fi
+sed 's/window: 24h/window: 24/' "$tmp/surge.yaml" >"$tmp/bad-surge.yaml"
+"$vigil" check "$tmp/bad-surge.yaml" >"$tmp/out" 2>&1; check "check duration without unit" 1 $?
+contains "duration error location" "$tmp/out" "bad-surge.yaml:4:35: error: 'window: 24' has no unit"
+
 # eval: precision/recall against a label.
 {
     echo '{"title":"export curbs on chips","topics":["trade"]}'
