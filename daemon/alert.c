@@ -154,6 +154,18 @@ static void snippet(vg_strbuf_t *sb, const vg_hit_t *h)
 char *vg_alert_render(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
                       const vg_alert_source_t *src, const char *time_field, size_t *len)
 {
+    vg_alert_options_t o = {.time_field = time_field};
+    return vg_alert_render_ex(sc, ev, i, src, &o, len);
+}
+
+char *vg_alert_render_ex(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
+                         const vg_alert_source_t *src, const vg_alert_options_t *opts,
+                         size_t *len)
+{
+    static const vg_alert_options_t none = {0};
+    if (!opts)
+        opts = &none;
+    const char *time_field = opts->time_field;
     const vg_rule_t *r = vg_scanner_match(sc, i);
     const vg_ruleset_t *rs = vg_scanner_ruleset(sc);
     if (!r)
@@ -199,7 +211,11 @@ char *vg_alert_render(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
     vg_strbuf_puts(&sb, ",\"matches\":[");
     const vg_hit_t *const *hits;
     const char **lists;
-    size_t nh = vg_scanner_evidence(sc, r, &hits, &lists);
+    size_t nh = vg_scanner_evidence(sc, r, &hits, &lists), omitted = 0;
+    if (opts->max_matches && nh > opts->max_matches) {
+        omitted = nh - opts->max_matches;
+        nh = opts->max_matches;
+    }
     for (size_t k = 0; k < nh; k++) {
         const vg_hit_t *h = hits[k];
         if (k)
@@ -219,7 +235,10 @@ char *vg_alert_render(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
         snippet(&sb, h);
         vg_strbuf_putc(&sb, '}');
     }
-    vg_strbuf_puts(&sb, "],\"source\":");
+    vg_strbuf_putc(&sb, ']');
+    if (omitted)
+        vg_strbuf_printf(&sb, ",\"matches_omitted\":%zu", omitted);
+    vg_strbuf_puts(&sb, ",\"source\":");
     if (src->topic) {
         vg_strbuf_puts(&sb, "{\"topic\":");
         vg_strbuf_json_string(&sb, src->topic, strlen(src->topic));
@@ -231,7 +250,12 @@ char *vg_alert_render(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
         vg_strbuf_json_string(&sb, f, strlen(f));
         vg_strbuf_printf(&sb, ",\"line\":%llu}", (unsigned long long)src->line);
     }
-    vg_strbuf_printf(&sb, ",\"ruleset\":\"%s\",\"event\":", rs->hash);
+    vg_strbuf_printf(&sb, ",\"ruleset\":\"%s\"", rs->hash);
+    if (opts->omit_event) {
+        vg_strbuf_putc(&sb, '}');
+        goto done;
+    }
+    vg_strbuf_puts(&sb, ",\"event\":");
     size_t rawlen;
     const char *raw = vg_event_raw(ev, &rawlen);
     /* Trim surrounding white space and flatten line breaks. */
@@ -247,6 +271,7 @@ char *vg_alert_render(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
             if (*q == '\n' || *q == '\r')
                 *q = ' ';
     vg_strbuf_putc(&sb, '}');
+done:
     if (vg_strbuf_failed(&sb)) {
         vg_strbuf_free(&sb);
         return NULL;

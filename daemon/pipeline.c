@@ -1552,7 +1552,9 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     publish_health(&p, true);
     vg_workpool_options_t wo = {.workers = default_workers(),
                                 .limits = {cfg->max_event_bytes, cfg->max_event_depth},
-                                .time_field = cfg->time_field};
+                                .time_field = cfg->time_field,
+                                .omit_event = !cfg->include_event,
+                                .max_matches = cfg->max_matches};
     p.pool = vg_workpool_new(rules, &wo);
     if (!p.pool) {
         snprintf(err, err_size, "out of memory setting up matching");

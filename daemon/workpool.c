@@ -94,7 +94,9 @@ static void process_batch(worker_t *w, vg_batch_t *b)
         }
         for (int k = 0; k < n; k++) {
             size_t len;
-            char *a = vg_alert_render(w->sc, ev, (size_t)k, &it->src, o->time_field, &len);
+            vg_alert_options_t ao = {.time_field = o->time_field, .omit_event = o->omit_event,
+                                     .max_matches = o->max_matches};
+            char *a = vg_alert_render_ex(w->sc, ev, (size_t)k, &it->src, &ao, &len);
             if (b->nalerts == b->alerts_cap) {
                 size_t cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
                 vg_work_alert_t *na = realloc(b->alerts, cap * sizeof(*na));

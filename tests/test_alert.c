@@ -56,8 +56,8 @@ static json_object *parse_json(const char *text)
 
 /* Evaluates rs on json and renders the alert for the i-th rule that
  * fired; checks that it is one line of valid JSON and valid UTF-8. */
-static rendered_t render_with(vg_ruleset_t *rs, const char *json, size_t i,
-                              const vg_alert_source_t *src, const char *time_field)
+static rendered_t render_opts(vg_ruleset_t *rs, const char *json, size_t i,
+                              const vg_alert_source_t *src, const vg_alert_options_t *opts)
 {
     vg_decoder_t *dec = own((free_fn)vg_decoder_destroy, vg_decoder_new(NULL));
     vg_event_t *ev = NULL;
@@ -70,7 +70,7 @@ static rendered_t render_with(vg_ruleset_t *rs, const char *json, size_t i,
     if (n <= (int)i)
         fail_msg("only %d rules fired on %s", n, json);
     size_t len = 0;
-    char *text = vg_alert_render(sc, ev, i, src, time_field, &len);
+    char *text = vg_alert_render_ex(sc, ev, i, src, opts, &len);
     assert_non_null(text);
     own(free, text);
     assert_int_equal(len, strlen(text));
@@ -80,6 +80,13 @@ static rendered_t render_with(vg_ruleset_t *rs, const char *json, size_t i,
     rendered_t r = {text, parse_json(text), rs};
     assert_true(json_object_is_type(r.json, json_type_object));
     return r;
+}
+
+static rendered_t render_with(vg_ruleset_t *rs, const char *json, size_t i,
+                              const vg_alert_source_t *src, const char *time_field)
+{
+    vg_alert_options_t o = {.time_field = time_field};
+    return render_opts(rs, json, i, src, &o);
 }
 
 static const vg_alert_source_t KAFKA = {.topic = "news", .partition = 3, .offset = 1234,
@@ -546,6 +553,34 @@ static void test_pretty_printed_event_gives_a_one_line_alert(void **state)
     assert_string_equal(str_member(member(r.json, "event"), "body"), "a\nb\r\n");
 }
 
+/* output.include_event: false and output.max_matches: the event is left
+ * out, the evidence is cut to the first N and the rest counted. */
+static void test_alert_options_omit_event_and_cap_matches(void **state)
+{
+    (void)state;
+    vg_ruleset_t *rs = load_rules("rules:\n  - id: r\n    match:\n"
+                                  "      text: {any: [alpha, beta, gamma, delta]}\n");
+    const char *ev = "{\"title\":\"alpha beta gamma delta\",\"body\":\"\"}";
+    rendered_t full = render_with(rs, ev, 0, &KAFKA, NULL);
+    assert_int_equal(json_object_array_length(member(full.json, "matches")), 4);
+    assert_false(json_object_object_get_ex(full.json, "matches_omitted", NULL));
+    assert_non_null(member(full.json, "event"));
+
+    vg_alert_options_t o = {.omit_event = true, .max_matches = 3};
+    rendered_t cut = render_opts(rs, ev, 0, &KAFKA, &o);
+    assert_false(json_object_object_get_ex(cut.json, "event", NULL));
+    assert_int_equal(json_object_array_length(member(cut.json, "matches")), 3);
+    assert_int_equal(json_object_get_int(member(cut.json, "matches_omitted")), 1);
+    /* the same alert otherwise: id, rule and source */
+    assert_string_equal(str_member(cut.json, "alert_id"), str_member(full.json, "alert_id"));
+    assert_non_null(member(cut.json, "source"));
+
+    vg_alert_options_t exact = {.max_matches = 4};
+    rendered_t all = render_opts(rs, ev, 0, &KAFKA, &exact);
+    assert_int_equal(json_object_array_length(member(all.json, "matches")), 4);
+    assert_false(json_object_object_get_ex(all.json, "matches_omitted", NULL));
+}
+
 static void test_snippet(void **state)
 {
     (void)state;
@@ -584,6 +619,7 @@ int main(void)
         T(test_event_is_embedded_unchanged),
         T(test_pretty_printed_event_gives_a_one_line_alert),
         T(test_snippet),
+        T(test_alert_options_omit_event_and_cap_matches),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

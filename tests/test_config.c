@@ -94,6 +94,8 @@ static void assert_defaults(const vg_config_t *cfg)
     assert_int_equal(cfg->max_event_depth, 64);
     assert_string_equal(cfg->output_topic, "alerts");
     assert_string_equal(cfg->dead_letter_topic, "vigil.dead-letter");
+    assert_true(cfg->include_event);
+    assert_int_equal(cfg->max_matches, 100);
     assert_list(&cfg->rule_paths, paths, 1);
     assert_list(&cfg->text_fields, fields, 2);
     assert_int_equal(cfg->delivery, VG_DELIVERY_AT_LEAST_ONCE);
@@ -145,6 +147,8 @@ static void test_full_file(void **state)
                                "output:\n"
                                "  topic: alerts.main\n"
                                "  dead_letter_topic: dlq\n"
+                               "  include_event: false\n"
+                               "  max_matches: 5\n"
                                "rules:\n"
                                "  paths:\n"
                                "    - /srv/rules\n"
@@ -171,6 +175,8 @@ static void test_full_file(void **state)
     assert_int_equal(cfg->max_event_depth, 1000);
     assert_string_equal(cfg->output_topic, "alerts.main");
     assert_string_equal(cfg->dead_letter_topic, "dlq");
+    assert_false(cfg->include_event);
+    assert_int_equal(cfg->max_matches, 5);
     assert_list(&cfg->rule_paths, paths, 2);
     assert_list(&cfg->text_fields, fields, 2);
     assert_int_equal(cfg->delivery, VG_DELIVERY_EXACTLY_ONCE);
@@ -215,7 +221,8 @@ static void test_unknown_keys(void **state)
                      "unknown key 'delivery' in 'kafka' (did you mean 'delivery'?)");
     /* nothing close: list what is valid */
     expect_one_error("output:\n  colour: red\n", 2, 3,
-                     "unknown key 'colour' in 'output' (valid keys: topic, dead_letter_topic)");
+                     "unknown key 'colour' in 'output' (valid keys: topic, dead_letter_topic, "
+                     "include_event, max_matches)");
     expect_one_error("zzz: 1\n", 1, 1,
                      "unknown key 'zzz' (valid keys: kafka, input, output, rules, text_fields, "
                      "delivery, exactly_once, metrics, log)");

@@ -3,6 +3,7 @@
 #ifndef VIGIL_ALERT_H
 #define VIGIL_ALERT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,20 @@ typedef struct vg_alert_source {
  * its length, or NULL when out of memory. */
 char *vg_alert_render(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
                       const vg_alert_source_t *src, const char *time_field, size_t *len);
+
+/* What goes into an alert beyond its fixed fields. */
+typedef struct vg_alert_options {
+    const char *time_field; /* event field holding the event time, or NULL */
+    bool omit_event;        /* leave out "event" (the consumer has the source) */
+    size_t max_matches;     /* evidence entries at most (0: all); the number
+                             * left out is "matches_omitted" */
+} vg_alert_options_t;
+
+/* vg_alert_render with options (opts NULL: time_field none, all the rest
+ * in). */
+char *vg_alert_render_ex(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
+                         const vg_alert_source_t *src, const vg_alert_options_t *opts,
+                         size_t *len);
 
 /* The alert id for a rule, ruleset and source: 32 hex digits into out[33]. */
 void vg_alert_id(const char *rule_id, const char *ruleset_hash, const vg_alert_source_t *src,

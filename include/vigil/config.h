@@ -28,6 +28,8 @@ typedef struct vg_config {
     size_t max_event_depth;    /* input.max_event_depth, default 64 */
     char *output_topic;        /* output.topic, default "alerts" */
     char *dead_letter_topic;   /* output.dead_letter_topic, default "vigil.dead-letter" */
+    bool include_event;        /* output.include_event: the event in each alert, default true */
+    size_t max_matches;        /* output.max_matches: evidence entries per alert, default 100 */
     vg_strlist_t rule_paths;   /* rules.paths, default [/etc/vigil/rules.d] */
     vg_strlist_t text_fields;  /* text_fields, default [title, body] */
     vg_delivery_t delivery;    /* delivery, default at-least-once */

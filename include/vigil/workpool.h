@@ -58,6 +58,8 @@ typedef struct vg_workpool_options {
     size_t batches;        /* batches in circulation (default 2 * workers + 2) */
     vg_event_limits_t limits;
     const char *time_field;
+    bool omit_event;    /* alerts without the event (output.include_event: false) */
+    size_t max_matches; /* evidence entries per alert, 0 = all */
 } vg_workpool_options_t;
 
 /* Starts the pool for ruleset rs (which must outlive it or be replaced
