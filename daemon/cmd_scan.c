@@ -446,7 +446,8 @@ int vg_cmd_scan(int argc, char **argv)
             po.workers);
     if (stateful)
         fprintf(stderr,
-                "vigil scan: stateful rules: %llu late events dropped, %llu without event time, "
+                "vigil scan: stateful rules (counted per rule): %llu late events dropped, %llu "
+                "without event time, "
                 "%llu keys evicted, %llu alerts throttled\n",
                 (unsigned long long)ss.total.late, (unsigned long long)ss.total.untimed,
                 (unsigned long long)ss.total.evicted, (unsigned long long)ss.total.suppressed);
