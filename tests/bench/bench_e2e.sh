@@ -7,6 +7,13 @@
 #
 #   tests/bench/bench_e2e.sh [bench_e2e options]     e.g. --count 200000
 #
+# --terms words|sdn (first argument, default words) picks the 1,000-term
+# list of the throughput, latency and scale-out runs: "words" = 800
+# middle-frequency words + 200 company names, so every event alerts (with
+# ~31 matches each); "sdn" = 1,000 OFAC SDN names sampled as in
+# bench_scan.sh, so few events alert (the latency probes still alert
+# once each, on their "latency probe" phrase).
+#
 # bench_e2e options: --count M (events per topic, default 150000),
 # --rate R[,R...] (latency offered rates, default 5000,1000),
 # --latency-seconds S (10), --timeout S (per consumer run, 300),
@@ -29,6 +36,15 @@
 # Exit status: 0 done, 77 skipped (no data, no Java/Maven for the broker),
 # other: could not run.
 set -eu
+terms_kind=words
+if [ "${1:-}" = --terms ]; then
+    terms_kind=${2:-}
+    shift 2 || { echo "bench_e2e.sh: --terms needs words or sdn" >&2; exit 2; }
+fi
+case $terms_kind in
+    words|sdn) ;;
+    *) echo "bench_e2e.sh: --terms must be words or sdn" >&2; exit 2 ;;
+esac
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${VIGIL_BUILD_DIR:-$ROOT/build}
@@ -119,7 +135,16 @@ with open(out10, "w", encoding="utf-8") as f:
     f.write("\n".join(names[:10]) + "\n")
 EOF
 
-set -- --terms-10 "$WORK/terms-10.txt" --terms-1000 "$WORK/terms-1000.txt" "$@"
+terms1k=$WORK/terms-1000.txt
+if [ "$terms_kind" = sdn ]; then
+    if [ ! -f "$SDN/sdn.csv" ]; then
+        echo "bench_e2e.sh: SKIP: --terms sdn needs the OFAC SDN list at $SDN" >&2
+        exit 77
+    fi
+    terms1k=$WORK/terms-sdn-1000.txt
+    python3 "$ROOT/tests/tools/sdn2list.py" --types all --sample 1000 --seed 1 "$SDN" > "$terms1k"
+fi
+set -- --terms-10 "$WORK/terms-10.txt" --terms-1000 "$terms1k" "$@"
 if [ -f "$SDN/sdn.csv" ]; then
     python3 "$ROOT/tests/tools/sdn2list.py" --types all "$SDN" > "$WORK/terms-sdn.txt"
     set -- --terms-14k "$WORK/terms-sdn.txt" "$@"
