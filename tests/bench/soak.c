@@ -8,21 +8,22 @@
  *   soak --brokers HOST:PORT --vigil PATH --workdir DIR --events FILE.jsonl
  *        --expected FILE --rules-link PATH --variants DIR_A,DIR_B,DIR_BROKEN
  *        [--count N] [--reload-every S] [--broken-every K] [--bad-every M]
- *        [--sample-every S] [--timeout S] [--alert-topics T1,T2,...]
+ *        [--sample-every S] [--timeout S] [--alert-topics T1,T2,...] [--rate R]
  *
  * What it does:
- *   1. Produces N events (default 1,000,000) to a new 1-partition topic:
+ *   1. Produces N events (default 1,000,000) to a new 1-partition topic
+ *      (before vigil starts; or with --rate R, at R events/s while it runs):
  *      event i is line (i mod L) of FILE.jsonl (L lines; Reuters stories),
  *      except that every M-th (default 10,000) is not JSON, which vigil
  *      must send to the dead-letter topic.
  *   2. Starts `vigil run` on it (rules.paths = the symlink --rules-link) and
  *      every S seconds (default 3) points the symlink at another rule
- *      folder and sends SIGHUP: A and B in turn, and every K-th reload
+ *      folder and sends SIGHUP (default every second): A and B in turn, and every K-th reload
  *      (default 5) the broken one, which vigil must refuse (keeping the
  *      rules it has). A and B hold the same rules written differently
  *      (other file names, so another load order; other comments), so they
  *      alert identically.
- *   3. Samples vigil's RSS (VmRSS) and committed offset every 5 s, until the
+ *   3. Samples vigil's RSS (VmRSS) and committed offset every 2 s, until the
  *      group's committed offset reaches the end of the topic.
  *   4. Stops vigil (SIGTERM), reads every alert back (from the default
  *      alert topic and the --alert-topics that rules name) and compares the set
@@ -38,6 +39,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -54,7 +56,7 @@ static const char *brokers, *vigil_bin, *workdir, *events_path, *expected_path, 
 static char *alert_topics; /* --alert-topics: the rules' own alert.topic values */
 static char *variant[3]; /* A, B, broken */
 static long count_n = 1000000;
-static double reload_every = 3, sample_every = 5, timeout_s = 1800;
+static double reload_every = 1, sample_every = 2, timeout_s = 1800, rate;
 static long broken_every = 5, bad_every = 10000;
 static char prefix[64];
 static pid_t vigil_pid;
@@ -298,11 +300,18 @@ static int64_t high_wm(const char *topic)
 static long n_bad;
 static int64_t in_bytes;
 
+/* Produces the N events, at `rate` events/s when rate > 0 (else as fast
+ * as the broker takes them); returns the seconds it took. */
 static double produce_all(const char *topic)
 {
     double t0 = now_s();
     char bad[64];
     for (long i = 0; i < count_n; i++) {
+        if (rate > 0 && (i & 63) == 0) {
+            double wait = t0 + (double)i / rate - now_s();
+            if (wait > 0)
+                usleep((useconds_t)(wait * 1e6));
+        }
         const char *v;
         size_t len;
         if (is_bad(i)) {
@@ -332,6 +341,14 @@ static double produce_all(const char *topic)
     if (delivered != count_n)
         die("only %ld of %ld events were acknowledged", delivered, count_n);
     return now_s() - t0;
+}
+
+static double prod_secs;
+
+static void *producer_thread(void *topic)
+{
+    prod_secs = produce_all(topic);
+    return NULL;
 }
 
 static int64_t committed(rd_kafka_t *mon, const char *topic)
@@ -507,7 +524,8 @@ static void usage(void)
             "usage: soak --brokers HOST:PORT --vigil PATH --workdir DIR --events FILE.jsonl\n"
             "            --expected FILE --rules-link PATH --variants DIR_A,DIR_B,DIR_BROKEN\n"
             "            [--count N] [--reload-every S] [--broken-every K] [--bad-every M]\n"
-            "            [--sample-every S] [--timeout S] [--alert-topics T1,T2,...]\n");
+            "            [--sample-every S] [--timeout S] [--alert-topics T1,T2,...]\n"
+            "            [--rate R]\n");
     exit(2);
 }
 
@@ -518,7 +536,8 @@ int main(int argc, char **argv)
         {"events", 1, 0, 'e'},       {"expected", 1, 0, 'x'},     {"rules-link", 1, 0, 'l'},
         {"variants", 1, 0, 'V'},     {"count", 1, 0, 'n'},        {"reload-every", 1, 0, 'r'},
         {"broken-every", 1, 0, 'k'}, {"bad-every", 1, 0, 'm'},    {"sample-every", 1, 0, 's'},
-        {"timeout", 1, 0, 't'},      {"alert-topics", 1, 0, 'T'}, {0, 0, 0, 0}};
+        {"timeout", 1, 0, 't'},      {"alert-topics", 1, 0, 'T'}, {"rate", 1, 0, 'R'},
+        {0, 0, 0, 0}};
     int c;
     char *vars = NULL;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -537,6 +556,7 @@ int main(int argc, char **argv)
         case 's': sample_every = atof(optarg); break;
         case 't': timeout_s = atof(optarg); break;
         case 'T': alert_topics = optarg; break;
+        case 'R': rate = atof(optarg); break;
         default: usage();
         }
     }
@@ -564,13 +584,15 @@ int main(int argc, char **argv)
     create_topic(in_topic);
     create_topic(a_topic);
     create_topic(dlq_topic);
-    note("producing %ld events to %s", count_n, in_topic);
-    double prod_secs = produce_all(in_topic);
-    int64_t end = high_wm(in_topic);
-    if (end != count_n)
-        die("%s holds %lld events, not %ld", in_topic, (long long)end, count_n);
-    note("produced in %.1f s (%.0f events/s, %.0f MB)", prod_secs, count_n / prod_secs,
-         in_bytes / 1e6);
+    int64_t end = count_n;
+    if (rate <= 0) {
+        note("producing %ld events to %s", count_n, in_topic);
+        prod_secs = produce_all(in_topic);
+        if (high_wm(in_topic) != count_n)
+            die("%s holds %lld events, not %ld", in_topic, (long long)high_wm(in_topic), count_n);
+        note("produced in %.1f s (%.0f events/s, %.0f MB)", prod_secs, count_n / prod_secs,
+             in_bytes / 1e6);
+    }
 
     char cfg[4200], logp[4200];
     snprintf(cfg, sizeof(cfg), "%s/soak.yaml", workdir);
@@ -604,6 +626,15 @@ int main(int argc, char **argv)
         dup2(fileno(stderr), 1);
         execl(vigil_bin, vigil_bin, "run", "--config", cfg, (char *)NULL);
         _exit(127);
+    }
+    pthread_t pt;
+    bool producing = false;
+    if (rate > 0) {
+        note("producing %ld events to %s at %.0f events/s while vigil runs", count_n, in_topic,
+             rate);
+        if (pthread_create(&pt, NULL, producer_thread, in_topic) != 0)
+            die("cannot start the producer thread");
+        producing = true;
     }
     size_t cap = 1024, ns = 0;
     sample_t *samples = xcalloc(cap, sizeof(*samples));
@@ -653,11 +684,16 @@ int main(int argc, char **argv)
         usleep(20000);
     }
     fputc('\n', stderr);
+    if (producing)
+        pthread_join(pt, NULL);
     long rss_end = exited ? -1 : rss_kb(vigil_pid, "VmRSS");
     long hwm = exited ? -1 : rss_kb(vigil_pid, "VmHWM");
     int status = 0;
     if (!exited) {
-        /* The last reload settles before the stop: point at a good set. */
+        /* Let the last reload be logged (up to 10 s) before the stop. */
+        for (int i = 0; i < 500 && count_in_file(logp, "msg=\"rules reloaded\"") +
+                                           count_in_file(logp, "reload failed") < sent; i++)
+            usleep(20000);
         point_rules_at(variant[0]);
         kill(vigil_pid, SIGTERM);
         waitpid(vigil_pid, &status, 0);
@@ -683,16 +719,21 @@ int main(int argc, char **argv)
     long failed_reloads = count_in_file(logp, "reload failed");
     long errors = count_other_errors(logp, false);
 
-    printf("## Soak: vigil run, %ld events, SIGHUP every %.1f s\n\n", count_n, reload_every);
+    printf("## Soak: vigil run, %ld events %s, SIGHUP every %.1f s\n\n", count_n,
+           rate > 0 ? "offered at a fixed rate" : "produced beforehand", reload_every);
     printf("| figure | value |\n|---|---|\n");
     printf("| events | %ld (%zu Reuters-21578 stories cycled, %.0f MB; %ld not JSON) |\n", count_n,
            nlines, in_bytes / 1e6, n_bad);
     if (wall > 0)
         printf("| wall time, start to last commit | %.1f s (started after %.2f s) |\n", wall,
                started);
-    if (wall > 0)
+    if (wall > 0 && rate <= 0)
         printf("| throughput | %.0f events/s (%.1f MB/s) |\n", count_n / wall,
                in_bytes / 1e6 / wall);
+    if (wall > 0 && rate > 0)
+        printf("| offered / achieved rate | %.0f / %.0f events/s; last commit %.1f s after the last "
+               "event was acknowledged |\n",
+               rate, count_n / prod_secs, wall - prod_secs);
     /* Warm: the first sample with a tenth of the input committed. */
     long rss_warm = -1;
     for (size_t i = 0; i < ns && rss_warm < 0; i++)

@@ -7,10 +7,15 @@
 #
 #   tests/bench/soak.sh [soak options]      e.g. --count 50000 (CI-sized)
 #
-# soak options: --count N (events, default 1000000), --reload-every S (3),
-# --broken-every K (5: every 5th reload is to a broken set), --bad-every M
-# (10000: every M-th event is not JSON), --sample-every S (5),
-# --timeout S (1800).
+# soak options: --count N (events, default 1000000), --rate R (produce at R
+# events/s while vigil runs; default: all beforehand, vigil at full speed),
+# --reload-every S (1), --broken-every K (5: every 5th reload is to a broken
+# set), --bad-every M (10000: every M-th event is not JSON),
+# --sample-every S (2), --timeout S (1800).
+#
+#   tests/bench/soak.sh                           1M events at full speed
+#   tests/bench/soak.sh --rate 5000 --reload-every 3    1M over ~200 s
+#   tests/bench/soak.sh --count 50000 --reload-every 0.5   CI-sized, ~1 min
 #
 # It starts its own broker (tests/kafka/kafka-broker.sh) on ports 39492/39493
 # in a fresh temporary folder and stops it on exit. The events are the
