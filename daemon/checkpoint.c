@@ -1,0 +1,357 @@
+/* Checkpoints of stateful-rule state in a compacted Kafka topic (see
+ * include/vigil/checkpoint.h for the protocol the pipeline follows).
+ *
+ * Value: "VGCP", u32 format version, i64 NEXT (little endian), then the
+ * vg_state_snapshot image (which carries its own version and checksum). */
+#include "vigil/checkpoint.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monotime.h"
+#include "strmap.h"
+
+#define CP_MAGIC "VGCP"
+#define CP_VERSION 1u
+#define CP_HEADER 16
+
+typedef struct record {
+    char *value;
+    size_t len;
+} record_t;
+
+struct vg_checkpoint {
+    rd_kafka_t *rk;
+    char *topic;
+    char *prefix; /* "GROUP/" */
+    vg_strmap_t idx;
+    record_t *recs;
+    size_t nrecs, cap;
+};
+
+void vg_checkpoint_key(const char *group, const char *topic, int32_t partition, char *buf,
+                       size_t size)
+{
+    snprintf(buf, size, "%s/%s/%" PRId32, group, topic, partition);
+}
+
+vg_checkpoint_t *vg_checkpoint_new(rd_kafka_conf_t *conf, const char *topic, const char *group,
+                                   char *err, size_t err_size)
+{
+    vg_checkpoint_t *cp = calloc(1, sizeof(*cp));
+    if (!cp) {
+        snprintf(err, err_size, "out of memory");
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    vg_strmap_init(&cp->idx);
+    cp->topic = strdup(topic);
+    size_t pl = strlen(group) + 2;
+    cp->prefix = malloc(pl);
+    if (!cp->topic || !cp->prefix) {
+        snprintf(err, err_size, "out of memory");
+        rd_kafka_conf_destroy(conf);
+        vg_checkpoint_destroy(cp);
+        return NULL;
+    }
+    snprintf(cp->prefix, pl, "%s/", group);
+    /* Only what was committed counts: a checkpoint of an aborted
+     * transaction describes alerts that were never sent. */
+    static const char *const props[][2] = {{"isolation.level", "read_committed"},
+                                           {"enable.auto.commit", "false"},
+                                           {"enable.auto.offset.store", "false"},
+                                           {"enable.partition.eof", "true"},
+                                           {"auto.offset.reset", "earliest"}};
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, err_size) !=
+            RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            vg_checkpoint_destroy(cp);
+            return NULL;
+        }
+    /* Assign-only reading needs a group.id in the configuration but never
+     * joins it. */
+    char gid[256];
+    snprintf(gid, sizeof(gid), "%s.checkpoint-reader", group);
+    rd_kafka_conf_set(conf, "group.id", gid, NULL, 0);
+    cp->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, err_size);
+    if (!cp->rk) {
+        vg_checkpoint_destroy(cp);
+        return NULL;
+    }
+    return cp;
+}
+
+static void clear_records(vg_checkpoint_t *cp)
+{
+    for (size_t i = 0; i < cp->nrecs; i++)
+        free(cp->recs[i].value);
+    cp->nrecs = 0;
+    vg_strmap_free(&cp->idx);
+    vg_strmap_init(&cp->idx);
+}
+
+void vg_checkpoint_destroy(vg_checkpoint_t *cp)
+{
+    if (!cp)
+        return;
+    if (cp->rk) {
+        rd_kafka_assign(cp->rk, NULL);
+        rd_kafka_destroy(cp->rk);
+    }
+    clear_records(cp);
+    vg_strmap_free(&cp->idx);
+    free(cp->recs);
+    free(cp->topic);
+    free(cp->prefix);
+    free(cp);
+}
+
+/* Keeps the latest value of a key of this group (empty value: deleted). */
+static int keep_record(vg_checkpoint_t *cp, const rd_kafka_message_t *m)
+{
+    size_t pl = strlen(cp->prefix);
+    if (!m->key || m->key_len <= pl || memcmp(m->key, cp->prefix, pl) != 0)
+        return 0;
+    uint32_t *i = vg_strmap_get(&cp->idx, m->key, m->key_len);
+    if (!i) {
+        if (cp->nrecs == cp->cap) {
+            size_t cap = cp->cap ? cp->cap * 2 : 16;
+            record_t *n = realloc(cp->recs, cap * sizeof(*n));
+            if (!n)
+                return -1;
+            cp->recs = n;
+            cp->cap = cap;
+        }
+        if (vg_strmap_put(&cp->idx, m->key, m->key_len, (uint32_t)cp->nrecs) < 0)
+            return -1;
+        cp->recs[cp->nrecs++] = (record_t){NULL, 0};
+        i = vg_strmap_get(&cp->idx, m->key, m->key_len);
+    }
+    record_t *r = &cp->recs[*i];
+    free(r->value);
+    r->value = NULL;
+    r->len = 0;
+    if (m->len) {
+        if (!(r->value = malloc(m->len)))
+            return -1;
+        memcpy(r->value, m->payload, m->len);
+        r->len = m->len;
+    }
+    return 0;
+}
+
+int vg_checkpoint_load(vg_checkpoint_t *cp, int timeout_ms, char *err, size_t err_size)
+{
+    clear_records(cp);
+    double deadline = vg_monotime() + timeout_ms / 1000.0;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(cp->rk, cp->topic, NULL);
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_resp_err_t e =
+        t ? rd_kafka_metadata(cp->rk, 0, t, &md, timeout_ms) : RD_KAFKA_RESP_ERR__FAIL;
+    if (t)
+        rd_kafka_topic_destroy(t);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, err_size, "checkpoint topic %s: cannot read metadata: %s", cp->topic,
+                 rd_kafka_err2str(e));
+        return -1;
+    }
+    int rc = 0;
+    int nparts = 0;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        nparts = md->topics[0].partition_cnt;
+    else if (md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        snprintf(err, err_size, "checkpoint topic %s: %s", cp->topic,
+                 rd_kafka_err2str(md->topics[0].err));
+        rc = -1;
+    }
+    if (rc || nparts == 0)
+        goto out;
+    parts = rd_kafka_topic_partition_list_new(nparts);
+    int pending = 0;
+    for (int i = 0; i < nparts; i++) {
+        int32_t id = md->topics[0].partitions[i].id;
+        int64_t lo = 0, hi = 0;
+        e = rd_kafka_query_watermark_offsets(cp->rk, cp->topic, id, &lo, &hi, timeout_ms);
+        if (e) {
+            snprintf(err, err_size, "checkpoint topic %s [%" PRId32 "]: %s", cp->topic, id,
+                     rd_kafka_err2str(e));
+            rc = -1;
+            goto out;
+        }
+        if (hi > lo) {
+            rd_kafka_topic_partition_list_add(parts, cp->topic, id)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+            pending++;
+        }
+    }
+    if (pending == 0)
+        goto out;
+    if ((e = rd_kafka_assign(cp->rk, parts))) {
+        snprintf(err, err_size, "checkpoint topic %s: assign: %s", cp->topic,
+                 rd_kafka_err2str(e));
+        rc = -1;
+        goto out;
+    }
+    /* Read each partition until its end (the last stable offset under
+     * read_committed): partition EOF says so. */
+    while (pending > 0) {
+        double left = deadline - vg_monotime();
+        if (left <= 0) {
+            snprintf(err, err_size,
+                     "checkpoint topic %s: not read to its end within %d ms (%d partitions "
+                     "left)",
+                     cp->topic, timeout_ms, pending);
+            rc = -1;
+            break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(cp->rk, left > 0.1 ? 100 : 10);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            pending--;
+        } else if (m->err) {
+            snprintf(err, err_size, "checkpoint topic %s: %s", cp->topic,
+                     rd_kafka_message_errstr(m));
+            rc = -1;
+            rd_kafka_message_destroy(m);
+            break;
+        } else if (keep_record(cp, m) != 0) {
+            snprintf(err, err_size, "out of memory reading checkpoints");
+            rc = -1;
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(cp->rk, NULL);
+out:
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_metadata_destroy(md);
+    if (rc)
+        clear_records(cp);
+    return rc;
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+int vg_checkpoint_encode(const vg_state_t *st, int64_t next, char **out, size_t *len)
+{
+    char *snap = NULL;
+    size_t slen = 0;
+    if (vg_state_snapshot(st, &snap, &slen) != 0)
+        return -1;
+    unsigned char *buf = malloc(CP_HEADER + slen);
+    if (!buf) {
+        free(snap);
+        return -1;
+    }
+    memcpy(buf, CP_MAGIC, 4);
+    for (int i = 0; i < 4; i++)
+        buf[4 + i] = (unsigned char)(CP_VERSION >> (8 * i));
+    put64(buf + 8, (uint64_t)next);
+    memcpy(buf + CP_HEADER, snap, slen);
+    free(snap);
+    *out = (char *)buf;
+    *len = CP_HEADER + slen;
+    return 0;
+}
+
+int vg_checkpoint_decode(vg_state_t *st, const char *buf, size_t len, int64_t *next,
+                         char *err, size_t err_size)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    if (len < CP_HEADER || memcmp(b, CP_MAGIC, 4) != 0) {
+        snprintf(err, err_size, "checkpoint record is not a vigil checkpoint");
+        return -1;
+    }
+    uint32_t version = (uint32_t)b[4] | (uint32_t)b[5] << 8 | (uint32_t)b[6] << 16 |
+                       (uint32_t)b[7] << 24;
+    if (version != CP_VERSION) {
+        snprintf(err, err_size, "checkpoint record has format version %u; this vigil reads %u",
+                 version, CP_VERSION);
+        return -1;
+    }
+    int64_t n = (int64_t)get64(b + 8);
+    if (n < 0) {
+        snprintf(err, err_size, "checkpoint record has a negative offset");
+        return -1;
+    }
+    if (vg_state_restore(st, buf + CP_HEADER, len - CP_HEADER, NULL, err, err_size) != 0)
+        return -1;
+    *next = n;
+    return 0;
+}
+
+int vg_checkpoint_restore(vg_checkpoint_t *cp, const char *topic, int32_t partition,
+                          vg_state_t *st, int64_t *next, char *err, size_t err_size)
+{
+    char key[512];
+    *next = -1;
+    snprintf(key, sizeof(key), "%s%s/%" PRId32, cp->prefix, topic, partition);
+    uint32_t *i = vg_strmap_get(&cp->idx, key, strlen(key));
+    if (!i || cp->recs[*i].len == 0)
+        return 0;
+    return vg_checkpoint_decode(st, cp->recs[*i].value, cp->recs[*i].len, next, err,
+                                err_size) == 0
+               ? 1
+               : -1;
+}
+
+int vg_checkpoint_produce(rd_kafka_t *rk, const char *cp_topic, const char *group,
+                          const char *topic, int32_t partition, char *value, size_t len,
+                          void *msg_opaque, char *err, size_t err_size)
+{
+    char key[512];
+    vg_checkpoint_key(group, topic, partition, key, sizeof(key));
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(cp_topic), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+    if (e) {
+        free(value);
+        snprintf(err, err_size, "cannot produce the checkpoint of %s [%" PRId32 "] (%zu bytes): %s",
+                 topic, partition, len, rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
+}
+
+void vg_checkpoint_plan(int64_t checkpoint_next, int64_t committed, vg_resume_plan_t *plan)
+{
+    if (checkpoint_next < 0) {
+        /* No state saved: start where the group left off, from scratch. */
+        plan->start = committed;
+        plan->state_from = 0;
+        plan->emit_from = 0;
+        return;
+    }
+    if (committed < 0) {
+        plan->start = plan->state_from = plan->emit_from = checkpoint_next;
+        return;
+    }
+    /* Normally committed <= checkpoint: events in between were processed
+     * and their stateful alerts sent before the checkpoint was written;
+     * they are read again for their stateless alerts only. A checkpoint
+     * behind the commit (lost or restored from elsewhere) is caught up by
+     * reading from it, sending nothing until the committed offset. */
+    plan->start = checkpoint_next < committed ? checkpoint_next : committed;
+    plan->state_from = checkpoint_next;
+    plan->emit_from = committed;
+}

@@ -1,0 +1,96 @@
+/* Checkpoints of stateful-rule state in a compacted Kafka topic.
+ *
+ * One record per input partition, keyed "GROUP/TOPIC/PARTITION", whose
+ * value is the partition's vg_state_t snapshot together with NEXT, the
+ * offset of the first input message NOT yet reflected in that state. The
+ * topic must have cleanup.policy=compact, so that the latest record per
+ * key is kept forever and older ones go.
+ *
+ * How the pipeline uses it (see also rules/README.md "Partitions"):
+ *
+ *  - On assignment: vg_checkpoint_load() once, then for each new partition
+ *    vg_checkpoint_restore() into a fresh vg_state_t, and
+ *    vg_checkpoint_plan() with the checkpoint's NEXT and the committed
+ *    offset, which says where to start reading, from which offset the
+ *    state step runs, and from which offset alerts are sent.
+ *  - While running: feed the state in partition order (vg_state_process).
+ *    To make offset X committable, encode the state right after feeding
+ *    the event at X - 1 (vg_checkpoint_encode with NEXT = X; later events
+ *    may already be fed by the time it is sent, so take the bytes then).
+ *    At-least-once: produce that value (vg_checkpoint_produce) only once
+ *    every alert caused by events before X is acknowledged, and commit X
+ *    only once the checkpoint is acknowledged too. Exactly-once: produce it
+ *    into the transaction that carries those alerts and offset X, so the
+ *    three commit or abort together.
+ *  - On revocation and shutdown: checkpoint every owned partition, then
+ *    commit, as above.
+ *
+ * The checkpoint is never behind the committed offset, so a crash at any
+ * point neither forgets a window (the state is restored) nor repeats a
+ * stateful alert (events the state already saw are not fed again). */
+#ifndef VIGIL_CHECKPOINT_H
+#define VIGIL_CHECKPOINT_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/state.h"
+
+typedef struct vg_checkpoint vg_checkpoint_t;
+
+/* A reader of the checkpoint topic for consumer group group. conf is a
+ * consumer configuration with bootstrap.servers and security settings; it
+ * is taken over (also on failure). The reader uses no consumer group and
+ * reads with isolation.level=read_committed. NULL with err on failure. */
+vg_checkpoint_t *vg_checkpoint_new(rd_kafka_conf_t *conf, const char *topic, const char *group,
+                                   char *err, size_t err_size);
+void vg_checkpoint_destroy(vg_checkpoint_t *cp);
+
+/* Reads the checkpoint topic from its start to its end and keeps the
+ * latest record of each key of this group (a record with an empty value
+ * deletes the key). Returns 0, or -1 with err when the topic cannot be
+ * read within timeout_ms. A topic that does not exist yet is empty. */
+int vg_checkpoint_load(vg_checkpoint_t *cp, int timeout_ms, char *err, size_t err_size);
+
+/* Restores the loaded checkpoint of (topic, partition) into st and sets
+ * *next to its NEXT offset: 1 restored, 0 no checkpoint (st is left
+ * empty, *next = -1), -1 a corrupt record (err says why; st is empty;
+ * the caller decides whether to start empty or stop). */
+int vg_checkpoint_restore(vg_checkpoint_t *cp, const char *topic, int32_t partition,
+                          vg_state_t *st, int64_t *next, char *err, size_t err_size);
+
+/* The record key "GROUP/TOPIC/PARTITION" into buf. */
+void vg_checkpoint_key(const char *group, const char *topic, int32_t partition, char *buf,
+                       size_t size);
+
+/* Encodes a checkpoint value (a malloc'd buffer into *out): format
+ * version, NEXT, and the state snapshot. 0, or -1 when out of memory. */
+int vg_checkpoint_encode(const vg_state_t *st, int64_t next, char **out, size_t *len);
+/* Decodes a value into st and *next; -1 with err when it is not valid. */
+int vg_checkpoint_decode(vg_state_t *st, const char *buf, size_t len, int64_t *next,
+                         char *err, size_t err_size);
+
+/* Produces an encoded checkpoint (value, len from vg_checkpoint_encode;
+ * taken over, also on failure) of one input partition to cp_topic with
+ * producer rk (inside the open transaction when rk is transactional).
+ * msg_opaque is passed to the delivery report: the offset NEXT must not be
+ * committed before that report says the record is stored. 0, or -1 with
+ * err. Records can be large (up to the rules' max_keys): the topic's
+ * max.message.bytes and the producer's message.max.bytes must allow them. */
+int vg_checkpoint_produce(rd_kafka_t *rk, const char *cp_topic, const char *group,
+                          const char *topic, int32_t partition, char *value, size_t len,
+                          void *msg_opaque, char *err, size_t err_size);
+
+/* Where a partition resumes, given its checkpoint's NEXT (-1: none) and
+ * its committed offset (-1: none; the consumer's auto.offset.reset then
+ * decides, and the plan says -1 too). */
+typedef struct vg_resume_plan {
+    int64_t start;      /* read from here (-1: the committed offset / reset policy) */
+    int64_t state_from; /* feed the state only with offsets >= this */
+    int64_t emit_from;  /* send alerts (stateless and stateful) only for offsets >= this */
+} vg_resume_plan_t;
+
+void vg_checkpoint_plan(int64_t checkpoint_next, int64_t committed, vg_resume_plan_t *plan);
+
+#endif
