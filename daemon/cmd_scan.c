@@ -477,6 +477,7 @@ typedef struct eval_ctx {
     size_t examples;
     uint64_t positives, events;
     bool failed;
+    bool stateful;
     bool *hit;
 } eval_ctx_t;
 
@@ -534,6 +535,19 @@ static bool eval_event(void *vctx, const char *file, uint64_t line, vg_event_t *
     e->positives += pos > 0;
     size_t nr = vg_ruleset_rule_count(e->rs);
     memset(e->hit, 0, nr * sizeof(bool));
+    for (int i = 0; i < n; i++) {
+        const vg_rule_t *r = vg_scanner_match(e->sc, (size_t)i);
+        for (size_t k = 0; k < nr; k++)
+            if (vg_ruleset_rule(e->rs, k) == r)
+                e->hit[k] = true;
+    }
+    /* A stateful rule is scored on its match condition, event by event. */
+    n = e->stateful ? vg_scanner_eval_stateful(e->sc, ev, err, sizeof(err)) : 0;
+    if (n < 0) {
+        fprintf(stderr, "%s:%llu: %s\n", file, (unsigned long long)line, err);
+        e->failed = true;
+        return false;
+    }
     for (int i = 0; i < n; i++) {
         const vg_rule_t *r = vg_scanner_match(e->sc, (size_t)i);
         for (size_t k = 0; k < nr; k++)
@@ -611,7 +625,8 @@ int vg_cmd_eval(int argc, char **argv)
     vg_event_limits_t lim = {o.max_bytes, o.max_depth};
     eval_ctx_t e = {.sc = vg_scanner_new(rs), .label_sc = vg_scanner_new(lrs), .rs = rs,
                     .scores = calloc(nr ? nr : 1, sizeof(rule_score_t)),
-                    .hit = calloc(nr ? nr : 1, sizeof(bool)), .examples = examples};
+                    .hit = calloc(nr ? nr : 1, sizeof(bool)), .examples = examples,
+                    .stateful = vg_ruleset_has_stateful(rs)};
     vg_decoder_t *dec = vg_decoder_new(&lim);
     int rc = VG_EXIT_OK;
     if (!e.sc || !e.label_sc || !e.scores || !e.hit || !dec) {
