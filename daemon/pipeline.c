@@ -431,6 +431,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (m->err) {
         /* Not acknowledged: send it again so the input offset can never be
          * committed past an alert the broker does not have. */
+        if (!om->failed && p->failing++ == 0)
+            p->failing_since = vg_monotime();
+        om->failed = true;
         log_delivery_error(p, rd_kafka_topic_name(m->rkt), m->err);
         void *copy = malloc(m->len ? m->len : 1);
         rd_kafka_headers_t *h = NULL, *hc = NULL;
@@ -504,6 +507,11 @@ static void send_output(pipeline_t *p, inflight_t *f, const outmsg_t *kind, cons
     rd_kafka_resp_err_t e = produce(p, topic, copy, len, key, key_len, hdrs, om);
     if (!e)
         return;
+    if (!p->eos) {
+        om->failed = true;
+        if (p->failing++ == 0)
+            p->failing_since = vg_monotime();
+    }
     log_delivery_error(p, topic, e);
     if (p->eos) {
         free(copy);

@@ -1,0 +1,1347 @@
+/* Fault tests of vigil's delivery guarantees (issue #7). The real `vigil
+ * run` binary runs as a child process against either
+ *
+ *  - a real Kafka broker that this program starts, stops and restarts
+ *    itself with tests/kafka/kafka-broker.sh (VIGIL_FAULT_BROKER_STATE
+ *    names its state dir, VIGIL_KAFKA_PORT / VIGIL_KAFKA_CONTROLLER_PORT
+ *    its ports; ctest label "fault;broker"): kill -9 ten times while
+ *    events stream (at-least-once and exactly-once), a broker restart
+ *    mid-stream, an alert topic that refuses every alert or does not exist;
+ *  - or librdkafka's mock cluster hosted in this process (label
+ *    "fault;mock"): slow brokers and injected Produce, Fetch and
+ *    OffsetCommit errors.
+ *
+ * What is expected is computed by `vigil scan` over the same events and
+ * rules, and compared by (rule, source partition, source offset): every
+ * expected alert must be on the alert topics at least once (exactly once
+ * with exactly-once delivery and a read_committed reader), no other alert
+ * may be there, every broken event must have its dead-letter copy, and
+ * the group's committed offsets must end at the end of the input.
+ * Duplicates are counted and printed.
+ *
+ * VIGIL_FAULT_EVENTS (100000) and VIGIL_FAULT_KILLS (10) size the kill
+ * tests; VIGIL_FAULT_SEED fixes the random kill times; VIGIL_FAULT_ONLY
+ * runs only the tests whose name contains it. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char brokers[256];
+static rd_kafka_t *mock_host; /* mock mode: owns the cluster */
+static rd_kafka_mock_cluster_t *mock;
+static rd_kafka_t *producer; /* the test's producer, also used for admin requests */
+static char tmpdir[256];
+static const char *vigil_bin;
+static const char *broker_script, *broker_state; /* real mode */
+static int run_seq;
+
+/* ---- helpers ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+    if (s > 0)
+        usleep((useconds_t)(s * 1e6));
+}
+
+static long env_long(const char *name, long def)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtol(v, NULL, 10) : def;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Waits for an admin result event and fails on any topic error. */
+static void admin_wait(rd_kafka_queue_t *q, const char *what, const char *name)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    assert_non_null(ev);
+    if (rd_kafka_event_error(ev))
+        fail_msg("%s %s: %s", what, name, rd_kafka_event_error_string(ev));
+    const rd_kafka_topic_result_t **tr = NULL;
+    size_t n = 0;
+    if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_CREATETOPICS_RESULT)
+        tr = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; i++)
+        if (rd_kafka_topic_result_error(tr[i]))
+            fail_msg("%s %s: %s", what, name, rd_kafka_topic_result_error_string(tr[i]));
+    if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_ALTERCONFIGS_RESULT) {
+        size_t nr;
+        const rd_kafka_ConfigResource_t **rr =
+            rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &nr);
+        for (size_t i = 0; i < nr; i++)
+            if (rd_kafka_ConfigResource_error(rr[i]))
+                fail_msg("%s %s: %s", what, name, rd_kafka_ConfigResource_error_string(rr[i]));
+    }
+    rd_kafka_event_destroy(ev);
+}
+
+/* Creates a topic; config is NULL or "key", "value", ..., NULL. */
+static void create_topic(const char *name, int partitions, const char *const *config)
+{
+    if (mock) {
+        assert_int_equal(rd_kafka_mock_topic_create(mock, name, partitions, 1), 0);
+        return;
+    }
+    char e[512];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, e, sizeof(e));
+    assert_non_null(nt);
+    for (size_t i = 0; config && config[i]; i += 2)
+        assert_int_equal(rd_kafka_NewTopic_set_config(nt, config[i], config[i + 1]), 0);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(producer);
+    rd_kafka_CreateTopics(producer, &nt, 1, NULL, q);
+    admin_wait(q, "create topic", name);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+}
+
+/* Sets one topic config (AlterConfigs replaces the topic's whole set of
+ * dynamic configs, which is what the tests want). */
+static void alter_topic(const char *name, const char *key, const char *value)
+{
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name);
+    assert_int_equal(rd_kafka_ConfigResource_set_config(cr, key, value), 0);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(producer);
+    rd_kafka_AlterConfigs(producer, &cr, 1, NULL, q);
+    admin_wait(q, "alter topic", name);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(cr);
+}
+
+/* ---- vigil as a child process ---- */
+
+static pid_t children[8];
+
+static void kill_children(void)
+{
+    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+        if (children[i] > 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+            children[i] = 0;
+        }
+}
+
+static void track_child(pid_t pid, bool add)
+{
+    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+        if (add ? children[i] == 0 : children[i] == pid) {
+            children[i] = add ? pid : 0;
+            return;
+        }
+}
+
+typedef struct run_env {
+    char in[96], alerts[128], trade_alerts[128], dlq[128], group[128];
+    char config[512], rules[512], log[512], events[512];
+    int partitions;
+    int metrics_port;
+} run_env_t;
+
+static const char *const rule_names[] = {"sanction-news", "trade-drop"};
+enum { NRULES = 2 };
+
+/* Names the topics and files of one test and writes its rules; the
+ * topics are created by the caller (some tests want them odd). */
+static void name_env(run_env_t *e, const char *name, int partitions)
+{
+    memset(e, 0, sizeof(*e));
+    snprintf(e->in, sizeof(e->in), "fault-%s-%ld-%d-%d", name, (long)getpid(),
+             (int)(time(NULL) % 100000), run_seq++);
+    snprintf(e->alerts, sizeof(e->alerts), "%s.alerts", e->in);
+    snprintf(e->trade_alerts, sizeof(e->trade_alerts), "%s.trade", e->in);
+    snprintf(e->dlq, sizeof(e->dlq), "%s.dlq", e->in);
+    snprintf(e->group, sizeof(e->group), "%s.group", e->in);
+    snprintf(e->rules, sizeof(e->rules), "%s/%s.rules.yaml", tmpdir, e->in);
+    snprintf(e->config, sizeof(e->config), "%s/%s.config.yaml", tmpdir, e->in);
+    snprintf(e->log, sizeof(e->log), "%s/%s.log", tmpdir, e->in);
+    snprintf(e->events, sizeof(e->events), "%s/%s.events.jsonl", tmpdir, e->in);
+    e->partitions = partitions;
+    char buf[2048];
+    snprintf(buf, sizeof(buf),
+             "lists:\n"
+             "  watch_partners: [CN, RU]\n"
+             "rules:\n"
+             "  - id: sanction-news\n"
+             "    severity: medium\n"
+             "    match:\n"
+             "      all:\n"
+             "        - {field: type, eq: news}\n"
+             "        - text: {any: [\"sanction*\", \"export ban\"]}\n"
+             "  - id: trade-drop\n"
+             "    severity: high\n"
+             "    match:\n"
+             "      all:\n"
+             "        - {field: type, eq: trade}\n"
+             "        - {field: partner, in: $watch_partners}\n"
+             "        - {field: change_pct, lte: -20}\n"
+             "    alert: {topic: %s}\n",
+             e->trade_alerts);
+    write_file(e->rules, buf);
+}
+
+static void create_env_topics(const run_env_t *e)
+{
+    create_topic(e->in, e->partitions, NULL);
+    create_topic(e->alerts, 1, NULL);
+    create_topic(e->trade_alerts, 1, NULL);
+    create_topic(e->dlq, 1, NULL);
+}
+
+/* delivery: "at-least-once" or "exactly-once"; extra: more
+ * kafka.properties lines (4-space indented) or NULL. */
+static void write_config(run_env_t *e, const char *delivery, const char *extra)
+{
+    char buf[4096], listen_at[64] = "off";
+    if (e->metrics_port)
+        snprintf(listen_at, sizeof(listen_at), "\"127.0.0.1:%d\"", e->metrics_port);
+    snprintf(buf, sizeof(buf),
+             "kafka:\n"
+             "  brokers: \"%s\"\n"
+             "  group: %s\n"
+             "  properties:\n"
+             "    session.timeout.ms: \"3000\"\n"
+             "    heartbeat.interval.ms: \"300\"\n"
+             "    auto.commit.interval.ms: \"200\"\n"
+             "%s"
+             "input:\n"
+             "  topics: [%s]\n"
+             "  max_event_bytes: 4096\n"
+             "output:\n"
+             "  topic: %s\n"
+             "  dead_letter_topic: %s\n"
+             "rules:\n"
+             "  paths: [%s]\n"
+             "delivery: %s\n"
+             "exactly_once:\n"
+             "  commit_interval_ms: 100\n"
+             "metrics:\n"
+             "  listen: %s\n",
+             brokers, e->group, extra ? extra : "", e->in, e->alerts, e->dlq, e->rules, delivery,
+             listen_at);
+    write_file(e->config, buf);
+}
+
+static pid_t start_vigil(const run_env_t *e)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid > 0) {
+        track_child(pid, true);
+        return pid;
+    }
+    int fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+    }
+    execl(vigil_bin, vigil_bin, "run", "--config", e->config, (char *)NULL);
+    _exit(127);
+}
+
+/* Sends sig and waits up to timeout s for the exit; returns the status. */
+static int stop_vigil(pid_t pid, int sig, double timeout)
+{
+    kill(pid, sig);
+    int status = 0;
+    double t0 = now_s();
+    track_child(pid, false);
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (now_s() - t0 > timeout) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fail_msg("vigil did not stop within %.0f s of signal %d", timeout, sig);
+        }
+        usleep(10000);
+    }
+    return status;
+}
+
+static bool alive(pid_t pid)
+{
+    int status;
+    return waitpid(pid, &status, WNOHANG) == 0;
+}
+
+static void dump_log(const run_env_t *e, int max_lines)
+{
+    FILE *f = fopen(e->log, "r");
+    if (!f)
+        return;
+    char line[2048];
+    size_t total = 0;
+    while (fgets(line, sizeof(line), f))
+        total++;
+    rewind(f);
+    size_t skip = total > (size_t)max_lines ? total - (size_t)max_lines : 0;
+    fprintf(stderr, "---- %s (last %zu of %zu lines) ----\n", e->log, total - skip, total);
+    for (size_t i = 0; fgets(line, sizeof(line), f); i++)
+        if (i >= skip)
+            fputs(line, stderr);
+    fclose(f);
+}
+
+static size_t count_log(const run_env_t *e, const char *text)
+{
+    size_t n = 0;
+    char line[2048];
+    FILE *f = fopen(e->log, "r");
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* ---- events and what vigil scan expects of them ---- */
+
+/* Event i: i%3==0 news with "sanctions" (sanction-news); i%3==1 news with
+ * near misses (nothing); i%3==2 trade, CN and -30.5% every other pair
+ * (trade-drop); every 97th event (i%97==50) is not JSON (dead letter). */
+static int gen_event(long i, char *buf, size_t size)
+{
+    if (i % 97 == 50)
+        return snprintf(buf, size, "{\"type\":\"news\",\"title\":\"cut off %ld", i);
+    switch (i % 3) {
+    case 0:
+        return snprintf(buf, size,
+                        "{\"type\":\"news\",\"id\":\"n-%ld\",\"title\":\"Ministry announces "
+                        "new SANCTIONS on exporter %ld\",\"body\":\"Details follow.\"}",
+                        i, i);
+    case 1:
+        return snprintf(buf, size,
+                        "{\"type\":\"news\",\"id\":\"n-%ld\",\"title\":\"Urban sanctuary opens "
+                        "%ld\",\"body\":\"A suburban ban on cars.\"}",
+                        i, i);
+    default: {
+        bool cn = (i / 3) % 2 == 0;
+        bool drop = (i / 6) % 2 == 0;
+        return snprintf(buf, size,
+                        "{\"type\":\"trade\",\"id\":\"t-%ld\",\"reporter\":\"TW\",\"partner\":"
+                        "\"%s\",\"flow\":\"export\",\"hs_code\":854231,\"change_pct\":%s}",
+                        i, cn ? "cn" : "DE", drop ? "-30.5" : "5");
+    }
+    }
+}
+
+static bool is_broken(long i)
+{
+    return i % 97 == 50;
+}
+
+/* The stream of one test: where each event landed, what is expected and
+ * what was seen. Alert keys are event * NRULES + rule. */
+typedef struct stream {
+    long n;
+    int partitions;
+    int64_t *offset; /* by event; -1 until acknowledged */
+    long **by_offset; /* [partition][offset] -> event, built by index_offsets() */
+    long *count;      /* events per partition */
+    uint8_t *want;    /* by alert key: vigil scan says it is expected */
+    uint16_t *seen;   /* by alert key */
+    uint16_t *dlq_seen; /* by event */
+    long nwant, nbroken;
+    long unexpected;
+    char first_unexpected[256];
+} stream_t;
+
+static stream_t *cur_stream; /* the test producer's delivery reports land here */
+
+static void test_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    long i = (long)(intptr_t)m->_private - 1;
+    if (m->err) {
+        fprintf(stderr, "test producer: delivery failed: %s\n", rd_kafka_err2str(m->err));
+        return;
+    }
+    if (cur_stream && i >= 0 && i < cur_stream->n)
+        cur_stream->offset[i] = m->offset;
+}
+
+static void stream_init(stream_t *s, const run_env_t *e, long n)
+{
+    memset(s, 0, sizeof(*s));
+    s->n = n;
+    s->partitions = e->partitions;
+    s->offset = malloc((size_t)n * sizeof(*s->offset));
+    s->want = calloc((size_t)n * NRULES, 1);
+    s->seen = calloc((size_t)n * NRULES, sizeof(*s->seen));
+    s->dlq_seen = calloc((size_t)n, sizeof(*s->dlq_seen));
+    s->count = calloc((size_t)e->partitions, sizeof(*s->count));
+    s->by_offset = calloc((size_t)e->partitions, sizeof(*s->by_offset));
+    assert_true(s->offset && s->want && s->seen && s->dlq_seen && s->count && s->by_offset);
+    for (long i = 0; i < n; i++)
+        s->offset[i] = -1;
+    cur_stream = s;
+}
+
+static void stream_free(stream_t *s)
+{
+    for (int p = 0; p < s->partitions; p++)
+        free(s->by_offset[p]);
+    free(s->by_offset);
+    free(s->count);
+    free(s->offset);
+    free(s->want);
+    free(s->seen);
+    free(s->dlq_seen);
+    if (cur_stream == s)
+        cur_stream = NULL;
+}
+
+/* Writes the events to e->events and asks `vigil scan` which alerts they
+ * raise: line L is event L-1. */
+static void scan_expected(const run_env_t *e, stream_t *s)
+{
+    FILE *f = fopen(e->events, "w");
+    assert_non_null(f);
+    char buf[512];
+    for (long i = 0; i < s->n; i++) {
+        gen_event(i, buf, sizeof(buf));
+        fprintf(f, "%s\n", buf);
+        s->nbroken += is_broken(i);
+    }
+    fclose(f);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "'%s' scan --rules '%s' '%s' 2>/dev/null", vigil_bin, e->rules,
+             e->events);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    static char line[65536];
+    while (fgets(line, sizeof(line), p)) {
+        json_object *o = json_tokener_parse(line), *v, *src;
+        assert_non_null(o);
+        assert_true(json_object_object_get_ex(o, "rule", &v));
+        int r = strcmp(json_object_get_string(v), rule_names[0]) == 0 ? 0 : 1;
+        assert_true(json_object_object_get_ex(o, "source", &src));
+        assert_true(json_object_object_get_ex(src, "line", &v));
+        long ev = json_object_get_int64(v) - 1;
+        assert_true(ev >= 0 && ev < s->n);
+        if (!s->want[ev * NRULES + r])
+            s->nwant++;
+        s->want[ev * NRULES + r] = 1;
+        json_object_put(o);
+    }
+    pclose(p);
+    assert_true(s->nwant > 0);
+}
+
+/* Produces events [from, to), event i to partition i % partitions. */
+static void produce_range(const run_env_t *e, stream_t *s, long from, long to)
+{
+    char buf[512];
+    for (long i = from; i < to; i++) {
+        int len = gen_event(i, buf, sizeof(buf));
+        rd_kafka_resp_err_t err;
+        while ((err = rd_kafka_producev(
+                    producer, RD_KAFKA_V_TOPIC(e->in),
+                    RD_KAFKA_V_PARTITION((int32_t)(i % s->partitions)),
+                    RD_KAFKA_V_VALUE(buf, (size_t)len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)(i + 1)), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(producer, 20);
+        assert_int_equal(err, 0);
+    }
+    rd_kafka_poll(producer, 0);
+}
+
+/* After every event is acknowledged: which event each input offset is. */
+static void index_offsets(stream_t *s)
+{
+    assert_int_equal(rd_kafka_flush(producer, 120000), 0);
+    for (int p = 0; p < s->partitions; p++) {
+        s->by_offset[p] = malloc((size_t)(s->n + 1) * sizeof(long));
+        for (long k = 0; k <= s->n; k++)
+            s->by_offset[p][k] = -1;
+    }
+    for (long i = 0; i < s->n; i++) {
+        int p = (int)(i % s->partitions);
+        if (s->offset[i] < 0 || s->offset[i] > s->n)
+            fail_msg("event %ld has no usable offset (%lld)", i, (long long)s->offset[i]);
+        s->by_offset[p][s->offset[i]] = i;
+        if (s->offset[i] + 1 > s->count[p])
+            s->count[p] = s->offset[i] + 1;
+    }
+}
+
+static long event_at(const stream_t *s, int32_t partition, int64_t offset)
+{
+    if (partition < 0 || partition >= s->partitions || offset < 0 || offset > s->n ||
+        !s->by_offset[partition])
+        return -1;
+    return s->by_offset[partition][offset];
+}
+
+/* ---- reading the alert and dead-letter topics ---- */
+
+typedef struct reader {
+    rd_kafka_t *c;
+    char alerts[128], trade_alerts[128], dlq[128];
+} reader_t;
+
+static void reader_open(reader_t *r, const run_env_t *e, bool read_committed)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "group.id", "fault-reader", err, sizeof(err)), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err)), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)),
+                     0);
+    assert_int_equal(rd_kafka_conf_set(conf, "isolation.level",
+                                       read_committed ? "read_committed" : "read_uncommitted",
+                                       err, sizeof(err)),
+                     0);
+    r->c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(r->c);
+    rd_kafka_poll_set_consumer(r->c);
+    snprintf(r->alerts, sizeof(r->alerts), "%s", e->alerts);
+    snprintf(r->trade_alerts, sizeof(r->trade_alerts), "%s", e->trade_alerts);
+    snprintf(r->dlq, sizeof(r->dlq), "%s", e->dlq);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(3);
+    rd_kafka_topic_partition_list_add(l, e->alerts, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(l, e->trade_alerts, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(l, e->dlq, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(r->c, l), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void reader_close(reader_t *r)
+{
+    rd_kafka_consumer_close(r->c);
+    rd_kafka_destroy(r->c);
+}
+
+static bool header_long(const rd_kafka_message_t *m, const char *name, long *out)
+{
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t n;
+    char buf[32];
+    if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &n) || !v ||
+        n >= sizeof(buf))
+        return false;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    *out = strtol(buf, NULL, 10);
+    return true;
+}
+
+static void note_unexpected(stream_t *s, const char *fmt, ...)
+{
+    if (s->unexpected++ == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->first_unexpected, sizeof(s->first_unexpected), fmt, ap);
+        va_end(ap);
+    }
+}
+
+static void take(reader_t *r, stream_t *s, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (strcmp(topic, r->dlq) == 0) {
+        long part, off;
+        if (!header_long(m, "vigil-source-partition", &part) ||
+            !header_long(m, "vigil-source-offset", &off)) {
+            note_unexpected(s, "dead letter without origin headers");
+            return;
+        }
+        long ev = event_at(s, (int32_t)part, off);
+        if (ev < 0 || !is_broken(ev))
+            note_unexpected(s, "dead letter for partition %ld offset %ld (event %ld)", part, off,
+                            ev);
+        else
+            s->dlq_seen[ev]++;
+        return;
+    }
+    json_tokener *tok = json_tokener_new();
+    json_object *o = json_tokener_parse_ex(tok, m->payload, (int)m->len), *v, *src;
+    json_tokener_free(tok);
+    if (!o || !json_object_object_get_ex(o, "rule", &v)) {
+        note_unexpected(s, "an alert that is not JSON with a rule");
+        json_object_put(o);
+        return;
+    }
+    const char *rule = json_object_get_string(v);
+    int ri = strcmp(rule, rule_names[0]) == 0 ? 0 : strcmp(rule, rule_names[1]) == 0 ? 1 : -1;
+    int32_t part = -1;
+    int64_t off = -1;
+    if (json_object_object_get_ex(o, "source", &src)) {
+        if (json_object_object_get_ex(src, "partition", &v))
+            part = json_object_get_int(v);
+        if (json_object_object_get_ex(src, "offset", &v))
+            off = json_object_get_int64(v);
+    }
+    long ev = event_at(s, part, off);
+    if (ri < 0 || ev < 0 || !s->want[ev * NRULES + ri])
+        note_unexpected(s, "alert %s for partition %d offset %lld", rule, (int)part,
+                        (long long)off);
+    else
+        s->seen[ev * NRULES + ri]++;
+    json_object_put(o);
+}
+
+typedef struct tally {
+    long missing, duplicates, dlq_missing, dlq_duplicates, seen;
+} tally_t;
+
+static tally_t tally(const stream_t *s)
+{
+    tally_t t = {0};
+    for (long k = 0; k < s->n * NRULES; k++) {
+        if (s->want[k] && !s->seen[k])
+            t.missing++;
+        if (s->seen[k] > 1)
+            t.duplicates += s->seen[k] - 1;
+        t.seen += s->seen[k] > 0;
+    }
+    for (long i = 0; i < s->n; i++) {
+        if (is_broken(i) && !s->dlq_seen[i])
+            t.dlq_missing++;
+        if (s->dlq_seen[i] > 1)
+            t.dlq_duplicates += s->dlq_seen[i] - 1;
+    }
+    return t;
+}
+
+/* Reads until every expected alert and dead letter is there (then
+ * settle s more, for late duplicates) or timeout s have passed. */
+static tally_t read_all(reader_t *r, stream_t *s, double timeout, double settle)
+{
+    double deadline = now_s() + timeout, stop_at = 0, next_check = 0;
+    while (now_s() < deadline && (stop_at == 0 || now_s() < stop_at)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->c, 100);
+        if (m) {
+            if (!m->err)
+                take(r, s, m);
+            rd_kafka_message_destroy(m);
+        }
+        if (stop_at == 0 && now_s() >= next_check) {
+            tally_t t = tally(s);
+            if (t.missing == 0 && t.dlq_missing == 0)
+                stop_at = now_s() + settle;
+            next_check = now_s() + 0.5;
+        }
+    }
+    return tally(s);
+}
+
+/* Reads what is there now without waiting. */
+static void read_some(reader_t *r, stream_t *s)
+{
+    rd_kafka_message_t *m;
+    while ((m = rd_kafka_consumer_poll(r->c, 0))) {
+        if (!m->err)
+            take(r, s, m);
+        rd_kafka_message_destroy(m);
+    }
+}
+
+/* The group's committed offsets of the input partitions (-1: none). */
+static void committed(const run_env_t *e, int64_t *out)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "group.id", e->group, err, sizeof(err)), 0);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(e->partitions);
+    for (int p = 0; p < e->partitions; p++)
+        rd_kafka_topic_partition_list_add(l, e->in, p);
+    rd_kafka_resp_err_t ce = rd_kafka_committed(c, l, 30000);
+    if (ce)
+        fail_msg("committed offsets of %s: %s", e->group, rd_kafka_err2str(ce));
+    for (int p = 0; p < e->partitions; p++)
+        out[p] = l->elems[p].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(c);
+}
+
+static void assert_committed_to_end(const run_env_t *e, const stream_t *s)
+{
+    int64_t off[16];
+    assert_true(e->partitions <= 16);
+    committed(e, off);
+    for (int p = 0; p < e->partitions; p++)
+        if (off[p] != s->count[p])
+            fail_msg("partition %d: committed offset %lld, expected the end %ld", p,
+                     (long long)off[p], s->count[p]);
+}
+
+static void report(const char *what, const stream_t *s, const tally_t *t, double secs)
+{
+    printf("fault: %s: %ld events, %ld expected alerts, %ld missing, %ld duplicates (%.2f%%); "
+           "%ld dead letters, %ld missing, %ld duplicates; %.1f s\n",
+           what, s->n, s->nwant, t->missing, t->duplicates,
+           100.0 * (double)t->duplicates / (double)s->nwant, s->nbroken, t->dlq_missing,
+           t->dlq_duplicates, secs);
+    fflush(stdout);
+}
+
+static void assert_complete(const run_env_t *e, const stream_t *s, const tally_t *t,
+                            bool exactly_once)
+{
+    if (t->missing || t->dlq_missing || s->unexpected ||
+        (exactly_once && (t->duplicates || t->dlq_duplicates))) {
+        dump_log(e, 60);
+        if (s->unexpected)
+            fail_msg("%ld unexpected outputs, the first: %s", s->unexpected,
+                     s->first_unexpected);
+        for (long k = 0; k < s->n * NRULES; k++)
+            if (s->want[k] && !s->seen[k])
+                fail_msg("%ld alerts missing, the first: %s for event %ld (partition %ld "
+                         "offset %lld)",
+                         t->missing, rule_names[k % NRULES], k / NRULES,
+                         (k / NRULES) % s->partitions, (long long)s->offset[k / NRULES]);
+        if (t->dlq_missing)
+            fail_msg("%ld dead letters missing", t->dlq_missing);
+        fail_msg("exactly-once: %ld duplicate alerts, %ld duplicate dead letters", t->duplicates,
+                 t->dlq_duplicates);
+    }
+}
+
+/* ---- HTTP (metrics, healthz) ---- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int http_get(int port, const char *path, char *body, size_t size)
+{
+    body[0] = '\0';
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return 0;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return 0;
+    }
+    static char resp[1 << 20];
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof(resp) - 1 && (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
+        got += (size_t)r;
+    close(fd);
+    resp[got] = '\0';
+    int status = 0;
+    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+        return 0;
+    const char *b = strstr(resp, "\r\n\r\n");
+    if (b)
+        snprintf(body, size, "%s", b + 4);
+    return status;
+}
+
+static double sample(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return NAN;
+}
+
+/* ---- the real broker ---- */
+
+static int broker_cmd(const char *verb)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' %s '%s' >>'%s/broker-cmd.log' 2>&1", broker_script, verb,
+             broker_state, tmpdir);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- (a) kill -9 while events stream ---- */
+
+/* Streams n events over about stream_s seconds into a 3-partition topic
+ * while vigil is killed (SIGKILL) `kills` times at random moments and
+ * restarted at once; then waits for every expected alert. */
+static void kill_test(bool exactly_once)
+{
+    long n = env_long("VIGIL_FAULT_EVENTS", 100000);
+    int kills = (int)env_long("VIGIL_FAULT_KILLS", 10);
+    unsigned seed = (unsigned)env_long("VIGIL_FAULT_SEED", (long)time(NULL));
+    const double stream_s = 20;
+    run_env_t e;
+    name_env(&e, exactly_once ? "kill-eos" : "kill-alo", 3);
+    create_env_topics(&e);
+    write_config(&e, exactly_once ? "exactly-once" : "at-least-once", NULL);
+    stream_t s;
+    stream_init(&s, &e, n);
+    scan_expected(&e, &s);
+
+    srand(seed);
+    double *at = calloc((size_t)kills + 1, sizeof(*at));
+    for (int k = 0; k < kills; k++)
+        at[k] = 0.5 + (stream_s - 0.5) * rand() / (double)RAND_MAX;
+    for (int k = 1; k < kills; k++) /* insertion sort: a handful */
+        for (int j = k; j > 0 && at[j] < at[j - 1]; j--) {
+            double t = at[j];
+            at[j] = at[j - 1];
+            at[j - 1] = t;
+        }
+    at[kills] = INFINITY;
+    fprintf(stderr, "fault: %s kill test: %ld events, %d kills, seed %u\n",
+            exactly_once ? "exactly-once" : "at-least-once", n, kills, seed);
+
+    reader_t r;
+    reader_open(&r, &e, exactly_once);
+    double t0 = now_s();
+    pid_t pid = start_vigil(&e);
+    int killed = 0;
+    const long chunk = 500;
+    for (long from = 0; from < n || killed < kills;) {
+        double t = now_s() - t0;
+        if (t >= at[killed]) {
+            /* Give the restarted instance a moment to rejoin now and then,
+             * so that some kills hit it mid-work rather than starting. */
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            track_child(pid, false);
+            killed++;
+            pid = start_vigil(&e);
+            continue;
+        }
+        if (from < n) {
+            long to = from + chunk < n ? from + chunk : n;
+            produce_range(&e, &s, from, to);
+            from = to;
+            /* Pace the stream: event `from` is due at from/n of stream_s. */
+            double due = stream_s * (double)from / (double)n;
+            double wait = due - (now_s() - t0);
+            double next_kill = at[killed] - (now_s() - t0);
+            sleep_s(wait < next_kill ? wait : next_kill);
+        } else {
+            sleep_s(at[killed] - t);
+        }
+        rd_kafka_poll(producer, 0);
+    }
+    index_offsets(&s);
+    read_some(&r, &s);
+    tally_t t = read_all(&r, &s, 240, exactly_once ? 3.0 : 2.0);
+    double secs = now_s() - t0;
+    int st = stop_vigil(pid, SIGTERM, 90);
+    /* Anything a last transaction or retry added after the settle. */
+    tally_t t2 = read_all(&r, &s, 1, 1.0);
+    (void)t;
+    reader_close(&r);
+    char what[128];
+    snprintf(what, sizeof(what), "kill -9 x%d (%s, seed %u)", kills,
+             exactly_once ? "exactly-once, read_committed" : "at-least-once", seed);
+    report(what, &s, &t2, secs);
+    assert_complete(&e, &s, &t2, exactly_once);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        dump_log(&e, 40);
+        fail_msg("vigil exited with status %d after SIGTERM", st);
+    }
+    assert_committed_to_end(&e, &s);
+    /* How far the killed instances had got: some die while starting up,
+     * most while consuming and producing. */
+    fprintf(stderr, "fault: %zu of %d instances got partitions assigned, %zu transactions "
+                    "aborted by a successor\n",
+            count_log(&e, "msg=\"partitions assigned\""), kills + 1,
+            count_log(&e, "transaction aborted"));
+    free(at);
+    stream_free(&s);
+}
+
+static void test_kill9_at_least_once(void **state)
+{
+    (void)state;
+    kill_test(false);
+}
+
+static void test_kill9_exactly_once(void **state)
+{
+    (void)state;
+    kill_test(true);
+}
+
+/* ---- (b) the broker stops and comes back mid-stream ---- */
+
+static void restart_test(bool exactly_once)
+{
+    const long n = 60000;
+    run_env_t e;
+    name_env(&e, exactly_once ? "bounce-eos" : "bounce-alo", 2);
+    create_env_topics(&e);
+    write_config(&e, exactly_once ? "exactly-once" : "at-least-once", NULL);
+    stream_t s;
+    stream_init(&s, &e, n);
+    scan_expected(&e, &s);
+    produce_range(&e, &s, 0, n);
+    index_offsets(&s);
+    reader_t r;
+    reader_open(&r, &e, exactly_once);
+    double t0 = now_s();
+    pid_t pid = start_vigil(&e);
+    /* Stop the broker while vigil is in the middle of the stream. */
+    double deadline = now_s() + 60;
+    while (tally(&s).seen < s.nwant / 20 && now_s() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r.c, 20);
+        if (m && !m->err)
+            take(&r, &s, m);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    long before = tally(&s).seen;
+    assert_int_equal(broker_cmd("stop"), 0);
+    fprintf(stderr, "fault: broker stopped with %ld of %ld alerts read\n", before, s.nwant);
+    sleep_s(3);
+    assert_true(alive(pid));
+    assert_int_equal(broker_cmd("start"), 0);
+    fprintf(stderr, "fault: broker back after %.1f s\n", now_s() - t0);
+    read_all(&r, &s, 180, 2.0);
+    double secs = now_s() - t0;
+    assert_true(alive(pid));
+    int st = stop_vigil(pid, SIGTERM, 90);
+    tally_t t = read_all(&r, &s, 1, 1.0);
+    reader_close(&r);
+    report(exactly_once ? "broker restart (exactly-once)" : "broker restart (at-least-once)", &s,
+           &t, secs);
+    fprintf(stderr, "fault: %zu aborted transactions, %zu failed deliveries logged\n",
+            count_log(&e, "transaction aborted"), count_log(&e, "delivery failed"));
+    assert_complete(&e, &s, &t, exactly_once);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        dump_log(&e, 40);
+        fail_msg("vigil exited with status %d after SIGTERM", st);
+    }
+    assert_committed_to_end(&e, &s);
+    stream_free(&s);
+}
+
+static void test_broker_restart_at_least_once(void **state)
+{
+    (void)state;
+    restart_test(false);
+}
+
+static void test_broker_restart_exactly_once(void **state)
+{
+    (void)state;
+    restart_test(true);
+}
+
+/* ---- (c) an alert topic that does not take alerts ---- */
+
+/* Waits until /healthz answers status with text in its body. */
+static bool wait_health(int port, int status, const char *text, double timeout, char *body,
+                        size_t size)
+{
+    double deadline = now_s() + timeout;
+    while (now_s() < deadline) {
+        int st = http_get(port, "/healthz", body, size);
+        if (st == status && (!text || strstr(body, text)))
+            return true;
+        usleep(200000);
+    }
+    return false;
+}
+
+/* kind "too-small": the sanction-news topic's max.message.bytes is below
+ * any alert (a permanent MSG_SIZE_TOO_LARGE) until it is raised; kind
+ * "missing": that topic does not exist (and may not be auto-created)
+ * until it is created. Either way: vigil keeps the undelivered alerts,
+ * pauses, reports 503, commits nothing past the first undelivered alert,
+ * and delivers everything once the topic is fixed. */
+static void unwritable_test(bool missing, bool exactly_once)
+{
+    const long n = 600;
+    run_env_t e;
+    name_env(&e, missing ? (exactly_once ? "missing-eos" : "missing") : "too-small", 1);
+    e.metrics_port = free_port();
+    create_topic(e.in, 1, NULL);
+    create_topic(e.trade_alerts, 1, NULL);
+    create_topic(e.dlq, 1, NULL);
+    if (!missing) {
+        static const char *const small[] = {"max.message.bytes", "200", NULL};
+        create_topic(e.alerts, 1, small);
+    }
+    write_config(&e, exactly_once ? "exactly-once" : "at-least-once",
+                 missing ? "    allow.auto.create.topics: \"false\"\n"
+                           "    topic.metadata.propagation.max.ms: \"1000\"\n"
+                           "    topic.metadata.refresh.interval.ms: \"1000\"\n"
+                         : NULL);
+    stream_t s;
+    stream_init(&s, &e, n);
+    scan_expected(&e, &s);
+    produce_range(&e, &s, 0, n);
+    index_offsets(&s);
+    double t0 = now_s();
+    pid_t pid = start_vigil(&e);
+    static char body[1 << 20];
+    const char *unhealthy = exactly_once ? "transactions aborted" : "cannot be delivered";
+    if (!wait_health(e.metrics_port, 503, unhealthy, 60, body, sizeof(body))) {
+        dump_log(&e, 40);
+        fail_msg("/healthz did not report undeliverable alerts; last answer: %s", body);
+    }
+    fprintf(stderr, "fault: /healthz: %s", body);
+    /* Several seconds of failure: the log is rate-limited, the consumer
+     * paused, and no offset past the first sanction-news event (event 0,
+     * offset 0) is committed. */
+    sleep_s(4);
+    assert_int_equal(http_get(e.metrics_port, "/metrics", body, sizeof(body)), 200);
+    if (exactly_once) {
+        /* Each try aborts its transaction and rewinds, with a growing
+         * backoff between tries. */
+        double aborted = sample(body, "vigil_transactions_total{result=\"aborted\"}");
+        fprintf(stderr, "fault: aborted=%g\n", aborted);
+        assert_true(aborted >= 2);
+    } else {
+        double failing = sample(body, "vigil_outputs_failing");
+        double paused = sample(body, "vigil_consumer_paused");
+        double retries = sample(body, "vigil_delivery_retries_total");
+        fprintf(stderr, "fault: failing=%g paused=%g retries=%g\n", failing, paused, retries);
+        assert_true(failing > 0);
+        assert_true(paused == 1);
+        assert_true(retries > 0);
+    }
+    int64_t off[1];
+    committed(&e, off);
+    assert_true(off[0] <= 0);
+    double failed_for = now_s() - t0;
+    size_t lines = count_log(&e, "msg=\"delivery failed");
+    fprintf(stderr, "fault: %zu delivery-failure log lines in %.1f s\n", lines, failed_for);
+    assert_true(lines <= (size_t)failed_for + 3);
+    assert_true(alive(pid));
+
+    /* Fix it: every alert arrives, health returns, the input commits. */
+    if (missing)
+        create_topic(e.alerts, 1, NULL);
+    else
+        alter_topic(e.alerts, "max.message.bytes", "1048588");
+    double t_fix = now_s();
+    reader_t r;
+    reader_open(&r, &e, exactly_once);
+    tally_t t = read_all(&r, &s, 90, exactly_once ? 2.0 : 1.0);
+    double recovered = now_s() - t_fix;
+    if (!wait_health(e.metrics_port, 200, NULL, 30, body, sizeof(body))) {
+        dump_log(&e, 40);
+        fail_msg("/healthz stayed unhealthy after the topic was fixed: %s", body);
+    }
+    int st = stop_vigil(pid, SIGTERM, 90);
+    reader_close(&r);
+    char what[128];
+    snprintf(what, sizeof(what), "alert topic %s for %.0f s (%s), delivered %.1f s after the fix",
+             missing ? "missing" : "refusing alerts (max.message.bytes 200)", failed_for,
+             exactly_once ? "exactly-once" : "at-least-once", recovered);
+    report(what, &s, &t, now_s() - t0);
+    assert_complete(&e, &s, &t, exactly_once);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_committed_to_end(&e, &s);
+    stream_free(&s);
+}
+
+static void test_alert_topic_refuses(void **state)
+{
+    (void)state;
+    unwritable_test(false, false);
+}
+
+static void test_alert_topic_missing(void **state)
+{
+    (void)state;
+    unwritable_test(true, false);
+}
+
+static void test_alert_topic_missing_exactly_once(void **state)
+{
+    (void)state;
+    unwritable_test(true, true);
+}
+
+/* ---- (d) the mock cluster: slow and failing requests ---- */
+
+/* Kafka protocol API keys (librdkafka does not install its
+ * rdkafka_protocol.h). */
+enum { API_PRODUCE = 0, API_FETCH = 1, API_OFFSET_COMMIT = 8 };
+
+/* Events first, then the faults, then vigil; everything must arrive and
+ * the group must commit to the end. */
+static void mock_test(const char *name, void (*inject)(void), double expect_retries)
+{
+    const long n = 3000;
+    run_env_t e;
+    name_env(&e, name, 2);
+    e.metrics_port = free_port();
+    create_env_topics(&e);
+    write_config(&e, "at-least-once", NULL);
+    stream_t s;
+    stream_init(&s, &e, n);
+    scan_expected(&e, &s);
+    produce_range(&e, &s, 0, n);
+    index_offsets(&s);
+    inject();
+    reader_t r;
+    reader_open(&r, &e, false);
+    double t0 = now_s();
+    pid_t pid = start_vigil(&e);
+    read_all(&r, &s, 120, 1.0);
+    static char body[1 << 20];
+    int hs = http_get(e.metrics_port, "/metrics", body, sizeof(body));
+    double retries = hs == 200 ? sample(body, "vigil_delivery_retries_total") : NAN;
+    /* Let the auto-commit catch up before the faults are lifted. */
+    double deadline = now_s() + 30;
+    int64_t off[2] = {-1, -1};
+    while (now_s() < deadline) {
+        committed(&e, off);
+        if (off[0] == s.count[0] && off[1] == s.count[1])
+            break;
+        sleep_s(0.5);
+    }
+    rd_kafka_mock_broker_set_rtt(mock, 1, 0);
+    rd_kafka_mock_clear_request_errors(mock, API_PRODUCE);
+    rd_kafka_mock_clear_request_errors(mock, API_FETCH);
+    rd_kafka_mock_clear_request_errors(mock, API_OFFSET_COMMIT);
+    int st = stop_vigil(pid, SIGTERM, 90);
+    tally_t t = read_all(&r, &s, 1, 0.5);
+    reader_close(&r);
+    char what[160];
+    snprintf(what, sizeof(what), "mock %s (%g re-produced)", name, retries);
+    report(what, &s, &t, now_s() - t0);
+    assert_complete(&e, &s, &t, false);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_committed_to_end(&e, &s);
+    if (expect_retries > 0 && !(retries >= expect_retries)) {
+        dump_log(&e, 30);
+        fail_msg("expected at least %g re-produced outputs, metrics say %g", expect_retries,
+                 retries);
+    }
+    stream_free(&s);
+}
+
+static void inject_slow(void)
+{
+    rd_kafka_mock_broker_set_rtt(mock, 1, 250);
+}
+
+static void inject_retriable_produce(void)
+{
+    /* librdkafka retries these itself: no delivery fails. */
+    for (int i = 0; i < 6; i++)
+        rd_kafka_mock_push_request_errors(mock, API_PRODUCE, 3,
+                                          RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                          RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                          RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+}
+
+static void inject_permanent_produce(void)
+{
+    /* Not retriable: the deliveries fail and vigil produces them again. */
+    rd_kafka_mock_push_request_errors(mock, API_PRODUCE, 4,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+static void inject_fetch_commit(void)
+{
+    rd_kafka_mock_push_request_errors(mock, API_FETCH, 4,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+    rd_kafka_mock_push_request_errors(mock, API_OFFSET_COMMIT, 6,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
+                                      RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+}
+
+static void test_mock_slow_broker(void **state)
+{
+    (void)state;
+    mock_test("slow", inject_slow, 0);
+}
+
+static void test_mock_retriable_produce_errors(void **state)
+{
+    (void)state;
+    mock_test("produce-retriable", inject_retriable_produce, 0);
+}
+
+static void test_mock_permanent_produce_errors(void **state)
+{
+    (void)state;
+    mock_test("produce-permanent", inject_permanent_produce, 1);
+}
+
+static void test_mock_fetch_and_commit_errors(void **state)
+{
+    (void)state;
+    mock_test("fetch-commit", inject_fetch_commit, 0);
+}
+
+/* ---- setup ---- */
+
+static int setup(void **state)
+{
+    (void)state;
+    char e[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!brokers[0]) {
+        rd_kafka_conf_t *hc = rd_kafka_conf_new();
+        rd_kafka_conf_set(hc, "test.mock.num.brokers", "1", e, sizeof(e));
+        rd_kafka_conf_set(hc, "log_level", "3", e, sizeof(e));
+        mock_host = rd_kafka_new(RD_KAFKA_PRODUCER, hc, e, sizeof(e));
+        if (!mock_host)
+            return -1;
+        mock = rd_kafka_handle_mock_cluster(mock_host);
+        snprintf(brokers, sizeof(brokers), "%s", rd_kafka_mock_cluster_bootstraps(mock));
+    }
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, e, sizeof(e));
+    rd_kafka_conf_set(conf, "linger.ms", "5", e, sizeof(e));
+    rd_kafka_conf_set(conf, "enable.idempotence", "true", e, sizeof(e));
+    /* The test's own clients see the broker go away on purpose. */
+    rd_kafka_conf_set(conf, "log_level", "0", e, sizeof(e));
+    rd_kafka_conf_set_dr_msg_cb(conf, test_dr_cb);
+    producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    fprintf(stderr, "fault: %s cluster at %s\n", mock ? "mock" : "real", brokers);
+    return producer ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kill_children();
+    if (producer)
+        rd_kafka_destroy(producer);
+    if (mock_host)
+        rd_kafka_destroy(mock_host);
+    return 0;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    atexit(kill_children);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    vigil_bin = getenv("VIGIL_BIN");
+    if (!vigil_bin) {
+        fprintf(stderr, "VIGIL_BIN must name the vigil binary\n");
+        return 2;
+    }
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/vigil-fault-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 2;
+    broker_state = getenv("VIGIL_FAULT_BROKER_STATE");
+    broker_script = getenv("VIGIL_FAULT_BROKER_SCRIPT");
+    int rc;
+    if (broker_state && broker_script) {
+        /* This program's own broker: the tests stop and restart it. */
+        int st = broker_cmd("start");
+        if (st == 77) {
+            fprintf(stderr, "fault: SKIP: no real Kafka broker (java 17+ and maven are needed "
+                            "by tests/kafka/kafka-broker.sh; see %s/broker-cmd.log)\n",
+                    tmpdir);
+            return 77;
+        }
+        if (st != 0) {
+            fprintf(stderr, "fault: the broker did not start (%s/broker-cmd.log)\n", tmpdir);
+            return 1;
+        }
+        char path[600];
+        snprintf(path, sizeof(path), "%s/bootstrap", broker_state);
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(brokers, sizeof(brokers), f)) {
+            fprintf(stderr, "fault: no %s\n", path);
+            return 1;
+        }
+        fclose(f);
+        brokers[strcspn(brokers, "\r\n")] = '\0';
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_alert_topic_refuses),
+            cmocka_unit_test(test_alert_topic_missing),
+            cmocka_unit_test(test_alert_topic_missing_exactly_once),
+            cmocka_unit_test(test_broker_restart_at_least_once),
+            cmocka_unit_test(test_broker_restart_exactly_once),
+            cmocka_unit_test(test_kill9_at_least_once),
+            cmocka_unit_test(test_kill9_exactly_once),
+        };
+        if (getenv("VIGIL_FAULT_ONLY"))
+            cmocka_set_test_filter(getenv("VIGIL_FAULT_ONLY"));
+        rc = cmocka_run_group_tests(tests, setup, teardown);
+        broker_cmd("stop");
+    } else {
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_mock_slow_broker),
+            cmocka_unit_test(test_mock_retriable_produce_errors),
+            cmocka_unit_test(test_mock_permanent_produce_errors),
+            cmocka_unit_test(test_mock_fetch_and_commit_errors),
+        };
+        if (getenv("VIGIL_FAULT_ONLY"))
+            cmocka_set_test_filter(getenv("VIGIL_FAULT_ONLY"));
+        rc = cmocka_run_group_tests(tests, setup, teardown);
+    }
+    if (!getenv("VIGIL_FAULT_KEEP")) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", tmpdir);
+    } else {
+        fprintf(stderr, "fault: logs kept in %s\n", tmpdir);
+    }
+    return rc;
+}
