@@ -97,6 +97,10 @@ static const char *const RULE_KEYS[] = {"id",        "title",   "description", "
 static const char *const ALERT_KEYS[] = {"topic", "summary"};
 static const char *const TEST_KEYS[] = {"match", "no_match", "sequences"};
 static const char *const SEQ_KEYS[] = {"name", "events", "expect"};
+static const char *const EXPECT_KEYS[] = {"at",       "kind",       "group",      "count",
+                                          "window_start", "window_end", "suppressed", "field",
+                                          "value",    "baseline",   "factor",     "last_seen",
+                                          "partial",  "items",      "items_dropped"};
 static const char *const AGG_KEYS[] = {"threshold", "spike", "first_seen", "absence"};
 static const char *const THRESHOLD_KEYS[] = {"count", "window", "group_by", "max_keys"};
 static const char *const SPIKE_KEYS[] = {"factor",   "min_count", "window",
@@ -1874,13 +1878,18 @@ static bool compile_sequences(compiler_t *c, const char *file, vg_rule_t *r,
             s->events[s->nevents] = vg_strbuf_detach(&sb, &s->lens[s->nevents]);
             s->nevents++;
         }
-        for (size_t j = 0; j < exp->count; j++)
+        for (size_t j = 0; j < exp->count; j++) {
             if (exp->items[j]->kind != VG_YNODE_MAP) {
                 ERR(c, file, exp->items[j], "an expected alert is a map such as {count: 3, "
                                             "group: SMIC}, got %s",
                     vg_ynode_describe(exp->items[j]));
                 ok = false;
+                continue;
             }
+            size_t before = vg_diags_errors(c->diags);
+            check_keys(c, file, exp->items[j], EXPECT_KEYS, N(EXPECT_KEYS), "an expected alert");
+            ok = ok && vg_diags_errors(c->diags) == before;
+        }
         vg_strbuf_t sb;
         vg_strbuf_init(&sb);
         node_to_json(&sb, exp);
