@@ -121,6 +121,8 @@ bool vg_utf8_valid(const char *s, size_t n)
                ((load64(p + i) | load64(p + i + 8) | load64(p + i + 16) | load64(p + i + 24)) &
                 HIGHS) == 0)
             i += 32;
+        if (i == n) /* all ASCII up to a multiple of 32 bytes: p[n] is not ours */
+            break;
         if (n - i >= 8 && (load64(p + i) & HIGHS) == 0) {
             i += 8;
             continue;
