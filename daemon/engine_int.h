@@ -186,6 +186,7 @@ struct vg_ruleset {
     char ***slot_path;  /* the same split at dots */
     size_t *slot_npath;
     size_t nslots;
+    bool *stateful_slots; /* [nslots]: searched by a stateful rule's text condition */
     hs_database_t *db_lit;
     hs_database_t *db_norm;
     hs_database_t *db_user;

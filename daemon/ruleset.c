@@ -296,6 +296,7 @@ void vg_ruleset_destroy(vg_ruleset_t *rs)
     free(rs->slot_text);
     free(rs->slot_path);
     free(rs->slot_npath);
+    free(rs->stateful_slots);
     if (rs->db_lit)
         hs_free_database(rs->db_lit);
     if (rs->db_norm)
@@ -2265,6 +2266,18 @@ static char **expand_paths(compiler_t *c, const char *const *paths, size_t n, si
     return files;
 }
 
+/* Marks the text fields that cond searches (macros included). */
+static void mark_slots(const vg_cond_t *cd, bool *slots, unsigned depth)
+{
+    if (!cd || depth > 2 * MAX_COND_DEPTH)
+        return;
+    if (cd->kind == VG_COND_TEXT)
+        for (size_t i = 0; i < cd->nslots; i++)
+            slots[cd->slots[i]] = true;
+    for (size_t i = 0; i < cd->nkids; i++)
+        mark_slots(cd->kids[i], slots, depth + 1);
+}
+
 static vg_ruleset_t *compile_all(compiler_t *c)
 {
     vg_ruleset_t *rs = c->rs;
@@ -2308,6 +2321,13 @@ static vg_ruleset_t *compile_all(compiler_t *c)
         rs->db_norm = build_db(c, VG_TERM_NORM_REGEX);
         rs->db_user = build_db(c, VG_TERM_USER_REGEX);
     }
+    /* The state step scans only what stateful rules search. */
+    rs->stateful_slots = calloc(rs->nslots ? rs->nslots : 1, sizeof(bool));
+    if (!rs->stateful_slots)
+        oom(c);
+    for (size_t i = 0; rs->stateful_slots && i < rs->nrules; i++)
+        if (rs->rules[i]->state)
+            mark_slots(rs->rules[i]->match, rs->stateful_slots, 0);
     rs->nfiles = c->ndocs;
     rs->nlists = c->nlists;
     rs->nmacros = c->nmacros;

@@ -310,7 +310,16 @@ static bool scan_leaf(vg_scanner_t *sc, json_object *leaf, void *arg)
     return false;
 }
 
+/* Prepares the evaluation of ev: every text field is scanned, or only
+ * those with slots[s] set (the fields that stateful rules search). */
+static void begin_event_slots(vg_scanner_t *sc, const vg_event_t *ev, const bool *slots);
+
 static void begin_event(vg_scanner_t *sc, const vg_event_t *ev)
+{
+    begin_event_slots(sc, ev, NULL);
+}
+
+static void begin_event_slots(vg_scanner_t *sc, const vg_event_t *ev, const bool *slots)
 {
     const vg_ruleset_t *rs = sc->rs;
     sc->ev = ev;
@@ -326,6 +335,8 @@ static void begin_event(vg_scanner_t *sc, const vg_event_t *ev)
         return;
     json_object *root = vg_event_json(ev);
     for (uint32_t s = 0; s < rs->nslots; s++) {
+        if (slots && !slots[s])
+            continue;
         sc->slot = s;
         walk(sc, root, rs->slot_path[s], rs->slot_npath[s], scan_leaf, NULL, 0);
     }
@@ -554,7 +565,7 @@ int vg_scanner_eval(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t er
 
 int vg_scanner_eval_stateful(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t err_size)
 {
-    begin_event(sc, ev);
+    begin_event_slots(sc, ev, sc->rs->stateful_slots);
     const vg_ruleset_t *rs = sc->rs;
     for (size_t i = 0; i < rs->nrules; i++) {
         const vg_rule_t *r = rs->rules[i];
