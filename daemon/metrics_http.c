@@ -85,7 +85,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\r\n")] = '\0';
-    vg_log(VG_LOG_WARN, "msg=\"metrics endpoint\" detail=\"%s\"", msg);
+    vg_log_kv(VG_LOG_WARN, "metrics endpoint", VG_LOG_STR("detail", msg));
 }
 
 /* A bound, listening socket for "host:port" / "[v6]:port", or -1. */
@@ -169,7 +169,7 @@ vg_metrics_http_t *vg_metrics_http_start(const char *addr, vg_metrics_t *m, char
         snprintf(err, err_size, "cannot start the metrics endpoint on %s", addr);
         return NULL;
     }
-    vg_log(VG_LOG_INFO, "msg=\"serving metrics\" listen=%s", addr);
+    vg_log_kv(VG_LOG_INFO, "serving metrics", VG_LOG_STR("listen", addr));
     return s;
 }
 

@@ -20,7 +20,8 @@ check() { # check DESCRIPTION COMMAND...: passes when the command succeeds
     if "$@"; then ok; else bad "$what"; fi
 }
 
-for tool in cmake cpack dpkg-deb dpkg-shlibdeps fakeroot; do
+# CPack's DEB generator finds the ELF files for dpkg-shlibdeps with file(1).
+for tool in cmake cpack dpkg-deb dpkg-shlibdeps file; do
     if ! command -v "$tool" >/dev/null; then
         case $tool in
         dpkg-shlibdeps) pkg=dpkg-dev ;;
