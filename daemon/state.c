@@ -86,6 +86,7 @@ typedef struct rstate {
 
 struct vg_state {
     const vg_ruleset_t *rs;
+    const vg_rule_t *only; /* vigil test: this rule, even when disabled */
     rstate_t *rules;
     size_t nrules;
     uint64_t events;
@@ -508,6 +509,7 @@ vg_state_t *vg_state_new(const vg_ruleset_t *rs, const vg_state_options_t *opts)
     if (!st)
         return NULL;
     st->rs = rs;
+    st->only = opts ? opts->only_rule : NULL;
     vg_strbuf_init(&st->sb);
     const char *tf = opts && opts->time_field && *opts->time_field ? opts->time_field
                                                                    : "published_at";
@@ -518,7 +520,8 @@ vg_state_t *vg_state_new(const vg_ruleset_t *rs, const vg_state_options_t *opts)
         goto fail;
     for (size_t i = 0; i < rs->nrules; i++) {
         const vg_rule_t *rule = rs->rules[i];
-        if (!rule->state || !rule->enabled || (opts && opts->only_rule && opts->only_rule != rule))
+        const vg_rule_t *only = opts ? opts->only_rule : NULL;
+        if (!rule->state || (only ? only != rule : !rule->enabled))
             continue;
         rstate_t *r = &st->rules[st->nrules++];
         const vg_rule_state_t *c = rule->state;
@@ -1297,7 +1300,8 @@ int vg_state_process(vg_state_t *st, vg_scanner_t *sc, const vg_event_t *ev,
     st->events++;
     if (st->nrules == 0)
         return 0;
-    int nm = vg_scanner_eval_stateful(sc, ev, err, err_size);
+    int nm = st->only ? vg_scanner_eval_rule(sc, ev, st->only, err, err_size)
+                      : vg_scanner_eval_stateful(sc, ev, err, err_size);
     if (nm < 0)
         return -1;
     json_object *root = vg_event_json(ev);
