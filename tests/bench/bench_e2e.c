@@ -1303,8 +1303,8 @@ typedef struct load_result {
     bool ran;
     const char *name;
     long terms;
-    double check_s, start_s;
-    long rss_kb, hwm_kb;
+    double check_s, start_s, reload_s;
+    long rss_kb, hwm_kb, reload_rss_kb;
     int check_rc;
 } load_result_t;
 
@@ -1343,7 +1343,8 @@ static void run_load(const char *name, const char *terms, load_result_t *r)
                terms, name);
     write_file(rules, b.p);
     free(b.p);
-    double ck[REPS], su[REPS];
+    double ck[REPS], su[REPS], rl[REPS];
+    int nrl = 0;
     for (int i = 0; i < REPS; i++) {
         char *argv[] = {(char *)vigil_bin, "check", rules, NULL};
         double t0 = now_s();
@@ -1387,6 +1388,19 @@ static void run_load(const char *name, const char *terms, load_result_t *r)
             read_pstat(pid, &ps);
             r->rss_kb = ps.rss_kb;
             r->hwm_kb = ps.hwm_kb;
+            /* Reload: SIGHUP until "rules reloaded" (the new ruleset is
+             * compiled beside the live one, then swapped). */
+            double t1 = now_s();
+            kill(pid, SIGHUP);
+            while (now_s() - t1 < 120 && !file_has(logp, "msg=\"rules reloaded\""))
+                usleep(2000);
+            if (file_has(logp, "msg=\"rules reloaded\"")) {
+                rl[nrl++] = now_s() - t1;
+                read_pstat(pid, &ps);
+                r->reload_rss_kb = ps.rss_kb;
+            } else {
+                note("load %s: no \"rules reloaded\" within 120 s of SIGHUP", name);
+            }
         } else {
             note("load %s: vigil run did not log \"started\"; its log:", name);
             show_log_tail(logp);
@@ -1395,6 +1409,7 @@ static void run_load(const char *name, const char *terms, load_result_t *r)
             stop_child(pid, 30);
     }
     r->start_s = nst ? median(su, nst) : -1;
+    r->reload_s = nrl ? median(rl, nrl) : -1;
     r->ran = true;
 }
 
@@ -1814,19 +1829,24 @@ int main(int argc, char **argv)
     if (want("load")) {
         printf("### 3. Ruleset load (one rule, `text: {any: $terms}`, median of 3)\n\n");
         printf("| terms | `vigil check` s | `vigil run` to \"started\" s | RSS after start | "
-               "peak RSS |\n|---|---|---|---|---|\n");
+               "peak RSS | SIGHUP to \"rules reloaded\" s | RSS after reload |\n"
+               "|---|---|---|---|---|---|---|\n");
         for (int i = 0; i < 3; i++) {
             if (!load[i].ran) {
-                printf("| %s | skipped | | | |\n", load[i].name ? load[i].name : "-");
+                printf("| %s | skipped | | | | | |\n", load[i].name ? load[i].name : "-");
                 continue;
             }
             char started[32] = "failed";
             if (load[i].start_s >= 0)
                 snprintf(started, sizeof(started), "%.3f", load[i].start_s);
-            printf("| %ld | %.3f%s | %s | %s | %s |\n", load[i].terms, load[i].check_s,
+            char reload[32] = "failed", m3[32];
+            if (load[i].reload_s >= 0)
+                snprintf(reload, sizeof(reload), "%.3f", load[i].reload_s);
+            printf("| %ld | %.3f%s | %s | %s | %s | %s | %s |\n", load[i].terms, load[i].check_s,
                    load[i].check_rc ? " (exit != 0)" : "", started,
                    fmt_mb((double)load[i].rss_kb, m1, sizeof(m1)),
-                   fmt_mb((double)load[i].hwm_kb, m2, sizeof(m2)));
+                   fmt_mb((double)load[i].hwm_kb, m2, sizeof(m2)), reload,
+                   fmt_mb((double)load[i].reload_rss_kb, m3, sizeof(m3)));
         }
         printf("\n");
     }
@@ -1890,9 +1910,9 @@ int main(int argc, char **argv)
                    lats[li].received, lats[li].offered);
     for (int i = 0; i < 3; i++)
         if (load[i].ran && load[i].start_s >= 0)
-            printf("| load %ld terms | check %.3f s, run→started %.3f s, RSS %s |\n",
+            printf("| load %ld terms | check %.3f s, run→started %.3f s, RSS %s; reload %.3f s |\n",
                    load[i].terms, load[i].check_s, load[i].start_s,
-                   fmt_mb((double)load[i].rss_kb, m1, sizeof(m1)));
+                   fmt_mb((double)load[i].rss_kb, m1, sizeof(m1)), load[i].reload_s);
     if (ran_scale && dual.ok) {
         printf("| 2 instances, 6 partitions | %.0f events/s", (double)dual.events / dual.wall);
         if (ran_tput && vig6.ok)
