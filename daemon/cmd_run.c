@@ -105,8 +105,8 @@ static void on_tick(void *arg, const vg_pipeline_stats_t *st)
     if (n->watch &&
         vg_watch_poll(n->watch, (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u,
                       &change)) {
-        vg_log_kv(VG_LOG_INFO, "rule files changed; reloading", VG_LOG_UINT("events", change.events),
-                  VG_LOG_STR("last", change.last));
+        vg_log_kv(VG_LOG_INFO, "rule files changed; reloading",
+                  VG_LOG_UINT("events", change.events), VG_LOG_STR("last", change.last));
         reload_requested = 1;
     }
     /* Summaries of rate-limited log lines come out even when quiet. */
@@ -215,7 +215,8 @@ int vg_cmd_run(int argc, char **argv)
         nt.watch = vg_watch_new((const char *const *)cfg->rule_paths.items, cfg->rule_paths.count,
                                 (unsigned)cfg->rules_watch_quiet_ms, err, sizeof(err));
         if (nt.watch)
-            vg_log_kv(VG_LOG_INFO, "watching rule files", VG_LOG_UINT("paths", cfg->rule_paths.count),
+            vg_log_kv(VG_LOG_INFO, "watching rule files",
+                      VG_LOG_UINT("paths", cfg->rule_paths.count),
                       VG_LOG_STR("first", cfg->rule_paths.items[0]),
                       VG_LOG_UINT("quiet_ms", cfg->rules_watch_quiet_ms));
         else

@@ -122,9 +122,9 @@ static void test_logfmt(void **state)
 {
     (void)state;
     use(VG_LOG_LOGFMT, 5);
-    vg_log_kv(VG_LOG_INFO, "rules reloaded", VG_LOG_UINT("rules", 12), VG_LOG_STR("ruleset", "ab12"),
-              VG_LOG_STR("path", "/etc/vigil/rules d"), VG_LOG_INT("delta", -3),
-              VG_LOG_BOOL("watch", 1), VG_LOG_DOUBLE("took_s", 0.25), VG_LOG_STR("empty", ""),
+    vg_log_kv(VG_LOG_INFO, "rules reloaded", VG_LOG_UINT("rules", 12),
+              VG_LOG_STR("ruleset", "ab12"), VG_LOG_STR("path", "/etc/vigil/rules d"),
+              VG_LOG_INT("delta", -3), VG_LOG_BOOL("watch", 1), VG_LOG_DOUBLE("took_s", 0.25), VG_LOG_STR("empty", ""),
               VG_LOG_STR("none", NULL));
     vg_log_fields(VG_LOG_ERROR, "no fields", NULL, 0);
     assert_output("level=info msg=\"rules reloaded\" rules=12 ruleset=ab12 "
@@ -137,10 +137,11 @@ static void test_json(void **state)
 {
     (void)state;
     use(VG_LOG_JSON, 5);
-    vg_log_kv(VG_LOG_WARN, "rules reloaded", VG_LOG_UINT("rules", 12), VG_LOG_STR("ruleset", "ab12"),
-              VG_LOG_BOOL("watch", 0), VG_LOG_DOUBLE("nan", 0.0 / 0.0));
-    assert_output("{\"level\":\"warn\",\"msg\":\"rules reloaded\",\"rules\":12,\"ruleset\":\"ab12\","
-                  "\"watch\":false,\"nan\":null}\n");
+    vg_log_kv(VG_LOG_WARN, "rules reloaded", VG_LOG_UINT("rules", 12),
+              VG_LOG_STR("ruleset", "ab12"), VG_LOG_BOOL("watch", 0),
+              VG_LOG_DOUBLE("nan", 0.0 / 0.0));
+    assert_output("{\"level\":\"warn\",\"msg\":\"rules reloaded\",\"rules\":12,"
+                  "\"ruleset\":\"ab12\",\"watch\":false,\"nan\":null}\n");
     json_object_put(parse_json_lines(output(), 1));
 }
 
@@ -164,8 +165,8 @@ static void test_escaping(void **state)
 
     use(VG_LOG_JSON, 5);
     vg_log_kv(VG_LOG_INFO, "odd \"msg\"\n", VG_LOG_STR("v", nasty));
-    snprintf(want, sizeof(want), "{\"level\":\"info\",\"msg\":\"odd \\\"msg\\\"\\n\",\"v\":\"%s\"}\n",
-             want_inner);
+    snprintf(want, sizeof(want),
+             "{\"level\":\"info\",\"msg\":\"odd \\\"msg\\\"\\n\",\"v\":\"%s\"}\n", want_inner);
     assert_output(want);
     json_object *o = parse_json_lines(output(), 1);
     assert_string_equal(jstr(o, "msg"), "odd \"msg\"\n");

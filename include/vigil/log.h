@@ -67,7 +67,13 @@ int vg_log_level_parse(const char *name, vg_log_level_t *out);
 void vg_log(vg_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Structured fields. */
-typedef enum { VG_LOG_F_STR, VG_LOG_F_INT, VG_LOG_F_UINT, VG_LOG_F_DOUBLE, VG_LOG_F_BOOL } vg_log_ftype_t;
+typedef enum {
+    VG_LOG_F_STR,
+    VG_LOG_F_INT,
+    VG_LOG_F_UINT,
+    VG_LOG_F_DOUBLE,
+    VG_LOG_F_BOOL
+} vg_log_ftype_t;
 typedef struct vg_log_field {
     const char *key;
     vg_log_ftype_t type;
@@ -81,7 +87,8 @@ typedef struct vg_log_field {
 #define VG_LOG_INT(k, v) ((vg_log_field_t){.key = (k), .type = VG_LOG_F_INT, .i = (long long)(v)})
 #define VG_LOG_UINT(k, v) \
     ((vg_log_field_t){.key = (k), .type = VG_LOG_F_UINT, .u = (unsigned long long)(v)})
-#define VG_LOG_DOUBLE(k, v) ((vg_log_field_t){.key = (k), .type = VG_LOG_F_DOUBLE, .d = (double)(v)})
+#define VG_LOG_DOUBLE(k, v) \
+    ((vg_log_field_t){.key = (k), .type = VG_LOG_F_DOUBLE, .d = (double)(v)})
 #define VG_LOG_BOOL(k, v) ((vg_log_field_t){.key = (k), .type = VG_LOG_F_BOOL, .i = !!(v)})
 
 /* One line: msg plus n fields. msg is also the rate-limit key, so keep
