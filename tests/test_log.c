@@ -124,8 +124,8 @@ static void test_logfmt(void **state)
     use(VG_LOG_LOGFMT, 5);
     vg_log_kv(VG_LOG_INFO, "rules reloaded", VG_LOG_UINT("rules", 12),
               VG_LOG_STR("ruleset", "ab12"), VG_LOG_STR("path", "/etc/vigil/rules d"),
-              VG_LOG_INT("delta", -3), VG_LOG_BOOL("watch", 1), VG_LOG_DOUBLE("took_s", 0.25), VG_LOG_STR("empty", ""),
-              VG_LOG_STR("none", NULL));
+              VG_LOG_INT("delta", -3), VG_LOG_BOOL("watch", 1), VG_LOG_DOUBLE("took_s", 0.25),
+              VG_LOG_STR("empty", ""), VG_LOG_STR("none", NULL));
     vg_log_fields(VG_LOG_ERROR, "no fields", NULL, 0);
     assert_output("level=info msg=\"rules reloaded\" rules=12 ruleset=ab12 "
                   "path=\"/etc/vigil/rules d\" delta=-3 watch=true took_s=0.25 empty=\"\" "
