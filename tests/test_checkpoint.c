@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
@@ -148,73 +149,61 @@ static void resume_plan(void **state)
     assert_int_equal(p.emit_from, 30);
 }
 
-/* Checkpoint mid-window to a mock cluster, "crash", load it in a fresh
- * reader, restore and go on: the alerts equal an uninterrupted run's. */
-static void restart_mid_window_on_mock_cluster(void **state)
+/* Produces the checkpoints of a run interrupted after 8 events: an older
+ * one (overwritten), the one to resume from, another group's, and a key
+ * deleted by a tombstone. With a transactional producer, the checkpoint
+ * is committed in a transaction and a later aborted transaction carries
+ * a checkpoint that readers must not see. */
+static void produce_checkpoints(rd_kafka_t *producer, const char *cp_topic, feeder_t *before,
+                                bool txn)
 {
-    (void)state;
     char err[512];
-    rd_kafka_conf_t *hc = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(hc, "test.mock.num.brokers", "1", err, sizeof(err)),
-                     RD_KAFKA_CONF_OK);
-    rd_kafka_conf_set(hc, "log_level", "0", NULL, 0);
-    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, hc, err, sizeof(err));
-    assert_non_null(producer);
-    own(destroy_kafka, producer);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(producer);
-    assert_non_null(mc);
-    assert_int_equal(rd_kafka_mock_topic_create(mc, "vigil.state", 3, 1), 0);
-    const char *boot = rd_kafka_mock_cluster_bootstraps(mc);
-
-    vg_ruleset_t *rs = load();
-    feeder_t whole;
-    feeder_init(&whole, rs);
-    for (int i = 0; i < 20; i++)
-        feed(&whole, i);
-    assert_true(whole.n >= 4);
-
-    feeder_t before;
-    feeder_init(&before, rs);
-    for (int i = 0; i < 8; i++) {
-        feed(&before, i);
-        if (i == 3) { /* an older checkpoint of the same partition, overwritten below */
-            char *v;
-            size_t len;
-            assert_int_equal(vg_checkpoint_encode(before.st, 4, &v, &len), 0);
-            assert_int_equal(vg_checkpoint_produce(producer, "vigil.state", "g1", "news", 0, v,
-                                                   len, NULL, err, sizeof(err)),
-                             0);
-        }
-    }
     char *v;
     size_t len;
-    assert_int_equal(vg_checkpoint_encode(before.st, 8, &v, &len), 0);
-    assert_int_equal(
-        vg_checkpoint_produce(producer, "vigil.state", "g1", "news", 0, v, len, NULL, err,
-                              sizeof(err)),
-        0);
-    /* Another group's record, and a deleted key, are not ours. */
-    assert_int_equal(vg_checkpoint_encode(before.st, 99, &v, &len), 0);
-    assert_int_equal(vg_checkpoint_produce(producer, "vigil.state", "g2", "news", 0, v, len,
-                                           NULL, err, sizeof(err)),
+    if (txn)
+        assert_null(rd_kafka_begin_transaction(producer));
+    assert_int_equal(vg_checkpoint_encode(before->st, 8, &v, &len), 0);
+    assert_int_equal(vg_checkpoint_produce(producer, cp_topic, "g1", "news", 0, v, len, NULL, err,
+                                           sizeof(err)),
                      0);
-    assert_int_equal(vg_checkpoint_encode(before.st, 7, &v, &len), 0);
-    assert_int_equal(vg_checkpoint_produce(producer, "vigil.state", "g1", "news", 1, v, len,
-                                           NULL, err, sizeof(err)),
+    assert_int_equal(vg_checkpoint_encode(before->st, 99, &v, &len), 0);
+    assert_int_equal(vg_checkpoint_produce(producer, cp_topic, "g2", "news", 0, v, len, NULL, err,
+                                           sizeof(err)),
                      0);
-    assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("vigil.state"),
+    assert_int_equal(vg_checkpoint_encode(before->st, 7, &v, &len), 0);
+    assert_int_equal(vg_checkpoint_produce(producer, cp_topic, "g1", "news", 1, v, len, NULL, err,
+                                           sizeof(err)),
+                     0);
+    assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(cp_topic),
                                        RD_KAFKA_V_KEY("g1/news/1", 9), RD_KAFKA_V_END),
                      0);
-    assert_int_equal(rd_kafka_flush(producer, 10000), 0);
+    if (txn) {
+        assert_null(rd_kafka_commit_transaction(producer, 30000));
+        assert_null(rd_kafka_begin_transaction(producer));
+        assert_int_equal(vg_checkpoint_encode(before->st, 12345, &v, &len), 0);
+        assert_int_equal(vg_checkpoint_produce(producer, cp_topic, "g1", "news", 0, v, len, NULL,
+                                               err, sizeof(err)),
+                         0);
+        assert_int_equal(rd_kafka_flush(producer, 30000), 0);
+        assert_null(rd_kafka_abort_transaction(producer, 30000));
+    }
+    assert_int_equal(rd_kafka_flush(producer, 30000), 0);
+}
 
+/* Loads the checkpoints back, resumes as the plan says, and checks that
+ * the alerts of both halves are those of an uninterrupted run. */
+static void resume_and_compare(const char *boot, const char *cp_topic, const vg_ruleset_t *rs,
+                               const feeder_t *whole, const feeder_t *before)
+{
+    char err[512];
     rd_kafka_conf_t *rc = rd_kafka_conf_new();
     rd_kafka_conf_set(rc, "bootstrap.servers", boot, NULL, 0);
     rd_kafka_conf_set(rc, "log_level", "0", NULL, 0);
-    vg_checkpoint_t *cp = vg_checkpoint_new(rc, "vigil.state", "g1", err, sizeof(err));
+    vg_checkpoint_t *cp = vg_checkpoint_new(rc, cp_topic, "g1", err, sizeof(err));
     if (!cp)
         fail_msg("%s", err);
     own(destroy_cp, cp);
-    if (vg_checkpoint_load(cp, 20000, err, sizeof(err)) != 0)
+    if (vg_checkpoint_load(cp, 30000, err, sizeof(err)) != 0)
         fail_msg("%s", err);
 
     feeder_t after;
@@ -234,11 +223,112 @@ static void restart_mid_window_on_mock_cluster(void **state)
     for (int64_t o = plan.start; o < 20; o++)
         if (o >= plan.state_from)
             feed(&after, (int)o);
-    assert_int_equal(before.n + after.n, whole.n);
-    for (size_t i = 0; i < before.n; i++)
-        assert_string_equal(before.ids[i], whole.ids[i]);
+    assert_int_equal(before->n + after.n, whole->n);
+    for (size_t i = 0; i < before->n; i++)
+        assert_string_equal(before->ids[i], whole->ids[i]);
     for (size_t i = 0; i < after.n; i++)
-        assert_string_equal(after.ids[i], whole.ids[before.n + i]);
+        assert_string_equal(after.ids[i], whole->ids[before->n + i]);
+}
+
+static void interrupted_run(const vg_ruleset_t *rs, feeder_t *whole, feeder_t *before)
+{
+    feeder_init(whole, rs);
+    for (int i = 0; i < 20; i++)
+        feed(whole, i);
+    assert_true(whole->n >= 4);
+    feeder_init(before, rs);
+    for (int i = 0; i < 8; i++)
+        feed(before, i);
+    assert_true(before->n >= 1 && before->n < whole->n);
+}
+
+/* Checkpoint mid-window to a mock cluster, "crash", load it in a fresh
+ * reader, restore and go on: the alerts equal an uninterrupted run's. */
+static void restart_mid_window_on_mock_cluster(void **state)
+{
+    (void)state;
+    char err[512];
+    rd_kafka_conf_t *hc = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(hc, "test.mock.num.brokers", "1", err, sizeof(err)),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_conf_set(hc, "log_level", "0", NULL, 0);
+    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, hc, err, sizeof(err));
+    assert_non_null(producer);
+    own(destroy_kafka, producer);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(producer);
+    assert_non_null(mc);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "vigil.state", 3, 1), 0);
+
+    vg_ruleset_t *rs = load();
+    feeder_t whole, before;
+    interrupted_run(rs, &whole, &before);
+    /* An older checkpoint of the same partition, overwritten below. */
+    char *v;
+    size_t len;
+    assert_int_equal(vg_checkpoint_encode(before.st, 4, &v, &len), 0);
+    assert_int_equal(vg_checkpoint_produce(producer, "vigil.state", "g1", "news", 0, v, len, NULL,
+                                           err, sizeof(err)),
+                     0);
+    produce_checkpoints(producer, "vigil.state", &before, false);
+    resume_and_compare(rd_kafka_mock_cluster_bootstraps(mc), "vigil.state", rs, &whole, &before);
+}
+
+/* The same on a real broker (VIGIL_TEST_BROKERS=host:port), with the
+ * checkpoints written in a transaction, an aborted transaction that must
+ * stay invisible, and a compacted topic created here. Skipped without a
+ * broker. */
+static void restart_mid_window_on_real_broker(void **state)
+{
+    (void)state;
+    const char *boot = getenv("VIGIL_TEST_BROKERS");
+    char from_state[256] = "";
+    const char *state_dir = getenv("VIGIL_TEST_BROKER_STATE");
+    if ((!boot || !*boot) && state_dir) {
+        /* The ctest broker fixture writes its address there. */
+        FILE *f = fopen(fmt("%s/bootstrap", state_dir), "r");
+        if (f) {
+            if (fgets(from_state, sizeof(from_state), f))
+                from_state[strcspn(from_state, "\r\n")] = '\0';
+            fclose(f);
+        }
+        boot = from_state;
+    }
+    if (!boot || !*boot)
+        skip();
+    char err[512], topic[96], txid[96];
+    snprintf(topic, sizeof(topic), "vigil.state.test.%ld.%ld", (long)getpid(), (long)time(NULL));
+    snprintf(txid, sizeof(txid), "vigil-checkpoint-test-%ld", (long)getpid());
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    rd_kafka_conf_set(pc, "bootstrap.servers", boot, NULL, 0);
+    rd_kafka_conf_set(pc, "transactional.id", txid, NULL, 0);
+    rd_kafka_conf_set(pc, "log_level", "0", NULL, 0);
+    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
+    assert_non_null(producer);
+    own(destroy_kafka, producer);
+
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, 3, 1, err, sizeof(err));
+    assert_non_null(nt);
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_queue_t *q = rd_kafka_queue_new(producer);
+    rd_kafka_CreateTopics(producer, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    assert_non_null(ev);
+    size_t n;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    assert_int_equal(n, 1);
+    if (rd_kafka_topic_result_error(res[0]))
+        fail_msg("create %s: %s", topic, rd_kafka_topic_result_error_string(res[0]));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    assert_null(rd_kafka_init_transactions(producer, 30000));
+
+    vg_ruleset_t *rs = load();
+    feeder_t whole, before;
+    interrupted_run(rs, &whole, &before);
+    produce_checkpoints(producer, topic, &before, true);
+    resume_and_compare(boot, topic, rs, &whole, &before);
 }
 
 int main(void)
@@ -247,6 +337,7 @@ int main(void)
         cmocka_unit_test_teardown(record_round_trip, cleanup),
         cmocka_unit_test_teardown(resume_plan, cleanup),
         cmocka_unit_test_teardown(restart_mid_window_on_mock_cluster, cleanup),
+        cmocka_unit_test_teardown(restart_mid_window_on_real_broker, cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
