@@ -1727,3 +1727,24 @@ bad:
     snprintf(err, err_size, "state snapshot rejected: %s", why ? why : "it is malformed");
     return -1;
 }
+
+vg_state_t *vg_state_rebuild(const vg_state_t *st, const vg_ruleset_t *rs,
+                             const vg_state_options_t *opts, size_t *dropped_rules, char *err,
+                             size_t err_size)
+{
+    char *snap = NULL;
+    size_t len = 0;
+    vg_state_t *n = vg_state_new(rs, opts);
+    if (!n || vg_state_snapshot(st, &snap, &len) != 0) {
+        snprintf(err, err_size, "out of memory carrying state over to the new rules");
+        vg_state_destroy(n);
+        return NULL;
+    }
+    int rc = vg_state_restore(n, snap, len, dropped_rules, err, err_size);
+    free(snap);
+    if (rc != 0) {
+        vg_state_destroy(n);
+        return NULL;
+    }
+    return n;
+}

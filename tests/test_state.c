@@ -561,6 +561,43 @@ static void restore_rejects_corruption(void **state)
     assert_true(s.keys > 0);
 }
 
+/* A reload keeps the windows of unchanged rules: the threshold that had
+ * two events fires on the third after the swap. */
+static void rebuild_on_reload(void **state)
+{
+    (void)state;
+    run_t r;
+    run_init(&r, load(THRESHOLD));
+    assert_int_equal(news(&r, 0, "SMIC", "a"), 0);
+    assert_int_equal(news(&r, H, "SMIC", "a"), 0);
+    vg_ruleset_t *rs2 = load("rules:\n"
+                             "  - id: surge\n"
+                             "    match: {text: {any: [entity list]}}\n"
+                             "    threshold: {count: 3, window: 24h, group_by: entities}\n"
+                             "    event_time: {lateness: 2h}\n"
+                             "  - id: other\n"
+                             "    match: {field: type, eq: trade}\n");
+    size_t dropped = 9;
+    char err[256];
+    vg_state_t *n = vg_state_rebuild(r.st, rs2, NULL, &dropped, err, sizeof(err));
+    assert_non_null(n);
+    own(destroy_state, n);
+    assert_int_equal(dropped, 0);
+    run_t q;
+    run_init(&q, rs2);
+    q.st = n;
+    assert_int_equal(news(&q, 2 * H, "SMIC", "a"), 1);
+    /* Changed settings: the old windows are not applied to the new rule. */
+    vg_ruleset_t *rs3 = load("rules:\n"
+                             "  - id: surge\n"
+                             "    match: {text: {any: [entity list]}}\n"
+                             "    threshold: {count: 3, window: 12h, group_by: entities}\n");
+    n = vg_state_rebuild(r.st, rs3, NULL, &dropped, err, sizeof(err));
+    assert_non_null(n);
+    own(destroy_state, n);
+    assert_int_equal(dropped, 1);
+}
+
 static void rule_errors(void **state)
 {
     (void)state;
@@ -686,6 +723,7 @@ int main(void)
         cmocka_unit_test_teardown(replay_gives_same_ids, cleanup),
         cmocka_unit_test_teardown(snapshot_restore_equals_uninterrupted, cleanup),
         cmocka_unit_test_teardown(restore_rejects_corruption, cleanup),
+        cmocka_unit_test_teardown(rebuild_on_reload, cleanup),
         cmocka_unit_test_teardown(rule_errors, cleanup),
         cmocka_unit_test_teardown(time_formats, cleanup),
         cmocka_unit_test_teardown(group_by_two_fields_and_arrays, cleanup),

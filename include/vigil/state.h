@@ -120,6 +120,14 @@ int vg_state_snapshot(const vg_state_t *st, char **out, size_t *len);
 int vg_state_restore(vg_state_t *st, const char *buf, size_t len, size_t *dropped_rules,
                      char *err, size_t err_size);
 
+/* The state of st carried over to a reloaded ruleset rs (SIGHUP): a new
+ * state for rs holding st's windows for every rule whose id and stateful
+ * settings are unchanged (*dropped_rules counts the others). st is left
+ * as it was. NULL with err when out of memory. */
+vg_state_t *vg_state_rebuild(const vg_state_t *st, const vg_ruleset_t *rs,
+                             const vg_state_options_t *opts, size_t *dropped_rules, char *err,
+                             size_t err_size);
+
 /* Parses an event time: RFC 3339 ("2024-05-01T09:12:00Z", fractions and
  * offsets allowed), a date "2024-05-01" (midnight UTC), or epoch seconds
  * (values of 100000000000 and above are milliseconds). true and *ms on
