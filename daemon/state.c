@@ -1433,6 +1433,9 @@ bool vg_state_rule_stats(const vg_state_t *st, const vg_rule_t *rule, vg_state_s
     return false;
 }
 
+size_t vg_state_rule_count(const vg_state_t *st) { return st->nrules; }
+const vg_rule_t *vg_state_rule(const vg_state_t *st, size_t i) { return st->rules[i].rule; }
+
 /* ---- snapshots ----
  *
  * "VGST" u32 version, u64 events, u32 rules; per rule: str id, u64

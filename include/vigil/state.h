@@ -106,6 +106,10 @@ void vg_state_stats(const vg_state_t *st, vg_state_stats_t *out);
  * no state here. */
 bool vg_state_rule_stats(const vg_state_t *st, const vg_rule_t *rule, vg_state_stats_t *out);
 
+/* The stateful rules this state keeps windows for (for per-rule metrics). */
+size_t vg_state_rule_count(const vg_state_t *st);
+const vg_rule_t *vg_state_rule(const vg_state_t *st, size_t i);
+
 /* Serialises the whole state into a malloc'd buffer (*out, *len): a
  * versioned, checksummed binary image whose size is bounded by the rules'
  * max_keys. Returns 0, or -1 when out of memory. */
