@@ -10,7 +10,8 @@ static const struct {
     const char *usage;
     const char *summary;
 } COMMANDS[] = {
-    {"run", vg_cmd_run, "run --config FILE", "the daemon: consume, evaluate, alert"},
+    {"run", vg_cmd_run, "run --config FILE [--log-format logfmt|json] [--verbose]",
+     "the daemon: consume, evaluate, alert"},
     {"demo", vg_cmd_demo, "demo",
      "the main job on an embedded default (in-process Kafka, bundled rules and events)"},
     {"check", vg_cmd_check, "check [--config FILE] [--text-fields a,b] PATH...",
