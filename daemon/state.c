@@ -1522,6 +1522,11 @@ int vg_state_snapshot(const vg_state_t *st, char **out, size_t *len)
     return 0;
 }
 
+/* Times (ms) and window numbers in a snapshot stay far from the int64
+ * limits, so that adding a window to them cannot overflow. */
+#define SANE_LIMIT (INT64_C(1) << 60)
+static bool sane(int64_t v) { return v > -SANE_LIMIT && v < SANE_LIMIT; }
+
 typedef struct reader {
     const unsigned char *p, *end;
     bool bad;
@@ -1588,6 +1593,10 @@ static bool read_table(reader_t *rd, table_t *t, bool used, uint32_t ring, uint6
             rd->bad = true;
             break;
         }
+        if (!sane(deadline) || !sane(a) || !sane(b)) {
+            *why = "a time is out of range";
+            return false;
+        }
         if (t && t->kind == T_SPIKE && nts != ring) {
             *why = "a spike entry has the wrong number of windows";
             return false;
@@ -1617,6 +1626,10 @@ static bool read_table(reader_t *rd, table_t *t, bool used, uint32_t ring, uint6
         }
         for (uint32_t k = 0; k < nts; k++) {
             int64_t v = (int64_t)get_u64(rd);
+            if (!sane(v)) {
+                *why = "a time is out of range";
+                return false;
+            }
             if (e)
                 e->ts[k] = v;
         }
@@ -1638,6 +1651,14 @@ static bool read_table(reader_t *rd, table_t *t, bool used, uint32_t ring, uint6
                     return false;
                 }
                 e->nitems++;
+                /* Items are copied into alerts verbatim: only JSON objects. */
+                json_object *o = json_tokener_parse(e->items[k]);
+                bool object = o && json_object_is_type(o, json_type_object);
+                json_object_put(o);
+                if (!object) {
+                    *why = "a digest item is not a JSON object";
+                    return false;
+                }
             }
         }
         if (e && in_heap && !heap_put(t, e)) {
@@ -1705,6 +1726,10 @@ int vg_state_restore(vg_state_t *st, const char *buf, size_t len, size_t *droppe
             c[k] = get_u64(&rd);
         if (rd.bad)
             break;
+        if (clock != NO_TIME && !sane(clock)) {
+            why = "a clock is out of range";
+            goto bad;
+        }
         if (r) {
             r->clock = clock;
             r->seq = seq;
