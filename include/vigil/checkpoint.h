@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vigil/checkpoint_record.h"
 #include "vigil/state.h"
 
 typedef struct vg_checkpoint vg_checkpoint_t;
@@ -60,16 +61,14 @@ int vg_checkpoint_load(vg_checkpoint_t *cp, int timeout_ms, char *err, size_t er
 int vg_checkpoint_restore(vg_checkpoint_t *cp, const char *topic, int32_t partition,
                           vg_state_t *st, int64_t *next, char *err, size_t err_size);
 
+/* The loaded record of (topic, partition), or NULL when there is none:
+ * for vg_partstates_assign. Valid until the next load or destroy. */
+const char *vg_checkpoint_get(const vg_checkpoint_t *cp, const char *topic, int32_t partition,
+                              size_t *len);
+
 /* The record key "GROUP/TOPIC/PARTITION" into buf. */
 void vg_checkpoint_key(const char *group, const char *topic, int32_t partition, char *buf,
                        size_t size);
-
-/* Encodes a checkpoint value (a malloc'd buffer into *out): format
- * version, NEXT, and the state snapshot. 0, or -1 when out of memory. */
-int vg_checkpoint_encode(const vg_state_t *st, int64_t next, char **out, size_t *len);
-/* Decodes a value into st and *next; -1 with err when it is not valid. */
-int vg_checkpoint_decode(vg_state_t *st, const char *buf, size_t len, int64_t *next,
-                         char *err, size_t err_size);
 
 /* Produces an encoded checkpoint (value, len from vg_checkpoint_encode;
  * taken over, also on failure) of one input partition to cp_topic with
@@ -81,16 +80,5 @@ int vg_checkpoint_decode(vg_state_t *st, const char *buf, size_t len, int64_t *n
 int vg_checkpoint_produce(rd_kafka_t *rk, const char *cp_topic, const char *group,
                           const char *topic, int32_t partition, char *value, size_t len,
                           void *msg_opaque, char *err, size_t err_size);
-
-/* Where a partition resumes, given its checkpoint's NEXT (-1: none) and
- * its committed offset (-1: none; the consumer's auto.offset.reset then
- * decides, and the plan says -1 too). */
-typedef struct vg_resume_plan {
-    int64_t start;      /* read from here (-1: the committed offset / reset policy) */
-    int64_t state_from; /* feed the state only with offsets >= this */
-    int64_t emit_from;  /* send alerts (stateless and stateful) only for offsets >= this */
-} vg_resume_plan_t;
-
-void vg_checkpoint_plan(int64_t checkpoint_next, int64_t committed, vg_resume_plan_t *plan);
 
 #endif
