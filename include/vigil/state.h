@@ -79,9 +79,10 @@ void vg_state_destroy(vg_state_t *st);
  * scanner of the same ruleset, used to evaluate the stateful rules'
  * conditions and to render alerts; src says where the event came from
  * (alert source and id; src->timestamp_ms is the fallback event time).
- * Alerts go to emit in a deterministic order. Returns the number of
- * alerts, or -1 with err filled (out of memory, matching failed, or emit
- * said so). */
+ * Alerts go to emit in a deterministic order (emit NULL: they are only
+ * counted, as when replaying events whose alerts were sent before).
+ * Returns the number of alerts, or -1 with err filled (out of memory,
+ * matching failed, or emit said so). */
 int vg_state_process(vg_state_t *st, vg_scanner_t *sc, const vg_event_t *ev,
                      const vg_alert_source_t *src, vg_state_emit_fn emit, void *ctx, char *err,
                      size_t err_size);
