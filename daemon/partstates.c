@@ -19,6 +19,11 @@ typedef struct part {
     int64_t checkpointed;   /* NEXT of the last checkpoint handed out; -1 none */
     uint64_t since;         /* messages since that checkpoint */
     double last_cp;         /* monotonic time of that checkpoint */
+    char *pending;          /* the last checkpoint handed out ... */
+    size_t pending_len;
+    int64_t pending_next;
+    char *confirmed;        /* ... and the last one known durable */
+    size_t confirmed_len;
     struct part *nextp;
 } part_t;
 
@@ -38,6 +43,8 @@ static void part_free(part_t *p)
         return;
     vg_state_destroy(p->st);
     free(p->topic);
+    free(p->pending);
+    free(p->confirmed);
     free(p);
 }
 
@@ -183,11 +190,55 @@ int vg_partstates_checkpoint(vg_partstates_t *ps, const char *topic, int32_t par
         return 0;
     if (vg_checkpoint_encode(p->st, p->next, value, len) != 0)
         return -1;
+    /* A copy for rollback, once confirmed. */
+    char *copy = malloc(*len ? *len : 1);
+    if (!copy) {
+        free(*value);
+        *value = NULL;
+        return -1;
+    }
+    memcpy(copy, *value, *len);
+    free(p->pending);
+    p->pending = copy;
+    p->pending_len = *len;
+    p->pending_next = p->next;
     *next = p->next;
     p->checkpointed = p->next;
     p->since = 0;
     p->last_cp = vg_monotime();
     return 1;
+}
+
+void vg_partstates_confirm(vg_partstates_t *ps, const char *topic, int32_t partition,
+                           int64_t next)
+{
+    part_t *p = find(ps, topic, partition);
+    if (!p || !p->pending || p->pending_next != next)
+        return;
+    free(p->confirmed);
+    p->confirmed = p->pending;
+    p->confirmed_len = p->pending_len;
+    p->pending = NULL;
+}
+
+int vg_partstates_rollback(vg_partstates_t *ps, const char *topic, int32_t partition,
+                           int64_t committed, vg_resume_plan_t *plan, char *err,
+                           size_t err_size)
+{
+    part_t *p = find(ps, topic, partition);
+    char *cp = p ? p->confirmed : NULL;
+    size_t len = p ? p->confirmed_len : 0;
+    if (p)
+        p->confirmed = NULL; /* taken over for the reassignment */
+    int rc = vg_partstates_assign(ps, topic, partition, committed, cp, len, plan, err, err_size);
+    part_t *n = find(ps, topic, partition);
+    if (n && cp && rc == 0) {
+        n->confirmed = cp; /* still the durable one */
+        n->confirmed_len = len;
+        cp = NULL;
+    }
+    free(cp);
+    return rc;
 }
 
 int vg_partstates_set_ruleset(vg_partstates_t *ps, const vg_ruleset_t *rs, size_t *dropped_rules,

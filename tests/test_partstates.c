@@ -234,6 +234,49 @@ static void checkpoint_after_n_events_and_reload(void **state)
     assert_false(vg_partstates_enabled(none));
 }
 
+/* Exactly-once: a transaction aborts after the state counted its events;
+ * rolling back to the last committed checkpoint and reading again gives
+ * the alerts of a run without the abort (the aborted ones are never seen
+ * by read_committed consumers). */
+static void rollback_after_abort(void **state)
+{
+    (void)state;
+    vg_ruleset_t *rs = load(RULES);
+    sent_t whole = {0};
+    vg_partstates_t *a = own(destroy_ps, vg_partstates_new(rs, NULL));
+    for (int64_t o = 0; o < 30; o++)
+        consume(a, &whole, 0, o);
+
+    vg_partstates_t *ps = own(destroy_ps, vg_partstates_new(rs, NULL));
+    sent_t committed = {0}, aborted = {0};
+    char *v;
+    size_t len;
+    int64_t next;
+    for (int64_t o = 0; o < 10; o++) /* transaction 1: commits */
+        consume(ps, &committed, 0, o);
+    assert_int_equal(vg_partstates_checkpoint(ps, "news", 0, true, &v, &len, &next), 1);
+    free(v);
+    vg_partstates_confirm(ps, "news", 0, next);
+    for (int64_t o = 10; o < 17; o++) /* transaction 2: aborts */
+        consume(ps, &aborted, 0, o);
+    assert_true(aborted.n > 0);
+    assert_int_equal(vg_partstates_checkpoint(ps, "news", 0, true, &v, &len, &next), 1);
+    free(v); /* produced into the aborted transaction, never confirmed */
+    vg_resume_plan_t plan;
+    char err[256];
+    assert_int_equal(vg_partstates_rollback(ps, "news", 0, 10, &plan, err, sizeof(err)), 0);
+    assert_int_equal(plan.start, 10);
+    assert_int_equal(plan.state_from, 10);
+    for (int64_t o = plan.start; o < 30; o++) /* transaction 3 and on */
+        consume(ps, &committed, 0, o);
+    assert_int_equal(committed.n, whole.n);
+    for (size_t i = 0; i < whole.n; i++)
+        assert_string_equal(committed.ids[i], whole.ids[i]);
+    /* A second rollback still finds the confirmed checkpoint. */
+    assert_int_equal(vg_partstates_rollback(ps, "news", 0, 10, &plan, err, sizeof(err)), 0);
+    assert_int_equal(plan.state_from, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +284,7 @@ int main(void)
         cmocka_unit_test_teardown(checkpoint_behind_commit, cleanup),
         cmocka_unit_test_teardown(corrupt_checkpoint_starts_empty, cleanup),
         cmocka_unit_test_teardown(checkpoint_after_n_events_and_reload, cleanup),
+        cmocka_unit_test_teardown(rollback_after_abort, cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

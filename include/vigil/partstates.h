@@ -19,7 +19,10 @@
  *             returns a checkpoint when one is due: keep it with that
  *             offset and produce it when everything before NEXT is acked
  *             (exactly-once: force one per partition into each
- *             transaction instead);
+ *             transaction instead); vg_partstates_confirm() once it is
+ *             acknowledged / its transaction committed;
+ *   abort:    (exactly-once) vg_partstates_rollback() for each partition
+ *             of the aborted transaction, then seek to plan.start;
  *   revoke:   after draining, vg_partstates_checkpoint(..., true, ...),
  *             produce, flush, commit; then vg_partstates_revoke();
  *   reload:   vg_partstates_set_ruleset() when nothing is in flight. */
@@ -80,6 +83,21 @@ int vg_partstates_process(vg_partstates_t *ps, const vg_alert_source_t *src, con
  * since the last one); -1 when out of memory. */
 int vg_partstates_checkpoint(vg_partstates_t *ps, const char *topic, int32_t partition,
                              bool force, char **value, size_t *len, int64_t *next);
+
+/* The checkpoint with NEXT = next of (topic, partition) is durable (its
+ * delivery was acknowledged, or its transaction committed): it becomes
+ * the one vg_partstates_rollback returns to. */
+void vg_partstates_confirm(vg_partstates_t *ps, const char *topic, int32_t partition,
+                           int64_t next);
+
+/* Exactly-once: the transaction was aborted, so the consumer goes back to
+ * the committed offset and the state must go back with it (or events
+ * would count twice). Restores (topic, partition) from its last confirmed
+ * checkpoint (empty when there is none) and sets *plan as
+ * vg_partstates_assign does. -1 with err when out of memory. */
+int vg_partstates_rollback(vg_partstates_t *ps, const char *topic, int32_t partition,
+                           int64_t committed, vg_resume_plan_t *plan, char *err,
+                           size_t err_size);
 
 /* Switches to a reloaded ruleset, carrying each partition's windows over
  * for unchanged rules (*dropped_rules: rule states dropped, summed). Only
