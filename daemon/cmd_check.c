@@ -34,8 +34,7 @@ vg_ruleset_t *vg_cli_load_rules(const char *const *paths, size_t n,
     return rs;
 }
 
-/* Splits "a,b,c" into a malloc'd array of pointers into s (modified). */
-static char **split_commas(char *s, size_t *n)
+char **vg_cli_split_commas(char *s, size_t *n)
 {
     size_t cap = 1;
     for (char *p = s; *p; p++)
@@ -88,7 +87,7 @@ int vg_cmd_check(int argc, char **argv)
     size_t nfields = 0;
     char **split = NULL;
     if (tf) {
-        split = split_commas(tf, &nfields);
+        split = vg_cli_split_commas(tf, &nfields);
         fields = (const char *const *)split;
     }
     if (cfg) {
@@ -368,7 +367,7 @@ int vg_cmd_test(int argc, char **argv)
         return VG_EXIT_USAGE;
     }
     size_t nfields = 0;
-    char **split = tf ? split_commas(tf, &nfields) : NULL;
+    char **split = tf ? vg_cli_split_commas(tf, &nfields) : NULL;
     vg_ruleset_t *rs = vg_cli_load_rules((const char *const *)argv + optind,
                                          (size_t)(argc - optind), (const char *const *)split,
                                          nfields);

@@ -31,12 +31,16 @@ typedef struct scan_opts {
 
 static vg_ruleset_t *load(scan_opts_t *o)
 {
-    const char *fields[32];
     size_t nf = 0;
-    if (o->text_fields)
-        for (char *t = strtok(o->text_fields, ","); t && nf < 32; t = strtok(NULL, ","))
-            fields[nf++] = t;
-    return vg_cli_load_rules(o->rules, o->nrules, nf ? fields : NULL, nf);
+    char **fields = NULL;
+    if (o->text_fields && !(fields = vg_cli_split_commas(o->text_fields, &nf))) {
+        fprintf(stderr, "vigil: out of memory\n");
+        return NULL;
+    }
+    vg_ruleset_t *rs =
+        vg_cli_load_rules(o->rules, o->nrules, nf ? (const char *const *)fields : NULL, nf);
+    free(fields);
+    return rs;
 }
 
 typedef struct input_stats {

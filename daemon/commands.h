@@ -21,6 +21,11 @@ int vg_cmd_eval(int argc, char **argv);
 vg_ruleset_t *vg_cli_load_rules(const char *const *paths, size_t n,
                                 const char *const *text_fields, size_t n_text_fields);
 
+/* Splits "a,b,c" (a --text-fields value) into a malloc'd array of
+ * pointers into s, which it modifies; empty items are skipped. *n gets the
+ * count. NULL when out of memory. */
+char **vg_cli_split_commas(char *s, size_t *n);
+
 /* Prints "vigil <cmd>: <usage>" style help. */
 void vg_cli_usage(FILE *f, const char *cmd);
 

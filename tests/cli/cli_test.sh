@@ -95,6 +95,13 @@ if [ "$(wc -l <"$tmp/alerts")" -eq 2 ]; then pass=$((pass + 1)); else
 contains "alert source line 1" "$tmp/alerts" '"source":{"file":"'"$tmp"'/events.jsonl","line":1}'
 contains "alert source line 6" "$tmp/alerts" '"line":6}'
 
+# --text-fields takes any number of fields (the 40th is scanned too)
+fields=$(seq -f 'f%g' -s, 1 40)
+echo '{"f40":"Export curbs on gallium"}' |
+    "$vigil" scan --text-fields "$fields" --rules "$tmp/rules.yaml" - >"$tmp/alerts" 2>"$tmp/err"
+check "scan --text-fields with 40 fields" 0 $?
+contains "the 40th text field is scanned" "$tmp/alerts" '"field":"f40"'
+
 # scan from stdin, and the same result whatever the number of threads.
 for w in 0 1 2; do
     VIGIL_WORKERS=$w "$vigil" scan --rules "$src/rules" <"$src/rules/demo/events.jsonl" 2>/dev/null |
