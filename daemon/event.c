@@ -191,30 +191,6 @@ static long hex4(const char *s, size_t i, size_t n)
     return v;
 }
 
-static size_t put_utf8(char *o, unsigned long cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* Parses the string at p->i (a '"'). Its text is either a span of the
  * input (*out, *len) or, when it has escapes, decoded into the scratch
  * buffer after p->used, NUL-terminated, with *in_scratch set. */
@@ -318,7 +294,7 @@ static bool parse_string(parser_t *p, const char **out, size_t *len, bool *in_sc
             cp = 0xfffd; /* a lone low surrogate */
         }
         /* \uXXXX (6 bytes) decodes to at most 3; a pair (12) to 4. */
-        k += put_utf8(o + k, cp);
+        k += vg_utf8_encode((uint32_t)cp, o + k);
     }
     p->i = n;
     unexpected(p, "");
