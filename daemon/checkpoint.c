@@ -277,3 +277,152 @@ int vg_checkpoint_produce(rd_kafka_t *rk, const char *cp_topic, const char *grou
     }
     return 0;
 }
+
+/* Waits for one admin result of type want on q; NULL on timeout. */
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t want,
+                                    int timeout_ms)
+{
+    double deadline = vg_monotime() + timeout_ms / 1000.0;
+    while (vg_monotime() < deadline) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        if (!ev)
+            continue;
+        if (rd_kafka_event_type(ev) == want)
+            return ev;
+        rd_kafka_event_destroy(ev);
+    }
+    return NULL;
+}
+
+static int create_topic(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *cp_topic,
+                        size_t max_bytes, int timeout_ms, char *err, size_t err_size)
+{
+    char e[256], mb[32];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(cp_topic, 1, -1, e, sizeof(e));
+    if (!nt) {
+        snprintf(err, err_size, "checkpoint topic %s: %s", cp_topic, e);
+        return -1;
+    }
+    snprintf(mb, sizeof(mb), "%zu", max_bytes);
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_NewTopic_set_config(nt, "max.message.bytes", mb);
+    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(o, timeout_ms, NULL, 0);
+    rd_kafka_CreateTopics(rk, &nt, 1, o, q);
+    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT, timeout_ms);
+    int rc = 0;
+    if (!ev) {
+        snprintf(err, err_size, "checkpoint topic %s: not created within %d ms", cp_topic,
+                 timeout_ms);
+        rc = -1;
+    } else if (rd_kafka_event_error(ev)) {
+        snprintf(err, err_size, "checkpoint topic %s: cannot create it: %s", cp_topic,
+                 rd_kafka_event_error_string(ev));
+        rc = -1;
+    } else {
+        size_t n = 0;
+        const rd_kafka_topic_result_t **r =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        rd_kafka_resp_err_t te = n ? rd_kafka_topic_result_error(r[0]) : 0;
+        if (te && te != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            const char *msg = rd_kafka_topic_result_error_string(r[0]);
+            snprintf(err, err_size,
+                     "checkpoint topic %s: cannot create it: %s (create it with "
+                     "cleanup.policy=compact and max.message.bytes=%zu, or set "
+                     "state.checkpoint_topic)",
+                     cp_topic, msg ? msg : rd_kafka_err2str(te), max_bytes);
+            rc = -1;
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+/* Checks an existing topic's cleanup.policy and max.message.bytes. */
+static int check_topic(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *cp_topic,
+                       size_t max_bytes, int timeout_ms, char *warn, size_t warn_size,
+                       char *err, size_t err_size)
+{
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, cp_topic);
+    rd_kafka_AdminOptions_t *o =
+        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, NULL, 0);
+    rd_kafka_DescribeConfigs(rk, &cr, 1, o, q);
+    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, timeout_ms);
+    const rd_kafka_ConfigResource_t **res = NULL;
+    size_t n = 0;
+    if (ev && !rd_kafka_event_error(ev))
+        res = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev),
+                                                        &n);
+    int rc = 0;
+    if (!res || n != 1 || rd_kafka_ConfigResource_error(res[0])) {
+        snprintf(warn, warn_size,
+                 "cannot read the configuration of checkpoint topic %s (%s); make sure it has "
+                 "cleanup.policy=compact and max.message.bytes >= %zu",
+                 cp_topic,
+                 !ev                        ? "timed out"
+                 : rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+                 : n == 1 ? rd_kafka_err2str(rd_kafka_ConfigResource_error(res[0]))
+                          : "no result",
+                 max_bytes);
+        goto out;
+    }
+    size_t nc = 0;
+    const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(res[0], &nc);
+    for (size_t i = 0; i < nc; i++) {
+        const char *name = rd_kafka_ConfigEntry_name(ce[i]);
+        const char *value = rd_kafka_ConfigEntry_value(ce[i]);
+        if (!value)
+            continue;
+        if (strcmp(name, "cleanup.policy") == 0 && !strstr(value, "compact")) {
+            snprintf(err, err_size,
+                     "checkpoint topic %s has cleanup.policy=%s: stateful rules need "
+                     "cleanup.policy=compact there, or old checkpoints are deleted and windows "
+                     "lost (kafka-configs --alter --entity-type topics --entity-name %s "
+                     "--add-config cleanup.policy=compact, or set state.checkpoint_topic)",
+                     cp_topic, value, cp_topic);
+            rc = -1;
+        } else if (strcmp(name, "max.message.bytes") == 0 &&
+                   strtoull(value, NULL, 10) < max_bytes) {
+            snprintf(warn, warn_size,
+                     "checkpoint topic %s has max.message.bytes=%s, below "
+                     "state.checkpoint_max_bytes=%zu: larger checkpoints will be refused",
+                     cp_topic, value, max_bytes);
+        }
+    }
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_ConfigResource_destroy(cr);
+    return rc;
+}
+
+int vg_checkpoint_ensure_topic(rd_kafka_t *rk, const char *cp_topic, size_t max_bytes,
+                               int timeout_ms, char *warn, size_t warn_size, char *err,
+                               size_t err_size)
+{
+    warn[0] = '\0';
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, cp_topic, NULL);
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_resp_err_t e =
+        t ? rd_kafka_metadata(rk, 0, t, &md, timeout_ms) : RD_KAFKA_RESP_ERR__FAIL;
+    if (t)
+        rd_kafka_topic_destroy(t);
+    if (e) {
+        snprintf(err, err_size, "checkpoint topic %s: cannot read metadata: %s", cp_topic,
+                 rd_kafka_err2str(e));
+        return -1;
+    }
+    bool exists = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    int rc = exists ? check_topic(rk, q, cp_topic, max_bytes, timeout_ms, warn, warn_size, err,
+                                  err_size)
+                    : create_topic(rk, q, cp_topic, max_bytes, timeout_ms, err, err_size);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}

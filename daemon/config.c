@@ -93,6 +93,16 @@ static const vg_conf_key_t vg_conf_keys[] = {
     {"exactly_once.commit_max_events", VG_CONF_SIZE, VG_CHECK_NONE,
      VG_OFF(eos_commit_max_events), NULL, NULL, 10000, 1, 1000000,
      "exactly-once: or once it holds this many input events"},
+    {"state.checkpoint_topic", VG_CONF_STRING, VG_CHECK_TOPIC, VG_OFF(state_topic),
+     "vigil.state", NULL, 0, 0, 0,
+     "compacted topic holding the stateful rules' windows per input partition"},
+    {"state.checkpoint_interval_ms", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(state_interval_ms), NULL,
+     NULL, 5000, 100, 3600000, "checkpoint a partition's windows at least this often"},
+    {"state.checkpoint_events", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(state_events), NULL, NULL,
+     10000, 1, 10000000, "or after this many events of the partition"},
+    {"state.checkpoint_max_bytes", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(state_max_bytes), NULL,
+     NULL, 16777216, 1048576, 1000000000,
+     "largest checkpoint record (the topic's max.message.bytes)"},
     {"metrics.listen", VG_CONF_STRING, VG_CHECK_LISTEN, VG_OFF(metrics_listen),
      "127.0.0.1:9464", NULL, 0, 0, 0, "host:port for Prometheus /metrics and /healthz, or off"},
     {"rules.watch", VG_CONF_BOOL, VG_CHECK_NONE, VG_OFF(rules_watch), "false", NULL, 0, 0, 0,
@@ -208,6 +218,7 @@ void vg_config_destroy(vg_config_t *cfg)
     free(cfg->time_field);
     free(cfg->output_topic);
     free(cfg->dead_letter_topic);
+    free(cfg->state_topic);
     vg_strlist_clear(&cfg->rule_paths);
     vg_strlist_clear(&cfg->text_fields);
     free(cfg->metrics_listen);

@@ -144,6 +144,12 @@ int vg_partstates_assign(vg_partstates_t *ps, const char *topic, int32_t partiti
         next = -1; /* the state is empty again: start as without one */
         rc = -1;
     }
+    /* A loaded checkpoint is durable: an aborted transaction goes back
+     * to it. */
+    if (rc == 0 && cp && (p->confirmed = malloc(cp_len ? cp_len : 1))) {
+        memcpy(p->confirmed, cp, cp_len);
+        p->confirmed_len = cp_len;
+    }
     vg_checkpoint_plan(next, committed, &p->plan);
     p->checkpointed = next;
     p->next = next;
@@ -231,13 +237,7 @@ int vg_partstates_rollback(vg_partstates_t *ps, const char *topic, int32_t parti
     if (p)
         p->confirmed = NULL; /* taken over for the reassignment */
     int rc = vg_partstates_assign(ps, topic, partition, committed, cp, len, plan, err, err_size);
-    part_t *n = find(ps, topic, partition);
-    if (n && cp && rc == 0) {
-        n->confirmed = cp; /* still the durable one */
-        n->confirmed_len = len;
-        cp = NULL;
-    }
-    free(cp);
+    free(cp); /* assign kept its own copy as the durable one */
     return rc;
 }
 

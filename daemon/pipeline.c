@@ -28,10 +28,13 @@
 
 #include "monotime.h"
 #include "vigil/alert.h"
+#include "vigil/checkpoint.h"
 #include "vigil/event.h"
 #include "vigil/log.h"
 #include "vigil/metrics.h"
+#include "vigil/partstates.h"
 #include "vigil/scanner.h"
+#include "vigil/state_metrics.h"
 #include "vigil/workpool.h"
 
 typedef struct partition partition_t;
@@ -54,6 +57,16 @@ struct partition {
      * txn_next - 1 of this partition (when txn_dirty). */
     bool txn_dirty;
     int64_t txn_first, txn_next;
+    /* Stateful rules: a checkpoint waiting for the outputs of the events
+     * before cp_next (at-least-once), the offset after the acknowledged
+     * records, the NEXT of the last checkpoint on the broker (the stored
+     * offset never passes it), the offset stored last, and the NEXT of
+     * the checkpoint in the open transaction (exactly-once; -1 none). */
+    char *cp_value;
+    size_t cp_len;
+    int64_t cp_next;
+    int64_t acked_next, cp_durable, stored_next, cp_txn_next;
+    bool cp_durable_known;
     partition_t *next;
 };
 
@@ -65,6 +78,7 @@ typedef struct pipeline_metrics {
     vg_metric_t *processing, *consumer_lag, *assigned, *in_flight;
     vg_metric_t *ruleset_info, *rules_loaded, *reloads, *build_info, *up;
     vg_metric_t *delivery_retries, *outputs_failing, *paused, *transactions;
+    vg_metric_t *checkpoints;
 } pipeline_metrics_t;
 
 /* When each message of a batch was consumed, for vigil_processing_seconds
@@ -135,7 +149,27 @@ typedef struct pipeline {
     double txn_failing_since; /* first abort since the last commit */
     char transactional_id[256];
     char fatal[512]; /* set: the producer failed for good; the run ends */
+
+    /* Stateful rules (all NULL when the rules have none). */
+    vg_partstates_t *ps;
+    vg_checkpoint_t *cpr;
+    vg_state_metrics_t *sm;
+    uint64_t cp_outstanding; /* checkpoint records not yet reported */
+    double state_publish_at;
 } pipeline_t;
+
+/* Stateful rules (the section before setup()). */
+static bool state_on(const pipeline_t *p);
+static void state_store(pipeline_t *p, partition_t *pt);
+static void state_flush(pipeline_t *p, partition_t *pt);
+static void state_dr(pipeline_t *p, const rd_kafka_message_t *m);
+static bool state_process(pipeline_t *p, const rd_kafka_message_t *m, inflight_t *f);
+static void state_assign(pipeline_t *p, rd_kafka_topic_partition_list_t *parts);
+static void state_checkpoint_all(pipeline_t *p, const rd_kafka_topic_partition_list_t *parts);
+static void state_revoked(pipeline_t *p, const rd_kafka_topic_partition_list_t *parts);
+static void state_txn_checkpoints(pipeline_t *p);
+static void state_txn_committed(pipeline_t *p);
+static int64_t state_rewind(pipeline_t *p, partition_t *pt);
 
 
 /* ---- partitions and in-flight records ---- */
@@ -178,6 +212,12 @@ static void advance(pipeline_t *p, partition_t *pt)
     /* Exactly-once: offsets go with the transaction, not to the store. */
     if (last < 0 || !pt->assigned || p->eos)
         return;
+    if (state_on(p)) {
+        pt->acked_next = last + 1;
+        state_store(p, pt); /* up to the last checkpoint on the broker */
+        state_flush(p, pt);
+        return;
+    }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset = last + 1;
     rd_kafka_resp_err_t e = rd_kafka_offsets_store(p->consumer, l);
@@ -416,6 +456,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)rk;
     if (!om)
         return;
+    if (p->ps && strcmp(rd_kafka_topic_name(m->rkt), p->cfg->state_topic) == 0) {
+        state_dr(p, m);
+        return;
+    }
     if (!purged(m->err))
         count_delivery(p, m, om);
     if (m->err && p->eos) {
@@ -586,7 +630,10 @@ static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *
         release(p, f);
         return;
     }
-    for (size_t k = 0; k < it->nalerts; k++) {
+    /* Stateful rules see the event in partition order; their alerts are
+     * outputs of f too. */
+    size_t nalerts = state_process(p, m, f) ? it->nalerts : 0;
+    for (size_t k = 0; k < nalerts; k++) {
         const vg_work_alert_t *a = &b->alerts[it->first_alert + k];
         const vg_rule_t *r = a->rule;
         vg_metric_add(p->m.rule_matches, (const char *[]){vg_rule_id(r)}, 1);
@@ -806,7 +853,7 @@ static void txn_abort(pipeline_t *p)
     for (partition_t *pt = p->parts; pt; pt = pt->next) {
         if (pt->txn_dirty && pt->assigned)
             rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset =
-                pt->txn_first;
+                state_rewind(p, pt);
         pt->txn_dirty = false;
     }
     vg_log(VG_LOG_WARN, "msg=\"transaction aborted; reading its input again\" partitions=%d "
@@ -844,6 +891,7 @@ static void txn_commit(pipeline_t *p)
         return;
     rd_kafka_error_t *e = NULL;
     bool committed = false;
+    state_txn_checkpoints(p);
     if (!p->txn_failed) {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
         for (partition_t *pt = p->parts; pt; pt = pt->next)
@@ -864,6 +912,7 @@ static void txn_commit(pipeline_t *p)
     }
     if (committed) {
         txn_settle(p);
+        state_txn_committed(p);
         p->txn_open = false;
         for (partition_t *pt = p->parts; pt; pt = pt->next)
             pt->txn_dirty = false;
@@ -910,6 +959,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         vg_log(VG_LOG_INFO, "msg=\"partitions assigned\" count=%d total=%zu", parts->cnt,
                p->assigned);
+        state_assign(p, parts); /* restores windows; may move the start offsets */
         rd_kafka_error_t *e = NULL;
         if (cooperative)
             e = rd_kafka_incremental_assign(rk, parts);
@@ -948,8 +998,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         txn_commit(p);
     } else {
         drain(p, 30000);
-        if (!lost)
+        if (!lost) {
+            state_checkpoint_all(p, parts);
             rd_kafka_commit(rk, NULL, 0);
+        }
     }
     for (int i = 0; i < parts->cnt; i++) {
         partition_t *pt = find_part(p, parts->elems[i].topic, parts->elems[i].partition, false);
@@ -961,6 +1013,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         snprintf(id, sizeof(id), "%d", (int)parts->elems[i].partition);
         vg_metric_remove(p->m.consumer_lag, (const char *[]){parts->elems[i].topic, id});
     }
+    state_revoked(p, parts);
     /* What was stored is committed now, or (partitions lost) never will
      * be: either way nothing is waiting for a commit any more. */
     p->health.uncommitted_since = 0;
@@ -1119,6 +1172,486 @@ static int apply_props(rd_kafka_conf_t *conf, const vg_config_t *cfg, char *err,
     return 0;
 }
 
+/* ---- stateful rules ----
+ *
+ * The main thread feeds each message to its partition's state in
+ * partition order (vg_partstates, include/vigil/partstates.h), right
+ * where its stateless alerts are sent; stateful alerts are outputs of the
+ * same in-flight record, so its offset waits for them too. Each
+ * partition's windows are saved to the checkpoint topic
+ * (include/vigil/checkpoint.h). At-least-once: a checkpoint with NEXT = X
+ * is produced once every output of the events before X is acknowledged,
+ * and the stored offset never passes the NEXT of the last acknowledged
+ * checkpoint. Exactly-once: each transaction carries a checkpoint of
+ * every partition it read. Without stateful rules none of this runs. */
+
+/* A checkpoint record on its way to the broker (the delivery report's
+ * opaque). */
+typedef struct cpmsg {
+    partition_t *pt;
+    int64_t next;
+} cpmsg_t;
+
+static bool state_on(const pipeline_t *p)
+{
+    return p->ps && vg_partstates_enabled(p->ps);
+}
+
+/* Creates the states, the checkpoint reader and the checkpoint topic
+ * when rs has stateful rules (at start, or at a reload that brings the
+ * first ones). */
+static int state_start(pipeline_t *p, const vg_ruleset_t *rs, char *err, size_t err_size)
+{
+    const vg_config_t *cfg = p->cfg;
+    if (p->ps || !vg_ruleset_has_stateful(rs))
+        return 0;
+    char warn[512];
+    if (vg_checkpoint_ensure_topic(p->consumer, cfg->state_topic, cfg->state_max_bytes, 30000,
+                                   warn, sizeof(warn), err, err_size) != 0)
+        return -1;
+    if (warn[0])
+        vg_log(VG_LOG_WARN, "msg=\"%s\"", warn);
+    rd_kafka_conf_t *conf = base_conf(cfg, err, err_size);
+    if (!conf)
+        return -1;
+    if (apply_props(conf, cfg, err, err_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    p->cpr = vg_checkpoint_new(conf, cfg->state_topic, cfg->group, err, err_size);
+    if (!p->cpr)
+        return -1;
+    vg_partstates_options_t o = {.time_field = cfg->time_field,
+                                 .limits = {cfg->max_event_bytes, cfg->max_event_depth},
+                                 .checkpoint_events = cfg->state_events,
+                                 .checkpoint_interval_s = cfg->state_interval_ms / 1000.0};
+    p->ps = vg_partstates_new(rs, &o);
+    if (!p->ps) {
+        snprintf(err, err_size, "out of memory setting up the stateful rules");
+        return -1;
+    }
+    p->sm = vg_state_metrics_new(p->metrics);
+    if (p->metrics) {
+        static const char *const result[] = {"result"};
+        p->m.checkpoints = vg_metrics_counter(
+            p->metrics, "vigil_state_checkpoints_total",
+            "State checkpoints of input partitions by result: ok (on the broker), failed "
+            "(produced again), too_large (over state.checkpoint_max_bytes: the partition's "
+            "offset is not committed until one fits).",
+            result, 1);
+        static const char *const results[] = {"ok", "failed", "too_large"};
+        for (size_t i = 0; i < 3; i++)
+            vg_metric_add(p->m.checkpoints, &results[i], 0);
+    }
+    vg_log(VG_LOG_INFO,
+           "msg=\"stateful rules on\" checkpoint_topic=%s checkpoint_interval_ms=%zu "
+           "checkpoint_events=%zu",
+           cfg->state_topic, cfg->state_interval_ms, cfg->state_events);
+    return 0;
+}
+
+static void state_stop(pipeline_t *p)
+{
+    vg_partstates_destroy(p->ps);
+    vg_checkpoint_destroy(p->cpr);
+    vg_state_metrics_destroy(p->sm);
+    p->ps = NULL;
+    p->cpr = NULL;
+    p->sm = NULL;
+    for (partition_t *pt = p->parts; pt; pt = pt->next) {
+        free(pt->cp_value);
+        pt->cp_value = NULL;
+    }
+}
+
+/* At-least-once: stores the offset after the acknowledged records, but
+ * never past the NEXT of the last checkpoint the broker has, so a restart
+ * resumes the windows from a checkpoint at or after the committed offset. */
+static void state_store(pipeline_t *p, partition_t *pt)
+{
+    if (p->eos || !pt->assigned || !pt->cp_durable_known || pt->acked_next <= 0)
+        return;
+    int64_t off = pt->acked_next < pt->cp_durable ? pt->acked_next : pt->cp_durable;
+    if (off <= pt->stored_next)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset = off;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(p->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        vg_log(VG_LOG_WARN,
+               "msg=\"cannot store offset\" topic=%s partition=%d offset=%lld err=\"%s\"",
+               pt->topic, (int)pt->partition, (long long)off, rd_kafka_err2str(e));
+        return;
+    }
+    pt->stored_next = off;
+    if (p->health.uncommitted_since == 0)
+        p->health.uncommitted_since = vg_monotime();
+}
+
+/* Hands a checkpoint of pt to the producer (inside the open transaction
+ * when exactly-once). Takes value. 0, or -1 when it was not produced. */
+static int state_produce(pipeline_t *p, partition_t *pt, char *value, size_t len, int64_t next)
+{
+    char err[512];
+    vg_state_metrics_checkpoint(p->sm, pt->topic, pt->partition, len);
+    if (len > p->cfg->state_max_bytes) {
+        free(value);
+        vg_metric_add(p->m.checkpoints, (const char *[]){"too_large"}, 1);
+        vg_log(VG_LOG_ERROR,
+               "msg=\"state checkpoint too large; the partition's offset is not committed "
+               "until one fits (lower the stateful rules' max_keys or raise "
+               "state.checkpoint_max_bytes and the topic's max.message.bytes)\" topic=%s "
+               "partition=%d bytes=%zu max_bytes=%zu",
+               pt->topic, (int)pt->partition, len, p->cfg->state_max_bytes);
+        return -1;
+    }
+    cpmsg_t *cm = malloc(sizeof(*cm));
+    if (!cm) {
+        free(value);
+        vg_log(VG_LOG_ERROR, "msg=\"out of memory producing a state checkpoint\"");
+        return -1;
+    }
+    *cm = (cpmsg_t){pt, next};
+    if (vg_checkpoint_produce(p->producer, p->cfg->state_topic, p->cfg->group, pt->topic,
+                              pt->partition, value, len, cm, err, sizeof(err)) != 0) {
+        free(cm);
+        vg_metric_add(p->m.checkpoints, (const char *[]){"failed"}, 1);
+        vg_log(VG_LOG_ERROR, "msg=\"%s\"", err);
+        return -1;
+    }
+    p->cp_outstanding++;
+    return 0;
+}
+
+/* At-least-once: produces pt's waiting checkpoint once every output of
+ * the events before its NEXT is acknowledged (a copy: it stays waiting
+ * until it is handed over). */
+static void state_flush(pipeline_t *p, partition_t *pt)
+{
+    if (p->eos || !pt->cp_value || !pt->assigned || (pt->head && pt->head->offset < pt->cp_next))
+        return;
+    char *copy = malloc(pt->cp_len ? pt->cp_len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, pt->cp_value, pt->cp_len);
+    size_t len = pt->cp_len;
+    if (state_produce(p, pt, copy, len, pt->cp_next) == 0 || len > p->cfg->state_max_bytes) {
+        free(pt->cp_value);
+        pt->cp_value = NULL;
+    }
+}
+
+/* Takes a checkpoint of pt when one is due (force: whenever anything
+ * was processed since the last one); at-least-once it waits in pt until
+ * it may be produced. */
+static void state_checkpoint(pipeline_t *p, partition_t *pt, bool force)
+{
+    char *v = NULL;
+    size_t len = 0;
+    int64_t next = -1;
+    int rc = vg_partstates_checkpoint(p->ps, pt->topic, pt->partition, force, &v, &len, &next);
+    if (rc < 0)
+        vg_log(VG_LOG_ERROR, "msg=\"out of memory taking a state checkpoint\" topic=%s "
+                             "partition=%d",
+               pt->topic, (int)pt->partition);
+    if (rc <= 0)
+        return;
+    free(pt->cp_value);
+    pt->cp_value = v;
+    pt->cp_len = len;
+    pt->cp_next = next;
+    state_flush(p, pt);
+}
+
+/* The delivery report of a checkpoint record. */
+static void state_dr(pipeline_t *p, const rd_kafka_message_t *m)
+{
+    cpmsg_t *cm = m->_private;
+    if (!cm)
+        return;
+    partition_t *pt = cm->pt;
+    p->cp_outstanding--;
+    if (m->err) {
+        bool purge = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                     m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+        if (!purge) {
+            vg_metric_add(p->m.checkpoints, (const char *[]){"failed"}, 1);
+            vg_log(VG_LOG_ERROR,
+                   "msg=\"state checkpoint not delivered%s\" topic=%s partition=%d err=\"%s\"",
+                   p->eos ? "; the transaction will be aborted" : "; producing it again",
+                   pt->topic, (int)pt->partition, rd_kafka_err2str(m->err));
+        }
+        if (p->eos) {
+            p->txn_failed = p->txn_failed || !purge;
+        } else if (!pt->cp_value && pt->assigned && (pt->cp_value = malloc(m->len ? m->len : 1))) {
+            /* No newer one waits: this one goes again. */
+            memcpy(pt->cp_value, m->payload, m->len);
+            pt->cp_len = m->len;
+            pt->cp_next = cm->next;
+        }
+        free(cm);
+        return;
+    }
+    vg_metric_add(p->m.checkpoints, (const char *[]){"ok"}, 1);
+    if (!p->eos && pt->assigned) {
+        /* Exactly-once confirms with the commit of its transaction. */
+        vg_partstates_confirm(p->ps, pt->topic, pt->partition, cm->next);
+        if (!pt->cp_durable_known || cm->next > pt->cp_durable) {
+            pt->cp_durable = cm->next;
+            pt->cp_durable_known = true;
+        }
+        state_store(p, pt);
+    }
+    free(cm);
+}
+
+/* Where a stateful alert goes: an output of the record of the event that
+ * raised it. */
+typedef struct state_emit_ctx {
+    pipeline_t *p;
+    inflight_t *f;
+} state_emit_ctx_t;
+
+static int state_emit(void *ctx, const vg_state_alert_t *a)
+{
+    state_emit_ctx_t *c = ctx;
+    const vg_rule_t *r = a->rule;
+    vg_metric_add(c->p->m.rule_matches, (const char *[]){vg_rule_id(r)}, 1);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+    rd_kafka_header_add(h, "vigil-rule", -1, vg_rule_id(r), -1);
+    rd_kafka_header_add(h, "vigil-severity", -1, vg_rule_severity(r), -1);
+    const char *out = vg_rule_topic(r) ? vg_rule_topic(r) : c->p->cfg->output_topic;
+    outmsg_t alert = {0};
+    send_output(c->p, c->f, &alert, out, a->json, a->len, a->key, strlen(a->key), h);
+    return 0;
+}
+
+/* Feeds message m (record f) to its partition's state. Returns false
+ * when its stateless alerts must not be sent (they were before). */
+static bool state_process(pipeline_t *p, const rd_kafka_message_t *m, inflight_t *f)
+{
+    if (!state_on(p))
+        return true;
+    rd_kafka_timestamp_type_t tstype;
+    vg_alert_source_t src = {.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition,
+                             .offset = m->offset,
+                             .timestamp_ms = rd_kafka_message_timestamp(m, &tstype)};
+    state_emit_ctx_t c = {p, f};
+    bool send = true;
+    char err[256];
+    if (vg_partstates_process(p->ps, &src, m->payload, m->len, state_emit, &c, &send, err,
+                              sizeof(err)) < 0) {
+        vg_log(VG_LOG_ERROR, "msg=\"stateful rules failed on an event\" topic=%s partition=%d "
+                             "offset=%lld err=\"%s\"",
+               src.topic, (int)m->partition, (long long)m->offset, err);
+        p->txn_failed = p->txn_failed || p->eos; /* exactly-once: read it again */
+    }
+    if (!p->eos)
+        state_checkpoint(p, f->part, false);
+    return send;
+}
+
+/* A new assignment: loads the checkpoints, restores each partition's
+ * windows and sets where it starts reading (in parts). */
+static void state_assign(pipeline_t *p, rd_kafka_topic_partition_list_t *parts)
+{
+    if (!state_on(p) || parts->cnt == 0)
+        return;
+    char err[512];
+    rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t ce = rd_kafka_committed(p->consumer, c, 30000);
+    if (ce)
+        vg_log(VG_LOG_WARN, "msg=\"cannot read the committed offsets; resuming from the state "
+                            "checkpoints\" err=\"%s\"",
+               rd_kafka_err2str(ce));
+    if (vg_checkpoint_load(p->cpr, 60000, err, sizeof(err)) != 0) {
+        /* Starting empty would forget every window: stop instead. */
+        snprintf(p->fatal, sizeof(p->fatal), "cannot read the stateful rules' checkpoints: %.400s",
+                 err);
+        vg_log(VG_LOG_ERROR, "msg=\"%s\"", p->fatal);
+        rd_kafka_topic_partition_list_destroy(c);
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *e = &parts->elems[i];
+        int64_t committed = !ce && !c->elems[i].err && c->elems[i].offset >= 0
+                                ? c->elems[i].offset
+                                : -1;
+        size_t len = 0;
+        const char *v = vg_checkpoint_get(p->cpr, e->topic, e->partition, &len);
+        vg_resume_plan_t plan;
+        bool ok = vg_partstates_assign(p->ps, e->topic, e->partition, committed, v, len, &plan,
+                                       err, sizeof(err)) == 0;
+        if (!ok)
+            vg_log(VG_LOG_ERROR, "msg=\"state checkpoint unusable; the partition's windows "
+                                 "start empty\" topic=%s partition=%d err=\"%s\"",
+                   e->topic, (int)e->partition, err);
+        partition_t *pt = find_part(p, e->topic, e->partition, false);
+        if (pt) {
+            free(pt->cp_value);
+            pt->cp_value = NULL;
+            pt->cp_durable_known = ok && v;
+            pt->cp_durable = ok && v ? plan.state_from : 0;
+            pt->acked_next = pt->stored_next = 0;
+            pt->cp_txn_next = -1;
+        }
+        if (plan.start >= 0)
+            e->offset = plan.start;
+        vg_log(VG_LOG_INFO,
+               "msg=\"partition state %s\" topic=%s partition=%d committed=%lld start=%lld "
+               "emit_from=%lld",
+               ok && v ? "restored" : "empty", e->topic, (int)e->partition,
+               (long long)committed, (long long)plan.start, (long long)plan.emit_from);
+    }
+    rd_kafka_topic_partition_list_destroy(c);
+}
+
+/* At-least-once revocation or shutdown, after draining: a checkpoint of
+ * each partition, on the broker before the final commit. */
+static void state_checkpoint_all(pipeline_t *p, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!state_on(p) || p->eos)
+        return;
+    for (partition_t *pt = p->parts; pt; pt = pt->next) {
+        bool listed = !parts;
+        for (int i = 0; parts && i < parts->cnt && !listed; i++)
+            listed = parts->elems[i].partition == pt->partition &&
+                     strcmp(parts->elems[i].topic, pt->topic) == 0;
+        if (listed && pt->assigned) {
+            state_checkpoint(p, pt, true);
+            state_flush(p, pt);
+        }
+    }
+    double deadline = vg_monotime() + 30;
+    while (p->cp_outstanding > 0 && vg_monotime() < deadline)
+        rd_kafka_poll(p->producer, 50);
+}
+
+/* Drops the windows of revoked or lost partitions (after their commit). */
+static void state_revoked(pipeline_t *p, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!p->ps)
+        return;
+    for (int i = 0; i < parts->cnt; i++) {
+        const char *topic = parts->elems[i].topic;
+        int32_t part = parts->elems[i].partition;
+        vg_state_metrics_forget(p->sm, vg_partstates_state(p->ps, topic, part), topic, part);
+        vg_partstates_revoke(p->ps, topic, part);
+        partition_t *pt = find_part(p, topic, part, false);
+        if (pt) {
+            free(pt->cp_value);
+            pt->cp_value = NULL;
+            pt->cp_durable_known = false;
+        }
+    }
+}
+
+/* Exactly-once, before the offsets join the transaction: a checkpoint of
+ * every partition it read, so the windows commit or abort with them. */
+static void state_txn_checkpoints(pipeline_t *p)
+{
+    if (!state_on(p) || p->txn_failed)
+        return;
+    for (partition_t *pt = p->parts; pt; pt = pt->next) {
+        if (!pt->txn_dirty || !pt->assigned)
+            continue;
+        char *v = NULL;
+        size_t len = 0;
+        int64_t next = -1;
+        int rc = vg_partstates_checkpoint(p->ps, pt->topic, pt->partition, true, &v, &len, &next);
+        if (rc < 0 || (rc > 0 && state_produce(p, pt, v, len, next) != 0)) {
+            /* Committing without it is safe (a restart catches the
+             * windows up silently from the older one), only slower. */
+            vg_log(VG_LOG_WARN, "msg=\"transaction committed without a state checkpoint\" "
+                                "topic=%s partition=%d",
+                   pt->topic, (int)pt->partition);
+            continue;
+        }
+        if (rc > 0)
+            pt->cp_txn_next = next;
+    }
+}
+
+/* Exactly-once: the transaction committed; its checkpoints are durable. */
+static void state_txn_committed(pipeline_t *p)
+{
+    for (partition_t *pt = p->parts; pt; pt = pt->next) {
+        if (p->ps && pt->cp_txn_next >= 0)
+            vg_partstates_confirm(p->ps, pt->topic, pt->partition, pt->cp_txn_next);
+        pt->cp_txn_next = -1;
+    }
+}
+
+/* Exactly-once: the transaction was aborted; pt's windows go back to its
+ * last committed checkpoint. Returns the offset to read again from. */
+static int64_t state_rewind(pipeline_t *p, partition_t *pt)
+{
+    pt->cp_txn_next = -1;
+    if (!state_on(p))
+        return pt->txn_first;
+    vg_resume_plan_t plan;
+    char err[256];
+    if (vg_partstates_rollback(p->ps, pt->topic, pt->partition, pt->txn_first, &plan, err,
+                               sizeof(err)) != 0)
+        vg_log(VG_LOG_ERROR, "msg=\"cannot roll the partition's windows back; they start "
+                             "empty\" topic=%s partition=%d err=\"%s\"",
+               pt->topic, (int)pt->partition, err);
+    return plan.start >= 0 ? plan.start : pt->txn_first;
+}
+
+/* Each pass of the main loop: due checkpoints (an idle partition too),
+ * and the state metrics about once a second. */
+static void state_tick(pipeline_t *p)
+{
+    if (!state_on(p))
+        return;
+    double now = vg_monotime();
+    bool publish = p->sm && now >= p->state_publish_at;
+    if (publish)
+        p->state_publish_at = now + 1.0;
+    for (partition_t *pt = p->parts; pt; pt = pt->next) {
+        if (!pt->assigned)
+            continue;
+        if (!p->eos) {
+            state_checkpoint(p, pt, false);
+            state_flush(p, pt);
+        }
+        if (publish)
+            vg_state_metrics_publish(p->sm, vg_partstates_state(p->ps, pt->topic, pt->partition),
+                                     pt->topic, pt->partition);
+    }
+}
+
+/* A reload: the windows of unchanged rules carry over. -1 keeps the old
+ * rules. */
+static int state_reload(pipeline_t *p, const vg_ruleset_t *nrs)
+{
+    char err[512];
+    if (!p->ps) {
+        if (state_start(p, nrs, err, sizeof(err)) != 0) {
+            vg_log(VG_LOG_ERROR, "msg=\"cannot set up the stateful rules\" err=\"%s\"", err);
+            state_stop(p);
+            return -1;
+        }
+        if (p->ps && p->assigned)
+            vg_log(VG_LOG_WARN, "msg=\"stateful rules added by a reload start with empty "
+                                "windows in the partitions already assigned\"");
+        return 0;
+    }
+    size_t dropped = 0;
+    if (vg_partstates_set_ruleset(p->ps, nrs, &dropped, err, sizeof(err)) != 0) {
+        vg_log(VG_LOG_ERROR, "msg=\"cannot carry the stateful rules' windows over\" err=\"%s\"",
+               err);
+        return -1;
+    }
+    if (dropped)
+        vg_log(VG_LOG_INFO, "msg=\"windows of changed or removed stateful rules dropped\" "
+                            "rule_states=%zu",
+               dropped);
+    return 0;
+}
+
 static int setup(pipeline_t *p, char *err, size_t err_size)
 {
     const vg_config_t *cfg = p->cfg;
@@ -1145,12 +1678,17 @@ static int setup(pipeline_t *p, char *err, size_t err_size)
     rd_kafka_conf_t *pc = base_conf(cfg, err, err_size);
     if (!pc)
         return -1;
+    /* Room for state checkpoints (the producer's default is 1 MB). */
+    char max_bytes[32];
+    snprintf(max_bytes, sizeof(max_bytes), "%zu", cfg->state_max_bytes);
     /* The producer queue is bounded (librdkafka's default is 1 GB): when
      * alerts come faster than the broker acknowledges them, produce()
      * reports a full queue and the pipeline waits instead of growing. */
     if (set(pc, "acks", "all", err, err_size) || set(pc, "linger.ms", "5", err, err_size) ||
         set(pc, "queue.buffering.max.kbytes", "65536", err, err_size) ||
         set(pc, "enable.idempotence", "true", err, err_size) ||
+        (vg_ruleset_has_stateful(p->rs) &&
+         set(pc, "message.max.bytes", max_bytes, err, err_size)) ||
         (p->eos && set(pc, "transactional.id", p->transactional_id, err, err_size)) ||
         (p->metrics && set(pc, "statistics.interval.ms", "5000", err, err_size)) ||
         apply_props(pc, cfg, err, err_size)) {
@@ -1516,7 +2054,16 @@ static void apply_reload(pipeline_t *p, vg_ruleset_t *nrs)
     /* Events consumed before the reload are evaluated with the old rules,
      * those after with the new: none twice, none skipped. */
     finish_consumed(p);
+    if (state_reload(p, nrs) != 0) {
+        vg_ruleset_destroy(nrs);
+        p->stats.reloads_failed++;
+        vg_metric_add(p->m.reloads, (const char *[]){"failed"}, 1);
+        vg_log(VG_LOG_ERROR, "msg=\"reload failed; keeping the current rules\"");
+        return;
+    }
     if (vg_workpool_set_ruleset(p->pool, nrs) != 0) {
+        if (p->ps)
+            vg_partstates_set_ruleset(p->ps, p->rs, NULL, (char[8]){0}, 8);
         vg_ruleset_destroy(nrs);
         p->stats.reloads_failed++;
         vg_metric_add(p->m.reloads, (const char *[]){"failed"}, 1);
@@ -1568,7 +2115,7 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
         snprintf(err, err_size, "out of memory setting up matching");
         goto out;
     }
-    if (setup(&p, err, err_size) != 0)
+    if (setup(&p, err, err_size) != 0 || state_start(&p, rules, err, err_size) != 0)
         goto out;
     vg_log(VG_LOG_INFO,
            "msg=\"started\" brokers=\"%s\" group=%s delivery=%s rules=%zu ruleset=%s",
@@ -1608,6 +2155,7 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
         emit_done(&p, false);
         rd_kafka_poll(p.producer, 0);
         retry_run(&p);
+        state_tick(&p);
         if (p.eos)
             txn_maybe_commit(&p);
         if (p.fatal[0])
@@ -1632,6 +2180,7 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
                (unsigned long long)p.outstanding);
         rd_kafka_flush(p.producer, 30000);
         drain(&p, 30000);
+        state_checkpoint_all(&p, NULL);
         if (p.outstanding)
             vg_log(VG_LOG_ERROR,
                    "msg=\"outputs still unacknowledged at exit; their inputs stay uncommitted\" "
@@ -1667,6 +2216,7 @@ out:
         rd_kafka_destroy(p.producer);
     }
     free_retries(&p);
+    state_stop(&p);
     while (p.parts) {
         partition_t *pt = p.parts;
         p.parts = pt->next;

@@ -104,6 +104,10 @@ static void assert_defaults(const vg_config_t *cfg)
     assert_int_equal(cfg->log_level, VG_LOG_INFO);
     assert_false(cfg->rules_watch);
     assert_int_equal(cfg->rules_watch_quiet_ms, 500);
+    assert_string_equal(cfg->state_topic, "vigil.state");
+    assert_int_equal(cfg->state_interval_ms, 5000);
+    assert_int_equal(cfg->state_events, 10000);
+    assert_int_equal(cfg->state_max_bytes, 16777216);
 }
 
 /* ---- defaults and a full file ------------------------------------------- */
@@ -225,7 +229,7 @@ static void test_unknown_keys(void **state)
                      "include_event, max_matches)");
     expect_one_error("zzz: 1\n", 1, 1,
                      "unknown key 'zzz' (valid keys: kafka, input, output, rules, text_fields, "
-                     "delivery, exactly_once, metrics, log)");
+                     "delivery, exactly_once, state, metrics, log)");
 }
 
 /* ---- types and values --------------------------------------------------- */

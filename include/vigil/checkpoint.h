@@ -81,4 +81,15 @@ int vg_checkpoint_produce(rd_kafka_t *rk, const char *cp_topic, const char *grou
                           const char *topic, int32_t partition, char *value, size_t len,
                           void *msg_opaque, char *err, size_t err_size);
 
+/* Makes sure the checkpoint topic cp_topic can hold checkpoints, with
+ * the admin API of client rk: creates it when missing (one partition,
+ * cleanup.policy=compact, max.message.bytes=max_bytes); refuses (-1 with
+ * err) an existing topic whose cleanup.policy is not compact, since
+ * deleting old records would lose windows. A topic whose configuration
+ * cannot be read, or whose max.message.bytes is below max_bytes, is
+ * accepted with a sentence in warn (warn[0] is '\0' otherwise). */
+int vg_checkpoint_ensure_topic(rd_kafka_t *rk, const char *cp_topic, size_t max_bytes,
+                               int timeout_ms, char *warn, size_t warn_size, char *err,
+                               size_t err_size);
+
 #endif

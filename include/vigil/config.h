@@ -35,6 +35,10 @@ typedef struct vg_config {
     vg_delivery_t delivery;    /* delivery, default at-least-once */
     size_t eos_commit_interval_ms; /* exactly_once.commit_interval_ms, default 100 */
     size_t eos_commit_max_events;  /* exactly_once.commit_max_events, default 10000 */
+    char *state_topic;         /* state.checkpoint_topic, default "vigil.state" */
+    size_t state_interval_ms;  /* state.checkpoint_interval_ms, default 5000 */
+    size_t state_events;       /* state.checkpoint_events, default 10000 */
+    size_t state_max_bytes;    /* state.checkpoint_max_bytes, default 16 MiB */
     char *metrics_listen;      /* metrics.listen, default "127.0.0.1:9464" */
     int log_format;            /* log.format: vg_log_format_t (vigil/log.h), default logfmt */
     int log_level;             /* log.level: vg_log_level_t (vigil/log.h), default info */
