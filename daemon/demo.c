@@ -24,6 +24,8 @@ extern const unsigned char demo_rules_minerals[];
 extern const size_t demo_rules_minerals_len;
 extern const unsigned char demo_rules_trade[];
 extern const size_t demo_rules_trade_len;
+extern const unsigned char demo_rules_surges[];
+extern const size_t demo_rules_surges_len;
 
 static volatile sig_atomic_t demo_stop;
 
@@ -130,9 +132,11 @@ static vg_ruleset_t *bundled_rules(void)
         {"rules/critical-minerals.yaml", (const char *)demo_rules_minerals,
          demo_rules_minerals_len},
         {"rules/trade-flows.yaml", (const char *)demo_rules_trade, demo_rules_trade_len},
+        /* Stateful rules: windows per partition, saved to vigil.state. */
+        {"rules/news-surges.yaml", (const char *)demo_rules_surges, demo_rules_surges_len},
     };
     vg_diags_t *d = vg_diags_new();
-    vg_ruleset_t *rs = d ? vg_ruleset_load_sources(src, 3, NULL, d) : NULL;
+    vg_ruleset_t *rs = d ? vg_ruleset_load_sources(src, sizeof(src) / sizeof(src[0]), NULL, d) : NULL;
     if (d)
         vg_diags_print(d, stderr);
     vg_diags_destroy(d);
@@ -201,6 +205,9 @@ int vg_cmd_demo(int argc, char **argv)
             goto out;
     if (create_topic(mc, cfg->dead_letter_topic) != 0)
         goto out;
+    /* Where the stateful rules (news-surges.yaml) keep their windows. */
+    if (create_topic(mc, cfg->state_topic) != 0)
+        goto out;
 
     long published = publish_samples(host);
     if (published < 0)
@@ -221,7 +228,8 @@ int vg_cmd_demo(int argc, char **argv)
     cfg->group = strdup(group);
     if (!cfg->brokers || !cfg->group)
         goto out;
-    vg_pipeline_opts_t po = {.stop_at_eof = true, .stop = &demo_stop};
+    vg_pipeline_opts_t po = {.stop_at_eof = true, .stop = &demo_stop,
+                             .state_topic_ready = true};
     vg_pipeline_stats_t st;
     vg_ruleset_t *owned = rs;
     rs = NULL; /* the pipeline owns it now */

@@ -1205,8 +1205,9 @@ static int state_start(pipeline_t *p, const vg_ruleset_t *rs, char *err, size_t 
     const vg_config_t *cfg = p->cfg;
     if (p->ps || !vg_ruleset_has_stateful(rs))
         return 0;
-    char warn[512];
-    if (vg_checkpoint_ensure_topic(p->consumer, cfg->state_topic, cfg->state_max_bytes, 30000,
+    char warn[512] = "";
+    if (!p->opts->state_topic_ready &&
+        vg_checkpoint_ensure_topic(p->consumer, cfg->state_topic, cfg->state_max_bytes, 30000,
                                    warn, sizeof(warn), err, err_size) != 0)
         return -1;
     if (warn[0])

@@ -41,6 +41,9 @@ typedef struct vg_pipeline_opts {
     /* Where to count (vigil_* families) and report health for /healthz;
      * NULL for none. Not owned; must outlive the run. */
     vg_metrics_t *metrics;
+    /* The state checkpoint topic exists and is not to be checked through
+     * the admin API (librdkafka's mock cluster has no DescribeConfigs). */
+    bool state_topic_ready;
 } vg_pipeline_opts_t;
 
 /* Runs until stopped. Takes ownership of *rules (and of every ruleset
