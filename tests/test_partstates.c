@@ -277,6 +277,47 @@ static void rollback_after_abort(void **state)
     assert_int_equal(plan.state_from, 10);
 }
 
+/* Exactly-once after a restart: the checkpoint the partition was
+ * assigned with is the durable one, so an abort in the first transaction
+ * goes back to it, not to empty windows. */
+static void rollback_to_loaded_checkpoint(void **state)
+{
+    (void)state;
+    vg_ruleset_t *rs = load(RULES);
+    sent_t whole = {0};
+    vg_partstates_t *a = own(destroy_ps, vg_partstates_new(rs, NULL));
+    for (int64_t o = 0; o < 30; o++)
+        consume(a, &whole, 0, o);
+
+    /* The first run: 10 events, a committed checkpoint. */
+    vg_partstates_t *first = own(destroy_ps, vg_partstates_new(rs, NULL));
+    sent_t sent = {0}, aborted = {0};
+    char *v;
+    size_t len;
+    int64_t next;
+    for (int64_t o = 0; o < 10; o++)
+        consume(first, &sent, 0, o);
+    assert_int_equal(vg_partstates_checkpoint(first, "news", 0, true, &v, &len, &next), 1);
+    own(free, v);
+
+    /* The restart: assigned with it, then its first transaction aborts. */
+    vg_partstates_t *ps = own(destroy_ps, vg_partstates_new(rs, NULL));
+    vg_resume_plan_t plan;
+    char err[256];
+    assert_int_equal(vg_partstates_assign(ps, "news", 0, 10, v, len, &plan, err, sizeof(err)), 0);
+    for (int64_t o = 10; o < 17; o++)
+        consume(ps, &aborted, 0, o);
+    assert_true(aborted.n > 0);
+    assert_int_equal(vg_partstates_rollback(ps, "news", 0, 10, &plan, err, sizeof(err)), 0);
+    assert_int_equal(plan.start, 10);
+    assert_int_equal(plan.state_from, 10);
+    for (int64_t o = plan.start; o < 30; o++)
+        consume(ps, &sent, 0, o);
+    assert_int_equal(sent.n, whole.n);
+    for (size_t i = 0; i < whole.n; i++)
+        assert_string_equal(sent.ids[i], whole.ids[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +326,7 @@ int main(void)
         cmocka_unit_test_teardown(corrupt_checkpoint_starts_empty, cleanup),
         cmocka_unit_test_teardown(checkpoint_after_n_events_and_reload, cleanup),
         cmocka_unit_test_teardown(rollback_after_abort, cleanup),
+        cmocka_unit_test_teardown(rollback_to_loaded_checkpoint, cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
