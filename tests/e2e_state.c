@@ -9,7 +9,8 @@
  * window_end), which identifies a threshold alert: the events that fire
  * are used up, so a group never fires the same window twice. The daemon's
  * alerts must be exactly that set; at-least-once may repeat an alert
- * (counted and printed), exactly-once may not.
+ * (counted and printed), exactly-once may not. A SIGHUP reload keeps the
+ * windows of unchanged rules.
  *
  * Needs a real broker: VIGIL_TEST_BROKERS=host:port, or the bootstrap
  * file of tests/kafka/kafka-broker.sh named by VIGIL_TEST_BROKER_STATE
@@ -597,6 +598,60 @@ static void test_partition_move(void **state)
     free(ev);
 }
 
+/* SIGHUP with a changed rule file (a stateless rule added, the threshold
+ * rule unchanged): the open windows carry over to the new rules. */
+static void test_reload_keeps_windows(void **state)
+{
+    (void)state;
+    enum { N = 1600 };
+    event_t *ev = gen_events(N, 2024);
+    keyset_t ref = {0};
+    reference("reload", ev, N, 1, &ref);
+    env_t e;
+    make_env(&e, "reload", 1, NULL, NULL);
+    char log[512];
+    snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
+    reader_t r;
+    reader_open(&r, e.alerts, false);
+    pid_t pid = start_vigil(e.config, log);
+    if (!wait_log(log, "partition state", 1, 60)) {
+        dump_file(log);
+        fail_msg("reload: vigil did not get its partition");
+    }
+    for (int i = 0; i < N / 2; i++)
+        produce_event(&e, &ev[i], 1);
+    rd_kafka_flush(producer, 10000);
+    read_for(&r, 1.0);
+    size_t before = r.got.n;
+    char rules[1024];
+    snprintf(rules, sizeof(rules),
+             "%s"
+             "  - id: never\n"
+             "    match: {field: type, eq: nothing-is-of-this-type}\n",
+             RULES);
+    write_file(e.rules, rules);
+    kill(pid, SIGHUP);
+    if (!wait_log(log, "rules reloaded", 1, 30)) {
+        dump_file(log);
+        fail_msg("reload: the rules were not reloaded");
+    }
+    for (int i = N / 2; i < N; i++)
+        produce_event(&e, &ev[i], 1);
+    rd_kafka_flush(producer, 10000);
+    read_until(&r, &ref, 60, 1.0);
+    int st = stop_vigil(pid, SIGTERM);
+    if (covered(&r, &ref) < ref.n)
+        dump_file(log);
+    fprintf(stderr, "reload: %zu alerts before the reload\n", before);
+    size_t dups = compare("reload", &r, &ref);
+    assert_int_equal(dups, 0);
+    assert_true(before > 0 && before < ref.n);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    reader_close(&r);
+    keyset_free(&ref);
+    free(ev);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -662,6 +717,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill9_at_least_once),
         cmocka_unit_test(test_partition_move),
+        cmocka_unit_test(test_reload_keeps_windows),
         cmocka_unit_test(test_kill9_exactly_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
