@@ -61,7 +61,9 @@ struct partition {
      * before cp_next (at-least-once), the offset after the acknowledged
      * records, the NEXT of the last checkpoint on the broker (the stored
      * offset never passes it), the offset stored last, and the NEXT of
-     * the checkpoint in the open transaction (exactly-once; -1 none). */
+     * the checkpoint in the open transaction (exactly-once; -1 none).
+     * cp_durable_known: a checkpoint of it is on the broker (acknowledged,
+     * or exactly-once committed). */
     char *cp_value;
     size_t cp_len;
     int64_t cp_next;
@@ -156,6 +158,7 @@ typedef struct pipeline {
     vg_state_metrics_t *sm;
     uint64_t cp_outstanding; /* checkpoint records not yet reported */
     double state_publish_at;
+    bool cp_force_all; /* exactly-once: the commit of a revocation checkpoints every partition */
 } pipeline_t;
 
 /* Stateful rules (the section before setup()). */
@@ -995,7 +998,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         txn_abort(p);
     } else if (p->eos) {
+        p->cp_force_all = true; /* the next owner resumes from these checkpoints */
         txn_commit(p);
+        p->cp_force_all = false;
     } else {
         drain(p, 30000);
         if (!lost) {
@@ -1549,7 +1554,13 @@ static void state_revoked(pipeline_t *p, const rd_kafka_topic_partition_list_t *
 }
 
 /* Exactly-once, before the offsets join the transaction: a checkpoint of
- * every partition it read, so the windows commit or abort with them. */
+ * each partition it read when one is due (state.checkpoint_*), so the
+ * windows commit or abort with the offsets. A transaction without one
+ * is safe: a restart or an abort goes back to the last committed
+ * checkpoint and feeds the events after it to the state again without
+ * sending their alerts (vg_checkpoint_plan), so windows are never counted
+ * twice; the cadence only bounds that replay. A partition's first
+ * transaction, a revocation and the shutdown always checkpoint. */
 static void state_txn_checkpoints(pipeline_t *p)
 {
     if (!state_on(p) || p->txn_failed)
@@ -1557,10 +1568,11 @@ static void state_txn_checkpoints(pipeline_t *p)
     for (partition_t *pt = p->parts; pt; pt = pt->next) {
         if (!pt->txn_dirty || !pt->assigned)
             continue;
+        bool force = p->cp_force_all || p->health.stopping || !pt->cp_durable_known;
         char *v = NULL;
         size_t len = 0;
         int64_t next = -1;
-        int rc = vg_partstates_checkpoint(p->ps, pt->topic, pt->partition, true, &v, &len, &next);
+        int rc = vg_partstates_checkpoint(p->ps, pt->topic, pt->partition, force, &v, &len, &next);
         if (rc < 0 || (rc > 0 && state_produce(p, pt, v, len, next) != 0)) {
             /* Committing without it is safe (a restart catches the
              * windows up silently from the older one), only slower. */
@@ -1578,8 +1590,10 @@ static void state_txn_checkpoints(pipeline_t *p)
 static void state_txn_committed(pipeline_t *p)
 {
     for (partition_t *pt = p->parts; pt; pt = pt->next) {
-        if (p->ps && pt->cp_txn_next >= 0)
+        if (p->ps && pt->cp_txn_next >= 0) {
             vg_partstates_confirm(p->ps, pt->topic, pt->partition, pt->cp_txn_next);
+            pt->cp_durable_known = true;
+        }
         pt->cp_txn_next = -1;
     }
 }
