@@ -157,7 +157,7 @@ typedef struct pipeline {
     vg_checkpoint_t *cpr;
     vg_state_metrics_t *sm;
     uint64_t cp_outstanding; /* checkpoint records not yet reported */
-    double state_publish_at;
+    double state_publish_at, state_tick_at;
     bool cp_force_all; /* exactly-once: the commit of a revocation checkpoints every partition */
 } pipeline_t;
 
@@ -1615,13 +1615,17 @@ static int64_t state_rewind(pipeline_t *p, partition_t *pt)
     return plan.start >= 0 ? plan.start : pt->txn_first;
 }
 
-/* Each pass of the main loop: due checkpoints (an idle partition too),
- * and the state metrics about once a second. */
+/* From the main loop, every 100 ms: due checkpoints (an idle partition
+ * too; a busy one is checkpointed as its events are processed), and the
+ * state metrics about once a second. */
 static void state_tick(pipeline_t *p)
 {
     if (!state_on(p))
         return;
     double now = vg_monotime();
+    if (now < p->state_tick_at)
+        return;
+    p->state_tick_at = now + 0.1;
     bool publish = p->sm && now >= p->state_publish_at;
     if (publish)
         p->state_publish_at = now + 1.0;
