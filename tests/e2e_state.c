@@ -652,6 +652,69 @@ static void test_reload_keeps_windows(void **state)
     free(ev);
 }
 
+/* The cleanup.policy of topic (malloc'd), read with DescribeConfigs. */
+static char *topic_policy(const char *topic)
+{
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(producer);
+    rd_kafka_DescribeConfigs(producer, &cr, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    assert_non_null(ev);
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t **res =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+    assert_int_equal(n, 1);
+    size_t nc = 0;
+    const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(res[0], &nc);
+    char *policy = NULL;
+    for (size_t i = 0; i < nc; i++)
+        if (strcmp(rd_kafka_ConfigEntry_name(ce[i]), "cleanup.policy") == 0)
+            policy = strdup(rd_kafka_ConfigEntry_value(ce[i]));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(cr);
+    assert_non_null(policy);
+    return policy;
+}
+
+/* A missing checkpoint topic is created compacted; an existing one that
+ * is not compacted is refused at start, with a message saying why. */
+static void test_checkpoint_topic(void **state)
+{
+    (void)state;
+    env_t e;
+    make_env(&e, "cptopic", 1, NULL, NULL);
+    char log[512];
+    snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
+    pid_t pid = start_vigil(e.config, log);
+    if (!wait_log(log, "partition state", 1, 60)) {
+        dump_file(log);
+        fail_msg("cptopic: vigil did not start");
+    }
+    int st = stop_vigil(pid, SIGTERM);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char *policy = topic_policy(e.state);
+    assert_string_equal(policy, "compact");
+    free(policy);
+
+    /* A plain topic (cleanup.policy=delete) as the checkpoint topic. */
+    env_t bad;
+    make_env(&bad, "cpdelete", 1, NULL, NULL);
+    create_topic(bad.state, 1);
+    snprintf(log, sizeof(log), "%s/%s.log", tmpdir, bad.in);
+    pid = start_vigil(bad.config, log);
+    int status = 0;
+    double t0 = now_s();
+    while (waitpid(pid, &status, WNOHANG) == 0 && now_s() - t0 < 60)
+        sleep_s(0.05);
+    track_child(pid, false);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) != 0) ||
+        count_in_file(log, "cleanup.policy=compact") == 0) {
+        dump_file(log);
+        fail_msg("cptopic: a checkpoint topic with cleanup.policy=delete was not refused");
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -715,6 +778,7 @@ int main(void)
         brokers[strcspn(brokers, "\r\n")] = '\0';
     }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checkpoint_topic),
         cmocka_unit_test(test_kill9_at_least_once),
         cmocka_unit_test(test_partition_move),
         cmocka_unit_test(test_reload_keeps_windows),
