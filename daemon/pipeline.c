@@ -157,7 +157,7 @@ typedef struct pipeline {
     vg_checkpoint_t *cpr;
     vg_state_metrics_t *sm;
     uint64_t cp_outstanding; /* checkpoint records not yet reported */
-    double state_publish_at, state_tick_at;
+    double state_publish_at, state_tick_at, cp_too_large_log_at;
     bool cp_force_all; /* exactly-once: the commit of a revocation checkpoints every partition */
 } pipeline_t;
 
@@ -1304,6 +1304,11 @@ static int state_produce(pipeline_t *p, partition_t *pt, char *value, size_t len
     if (len > p->cfg->state_max_bytes) {
         free(value);
         vg_metric_add(p->m.checkpoints, (const char *[]){"too_large"}, 1);
+        /* At most every 10 s: exactly-once may try it in each transaction. */
+        double now = vg_monotime();
+        if (now < p->cp_too_large_log_at)
+            return -1;
+        p->cp_too_large_log_at = now + 10;
         vg_log(VG_LOG_ERROR,
                "msg=\"state checkpoint too large; the partition's offset is not committed "
                "until one fits (lower the stateful rules' max_keys or raise "
