@@ -79,7 +79,7 @@ typedef struct pipeline_metrics {
     vg_metric_t *alerts_produced, *alerts_failed, *dead_letters_failed;
     vg_metric_t *processing, *consumer_lag, *assigned, *in_flight;
     vg_metric_t *ruleset_info, *rules_loaded, *reloads, *build_info, *up;
-    vg_metric_t *delivery_retries, *outputs_failing, *paused, *transactions;
+    vg_metric_t *delivery_retries, *outputs_failing, *paused, *transactions, *txn_open;
     vg_metric_t *checkpoints;
 } pipeline_metrics_t;
 
@@ -792,10 +792,11 @@ static void txn_begin(pipeline_t *p)
         return;
     rd_kafka_error_t *e = rd_kafka_begin_transaction(p->producer);
     if (e) {
-        txn_fatal(p, "begin_transaction", e);
+        txn_fatal(p, "beginning a transaction", e);
         return;
     }
     p->txn_open = true;
+    vg_metric_set(p->m.txn_open, NULL, 1);
     p->txn_started = vg_monotime();
     p->txn_events = 0;
     if (p->health.uncommitted_since == 0)
@@ -838,11 +839,12 @@ static void txn_abort(pipeline_t *p)
         return;
     rd_kafka_error_t *e = txn_retry(p, rd_kafka_abort_transaction);
     if (e) {
-        txn_fatal(p, "abort_transaction", e);
+        txn_fatal(p, "aborting the transaction", e);
         return;
     }
     txn_settle(p);
     p->txn_open = false;
+    vg_metric_set(p->m.txn_open, NULL, 0);
     p->txn_failed = false;
     double now = vg_monotime();
     if (p->txn_failing_since == 0)
@@ -917,6 +919,7 @@ static void txn_commit(pipeline_t *p)
         txn_settle(p);
         state_txn_committed(p);
         p->txn_open = false;
+        vg_metric_set(p->m.txn_open, NULL, 0);
         for (partition_t *pt = p->parts; pt; pt = pt->next)
             pt->txn_dirty = false;
         p->health.uncommitted_since = 0;
@@ -926,7 +929,7 @@ static void txn_commit(pipeline_t *p)
         return;
     }
     if (e && rd_kafka_error_is_fatal(e)) {
-        txn_fatal(p, "commit_transaction", e);
+        txn_fatal(p, "committing the transaction", e);
         return;
     }
     if (e) {
@@ -1953,6 +1956,11 @@ static void register_metrics(pipeline_t *p)
             r, "vigil_transactions_total",
             "Exactly-once transactions by result: committed, or aborted (input read again).",
             result, 1);
+    if (p->eos)
+        m->txn_open = vg_metrics_gauge(r, "vigil_transaction_open",
+                                       "Exactly-once: 1 while a transaction is open (outputs "
+                                       "not yet committed).",
+                                       NULL, 0);
     vg_metric_set(m->build_info, (const char *[]){VIGIL_VERSION}, 1);
     vg_metric_set(m->up, NULL, 1);
     for (size_t i = 0; i < p->cfg->input_topics.count; i++)

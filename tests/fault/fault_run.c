@@ -1033,6 +1033,68 @@ static void test_broker_restart_exactly_once(void **state)
     restart_test(true);
 }
 
+/* ---- exactly-once: a second producer with the same transactional.id ---- */
+
+static bool wait_log(const run_env_t *e, const char *text, double timeout)
+{
+    double deadline = now_s() + timeout;
+    while (now_s() < deadline) {
+        if (count_log(e, text) > 0)
+            return true;
+        sleep_s(0.1);
+    }
+    return false;
+}
+
+/* Two exactly-once instances of one group on one host share the default
+ * transactional.id: the second fences the first, which must stop with
+ * exit status 3 and say why; the second delivers everything, once. */
+static void test_fenced_exactly_once(void **state)
+{
+    (void)state;
+    const long n = 20000;
+    run_env_t e;
+    name_env(&e, "fenced", 2);
+    create_env_topics(&e);
+    write_config(&e, "exactly-once", NULL);
+    stream_t s;
+    stream_init(&s, &e, n);
+    scan_expected(&e, &s);
+    produce_range(&e, &s, 0, n);
+    index_offsets(&s);
+    pid_t first = start_vigil(&e);
+    assert_true(wait_log(&e, "partitions assigned", 60));
+    pid_t second = start_vigil(&e);
+    double deadline = now_s() + 60;
+    int st = 0;
+    while (now_s() < deadline && waitpid(first, &st, WNOHANG) == 0)
+        sleep_s(0.1);
+    bool exited = now_s() < deadline;
+    track_child(first, false);
+    if (!exited) {
+        kill(first, SIGKILL);
+        waitpid(first, NULL, 0);
+        dump_log(&e, 40);
+        fail_msg("the fenced instance did not stop within 60 s");
+    }
+    reader_t r;
+    reader_open(&r, &e, true);
+    tally_t t = read_all(&r, &s, 120, 3.0);
+    int st2 = stop_vigil(second, SIGTERM, 90);
+    t = read_all(&r, &s, 1, 1.0);
+    reader_close(&r);
+    report("fenced by a second instance (exactly-once)", &s, &t, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 3 ||
+        count_log(&e, "another producer uses the same transactional.id") == 0) {
+        dump_log(&e, 40);
+        fail_msg("the fenced instance exited with status %d, not 3 with a message", st);
+    }
+    assert_complete(&e, &s, &t, true);
+    assert_true(WIFEXITED(st2) && WEXITSTATUS(st2) == 0);
+    assert_committed_to_end(&e, &s);
+    stream_free(&s);
+}
+
 /* ---- (c) an alert topic that does not take alerts ---- */
 
 /* Waits until /healthz answers status with text in its body. */
@@ -1369,6 +1431,7 @@ int main(void)
             cmocka_unit_test(test_alert_topic_missing_exactly_once),
             cmocka_unit_test(test_broker_restart_at_least_once),
             cmocka_unit_test(test_broker_restart_exactly_once),
+            cmocka_unit_test(test_fenced_exactly_once),
             cmocka_unit_test(test_kill9_at_least_once),
             cmocka_unit_test(test_kill9_exactly_once),
         };
