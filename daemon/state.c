@@ -788,7 +788,9 @@ static void emit_json(emitter_t *em, const rstate_t *r, const cand_t *c)
         em->failed = true;
         em->why = "out of memory rendering a stateful alert";
     } else {
-        vg_state_alert_t a = {r->rule, st->sb.buf, st->sb.len, key.buf};
+        /* An empty key (a group value that folds to nothing, like "\u0000")
+         * leaves key.buf NULL; the contract and the producer want "". */
+        vg_state_alert_t a = {r->rule, st->sb.buf, st->sb.len, key.buf ? key.buf : ""};
         if (em->fn && em->fn(em->ctx, &a) != 0) {
             em->failed = true;
             em->why = "the alert could not be delivered";
