@@ -2,7 +2,7 @@
 # Runs every libFuzzer target for a bounded time and fails on any crash,
 # leak, timeout or out-of-memory, naming the reproducer.
 #
-#   tests/fuzz/run.sh BUILD_DIR SECONDS [TARGET...]      TARGET: rules config event
+#   tests/fuzz/run.sh BUILD_DIR SECONDS [TARGET...]   TARGET: rules config event state
 #
 # BUILD_DIR must be configured with clang and -DVIGIL_FUZZ=ON:
 #   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DVIGIL_FUZZ=ON
@@ -26,13 +26,13 @@
 # Exit status: 0 no failure, 1 a target failed, 2 usage or build error.
 set -u
 
-usage() { echo "usage: $0 BUILD_DIR SECONDS [rules|config|event]..." >&2; exit 2; }
+usage() { echo "usage: $0 BUILD_DIR SECONDS [rules|config|event|state]..." >&2; exit 2; }
 [ $# -ge 2 ] || usage
 BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "run.sh: no folder $1" >&2; exit 2; }
 SECONDS_EACH=$2
 shift 2
 case $SECONDS_EACH in ''|*[!0-9]*) usage ;; esac
-TARGETS=${*:-rules config event}
+TARGETS=${*:-rules config event state}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FUZZ=$ROOT/tests/fuzz
 SHARED=${VIGIL_SHARED_DIR:-$ROOT/../shared}
@@ -112,14 +112,41 @@ PY
     fi
 }
 
+# The stateful rules' test sequences (tests.sequences) as JSON lines, one
+# file per sequence.
+seed_state() {
+    d=$W/seeds/state
+    find "$FUZZ/seeds/state" "$FUZZ/regressions/state" -type f 2>/dev/null | sort |
+        take "$d" own 1000
+    if python3 -c 'import yaml' 2>/dev/null; then
+        python3 - "$d" "$ROOT"/rules/*.yaml <<'PY'
+import json, os, sys, yaml
+out, n = sys.argv[1], 0
+for path in sys.argv[2:]:
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f) or {}
+    for rule in doc.get("rules") or []:
+        for seq in ((rule.get("tests") or {}).get("sequences") or []):
+            n += 1
+            with open(os.path.join(out, "sequence-%03d.jsonl" % n), "w", encoding="utf-8") as f:
+                for ev in seq.get("events") or []:
+                    f.write(json.dumps(ev, ensure_ascii=False, default=str) + "\n")
+PY
+    fi
+}
+
 max_len() {
-    case $1 in rules) echo 16384 ;; config) echo 8192 ;; event) echo 16384 ;; esac
+    case $1 in rules) echo 16384 ;; config) echo 8192 ;; event|state) echo 16384 ;; esac
+}
+
+dict() {
+    case $1 in state) echo "$FUZZ/event.dict" ;; *) echo "$FUZZ/$1.dict" ;; esac
 }
 
 failed=0
 summary=
 for t in $TARGETS; do
-    case $t in rules|config|event) ;; *) usage ;; esac
+    case $t in rules|config|event|state) ;; *) usage ;; esac
     bin=$BUILD/tests/fuzz/fuzz_$t
     [ -x "$bin" ] || { echo "run.sh: $bin is not built" >&2; exit 2; }
     rm -rf "$W/seeds/$t"
@@ -135,7 +162,7 @@ for t in $TARGETS; do
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         "$bin" -max_total_time="$SECONDS_EACH" -max_len="$(max_len "$t")" \
         -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-        -dict="$FUZZ/$t.dict" -artifact_prefix="$W/artifacts/$t/" \
+        -dict="$(dict "$t")" -artifact_prefix="$W/artifacts/$t/" \
         -print_final_stats=1 "$W/corpus/$t" "$W/seeds/$t" >"$log" 2>&1
     rc=$?
     secs=$(( $(date +%s) - start ))
