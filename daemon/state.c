@@ -88,6 +88,13 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
+static unsigned days_in_month(unsigned y, unsigned m)
+{
+    static const unsigned char dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    return m == 2 && leap ? 29 : dm[m - 1];
+}
+
 static bool digits(const char *s, size_t n, unsigned *out)
 {
     unsigned v = 0;
@@ -121,7 +128,7 @@ bool vg_state_parse_time(const char *s, size_t n, int64_t *ms)
         return *end == '\0' && epoch_number(v, ms);
     }
     if (n < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+        !digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
         return false;
     int64_t frac = 0, off = 0;
     if (n > 10) {

@@ -392,6 +392,47 @@ static void digest_per_window(void **state)
     assert_int_equal(num(r.alerts[1], "state.count"), 1);
 }
 
+/* Digest items are copied verbatim into alerts: a re-sealed image whose
+ * item is an object followed by more bytes, or is not one line of strict
+ * JSON, is refused. */
+static void restore_rejects_digest_item_with_trailing_bytes(void **state)
+{
+    (void)state;
+    vg_ruleset_t *rs = load("rules:\n"
+                            "  - id: daily\n"
+                            "    match: {text: {any: [entity list]}}\n"
+                            "    digest: {window: 1d, max_items: 2}\n");
+    run_t r;
+    run_init(&r, rs);
+    assert_int_equal(news(&r, 0, "A", "s"), 0);
+    char *snap = NULL;
+    size_t len = 0;
+    assert_int_equal(vg_state_snapshot(r.st, &snap, &len), 0);
+    own(free, snap);
+    /* {"source":{...},"event_time":...} -> {"source":{...}}"event_time":... */
+    static const char *const edits[][2] = {{",\"event_time\"", "}\"event_time\""},
+                                           {",\"event_time\"", "\n\"event_time\""}};
+    for (size_t k = 0; k < 2; k++) {
+        char *copy = own(free, malloc(len));
+        memcpy(copy, snap, len);
+        size_t el = strlen(edits[k][0]);
+        char *at = NULL;
+        for (size_t i = 0; i + el <= len && !at; i++)
+            if (memcmp(copy + i, edits[k][0], el) == 0)
+                at = copy + i;
+        assert_non_null(at);
+        memcpy(at, edits[k][1], el);
+        uint64_t sum = vg_hash_finish(vg_hash64(VG_HASH_INIT, copy, len - 8));
+        for (int i = 0; i < 8; i++)
+            copy[len - 8 + i] = (char)(sum >> (8 * i));
+        run_t q;
+        run_init(&q, rs);
+        char err[256];
+        assert_int_equal(vg_state_restore(q.st, copy, len, NULL, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "digest item"));
+    }
+}
+
 /* A mixed ruleset and a reproducible stream with many keys, for replays. */
 static const char *MIXED =
     "rules:\n"
@@ -710,6 +751,16 @@ static void time_formats(void **state)
     assert_false(vg_state_parse_time("2024-13-01", 10, &ms));
     assert_false(vg_state_parse_time("2024-01-01T00:00:00", 19, &ms)); /* no zone */
     assert_false(vg_state_parse_time("yesterday", 9, &ms));
+    /* Days that the month does not have are refused, not moved into the
+     * next month; 29 February only in a leap year. */
+    assert_false(vg_state_parse_time("2023-02-29", 10, &ms));
+    assert_false(vg_state_parse_time("2023-04-31T00:00:00Z", 20, &ms));
+    assert_false(vg_state_parse_time("1900-02-29", 10, &ms));
+    assert_true(vg_state_parse_time("2000-02-29", 10, &ms));
+    assert_true(vg_state_parse_time("2024-02-29T00:00:00Z", 20, &ms));
+    assert_int_equal(ms, T0 + (int64_t)59 * 86400000);
+    assert_true(vg_state_parse_time("2023-12-31T23:59:59.999Z", 24, &ms));
+    assert_int_equal(ms, T0 - 1);
     /* Epoch numbers in the event work too, seconds or milliseconds. */
     run_t r;
     run_init(&r, load(THRESHOLD));
@@ -762,6 +813,7 @@ int main(void)
         cmocka_unit_test_teardown(absence_fires_and_idle_does_not, cleanup),
         cmocka_unit_test_teardown(throttle_carries_suppressed, cleanup),
         cmocka_unit_test_teardown(digest_per_window, cleanup),
+        cmocka_unit_test_teardown(restore_rejects_digest_item_with_trailing_bytes, cleanup),
         cmocka_unit_test_teardown(replay_gives_same_ids, cleanup),
         cmocka_unit_test_teardown(snapshot_restore_equals_uninterrupted, cleanup),
         cmocka_unit_test_teardown(restore_rejects_corruption, cleanup),
