@@ -8,6 +8,7 @@
 
 #include "hash.h"
 #include "state_int.h"
+#include "vigil/event.h"
 
 #define SNAP_MAGIC "VGST"
 #define SNAP_VERSION 1u
@@ -147,6 +148,23 @@ static const char *get_str(reader_t *rd, size_t *n)
     return s;
 }
 
+/* A digest item is spliced into an alert as it is: it must be exactly one
+ * strict JSON object on one line (json_tokener_parse alone would take
+ * trailing bytes, single quotes and NaN). */
+static bool digest_item_ok(const char *item)
+{
+    size_t n = strlen(item);
+    if (memchr(item, '\n', n) || memchr(item, '\r', n))
+        return false;
+    vg_decoder_t *dec = vg_decoder_new(NULL);
+    vg_event_t *ev = NULL;
+    char err[8];
+    bool ok = dec && vg_decoder_parse(dec, item, n, &ev, err, sizeof(err)) == VG_EVENT_OK;
+    vg_event_destroy(ev);
+    vg_decoder_destroy(dec);
+    return ok;
+}
+
 /* Reads one table into t (or skips it when t is NULL). */
 static bool read_table(reader_t *rd, table_t *t, bool used, uint32_t ring, uint64_t max_seq,
                        const char **why)
@@ -227,11 +245,9 @@ static bool read_table(reader_t *rd, table_t *t, bool used, uint32_t ring, uint6
                     return false;
                 }
                 e->nitems++;
-                /* Items are copied into alerts verbatim: only JSON objects. */
-                json_object *o = json_tokener_parse(e->items[k]);
-                bool object = o && json_object_is_type(o, json_type_object);
-                json_object_put(o);
-                if (!object) {
+                /* Items are copied into alerts verbatim: only one-line
+                 * strict JSON objects, with nothing after them. */
+                if (!digest_item_ok(e->items[k])) {
                     *why = "a digest item is not a JSON object";
                     return false;
                 }
