@@ -209,7 +209,10 @@ static int64_t event_time(const vg_state_t *st, const rstate_t *r, const vg_even
     if (v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) &&
         epoch_number(json_object_get_double(v), &ms))
         return ms;
-    if (src && src->topic && src->timestamp_ms >= 0)
+    /* The producer sets the Kafka timestamp: the same range as epoch
+     * numbers, so that window arithmetic cannot overflow. */
+    if (src && src->topic && src->timestamp_ms >= 0 &&
+        src->timestamp_ms < INT64_C(1000000000000000))
         return src->timestamp_ms;
     return NO_TIME;
 }

@@ -166,8 +166,8 @@ static bool digest_item_ok(const char *item)
 }
 
 /* Reads one table into t (or skips it when t is NULL). */
-static bool read_table(reader_t *rd, table_t *t, bool used, uint32_t ring, uint64_t max_seq,
-                       const char **why)
+static bool read_table(reader_t *rd, table_t *t, bool used, uint32_t ring, int64_t window,
+                       uint64_t max_seq, const char **why)
 {
     uint32_t count = get_u32(rd);
     if (t && (count > t->max_keys || (!used && count))) {
@@ -193,6 +193,12 @@ static bool read_table(reader_t *rd, table_t *t, bool used, uint32_t ring, uint6
         }
         if (t && t->kind == T_SPIKE && nts != ring) {
             *why = "a spike entry has the wrong number of windows";
+            return false;
+        }
+        /* A spike's a is a window number: (a + ring) * window is a time. */
+        if (t && t->kind == T_SPIKE &&
+            (a >= SANE_LIMIT / window - (int64_t)ring || a <= -SANE_LIMIT / window)) {
+            *why = "a time is out of range";
             return false;
         }
         entry_t *e = NULL;
@@ -331,8 +337,8 @@ int vg_state_restore(vg_state_t *st, const char *buf, size_t len, size_t *droppe
             (*dropped_rules)++;
         }
         if (!read_table(&rd, r ? &r->agg : NULL, r && r->has_agg, r ? r->cfg->baseline + 1 : 0,
-                        seq, &why) ||
-            !read_table(&rd, r ? &r->out : NULL, r && r->has_out, 0, seq, &why))
+                        r ? r->cfg->window_ms : 0, seq, &why) ||
+            !read_table(&rd, r ? &r->out : NULL, r && r->has_out, 0, 0, seq, &why))
             goto bad;
     }
     if (rd.bad || rd.p != rd.end) {

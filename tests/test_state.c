@@ -242,6 +242,37 @@ static void untimed_before_any_time(void **state)
     assert_int_equal(s.untimed, 1);
 }
 
+/* A Kafka timestamp is whatever the producer wrote: one far outside the
+ * times vigil handles must not become the clock (windows would overflow,
+ * and the checkpoint of that state could never be restored). */
+static void absurd_kafka_timestamp_is_no_time(void **state)
+{
+    (void)state;
+    vg_ruleset_t *rs = load(THRESHOLD);
+    run_t r;
+    run_init(&r, rs);
+    const char *json = "{\"title\":\"entity list\",\"entities\":[\"X\"]}";
+    vg_event_t *ev = NULL;
+    char err[256];
+    assert_int_equal(vg_decoder_parse(r.dec, json, strlen(json), &ev, err, sizeof(err)),
+                     VG_EVENT_OK);
+    vg_alert_source_t src = {.topic = "news", .partition = 0, .offset = 1,
+                             .timestamp_ms = INT64_MAX - 1};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(vg_state_process(r.st, r.sc, ev, &src, keep, &r, err, sizeof(err)), 0);
+    vg_event_destroy(ev);
+    vg_state_stats_t s;
+    vg_state_stats(r.st, &s);
+    assert_int_equal(s.untimed, 3);
+    char *snap = NULL;
+    size_t len = 0;
+    assert_int_equal(vg_state_snapshot(r.st, &snap, &len), 0);
+    own(free, snap);
+    run_t q;
+    run_init(&q, rs);
+    assert_int_equal(vg_state_restore(q.st, snap, len, NULL, err, sizeof(err)), 0);
+}
+
 static void key_eviction_counted(void **state)
 {
     (void)state;
@@ -431,6 +462,47 @@ static void restore_rejects_digest_item_with_trailing_bytes(void **state)
         assert_int_equal(vg_state_restore(q.st, copy, len, NULL, err, sizeof(err)), -1);
         assert_non_null(strstr(err, "digest item"));
     }
+}
+
+/* A spike entry's window number times the window must stay a time:
+ * a re-sealed image with a window number near 2^59 is refused, where it
+ * used to overflow (a + ring) * window on the next event. */
+static void restore_rejects_spike_window_out_of_range(void **state)
+{
+    (void)state;
+    vg_ruleset_t *rs = load("rules:\n"
+                            "  - id: spike\n"
+                            "    match: {text: {any: [entity list]}}\n"
+                            "    spike: {factor: 2, min_count: 3, window: 1h, baseline: 2}\n");
+    run_t r;
+    run_init(&r, rs);
+    assert_int_equal(news(&r, 0, "A", "s"), 0);
+    char *snap = NULL;
+    size_t len = 0;
+    assert_int_equal(vg_state_snapshot(r.st, &snap, &len), 0);
+    own(free, snap);
+    char *copy = own(free, malloc(len));
+    memcpy(copy, snap, len);
+    uint64_t w = (uint64_t)(T0 / H), big = UINT64_C(1) << 59;
+    unsigned char wb[8];
+    for (int i = 0; i < 8; i++)
+        wb[i] = (unsigned char)(w >> (8 * i));
+    size_t found = 0;
+    for (size_t i = 0; i + 8 <= len - 8; i++)
+        if (memcmp(copy + i, wb, 8) == 0) {
+            for (int k = 0; k < 8; k++)
+                copy[i + (size_t)k] = (char)(big >> (8 * k));
+            found++;
+        }
+    assert_int_equal(found, 1);
+    uint64_t sum = vg_hash_finish(vg_hash64(VG_HASH_INIT, copy, len - 8));
+    for (int i = 0; i < 8; i++)
+        copy[len - 8 + i] = (char)(sum >> (8 * i));
+    run_t q;
+    run_init(&q, rs);
+    char err[256];
+    assert_int_equal(vg_state_restore(q.st, copy, len, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "out of range"));
 }
 
 /* A mixed ruleset and a reproducible stream with many keys, for replays. */
@@ -807,6 +879,7 @@ int main(void)
         cmocka_unit_test_teardown(threshold_window_boundary, cleanup),
         cmocka_unit_test_teardown(late_event, cleanup),
         cmocka_unit_test_teardown(untimed_before_any_time, cleanup),
+        cmocka_unit_test_teardown(absurd_kafka_timestamp_is_no_time, cleanup),
         cmocka_unit_test_teardown(key_eviction_counted, cleanup),
         cmocka_unit_test_teardown(spike_with_minimum, cleanup),
         cmocka_unit_test_teardown(first_seen_horizon, cleanup),
@@ -814,6 +887,7 @@ int main(void)
         cmocka_unit_test_teardown(throttle_carries_suppressed, cleanup),
         cmocka_unit_test_teardown(digest_per_window, cleanup),
         cmocka_unit_test_teardown(restore_rejects_digest_item_with_trailing_bytes, cleanup),
+        cmocka_unit_test_teardown(restore_rejects_spike_window_out_of_range, cleanup),
         cmocka_unit_test_teardown(replay_gives_same_ids, cleanup),
         cmocka_unit_test_teardown(snapshot_restore_equals_uninterrupted, cleanup),
         cmocka_unit_test_teardown(restore_rejects_corruption, cleanup),
