@@ -156,6 +156,7 @@ int vg_checkpoint_load(vg_checkpoint_t *cp, int timeout_ms, char *err, size_t er
     int rc = 0;
     int nparts = 0;
     rd_kafka_topic_partition_list_t *parts = NULL;
+    bool *unread = NULL;
     if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
         nparts = md->topics[0].partition_cnt;
     else if (md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
@@ -166,6 +167,19 @@ int vg_checkpoint_load(vg_checkpoint_t *cp, int timeout_ms, char *err, size_t er
     if (rc || nparts == 0)
         goto out;
     parts = rd_kafka_topic_partition_list_new(nparts);
+    /* Partitions still to read to their end, by partition id. A partition
+     * written to meanwhile reports its end again after the new records:
+     * only its first end counts. */
+    int32_t max_id = 0;
+    for (int i = 0; i < nparts; i++)
+        if (md->topics[0].partitions[i].id > max_id)
+            max_id = md->topics[0].partitions[i].id;
+    unread = calloc((size_t)max_id + 1, sizeof(*unread));
+    if (!unread) {
+        snprintf(err, err_size, "out of memory reading checkpoints");
+        rc = -1;
+        goto out;
+    }
     int pending = 0;
     for (int i = 0; i < nparts; i++) {
         int32_t id = md->topics[0].partitions[i].id;
@@ -180,6 +194,7 @@ int vg_checkpoint_load(vg_checkpoint_t *cp, int timeout_ms, char *err, size_t er
         if (hi > lo) {
             rd_kafka_topic_partition_list_add(parts, cp->topic, id)->offset =
                 RD_KAFKA_OFFSET_BEGINNING;
+            unread[id] = true;
             pending++;
         }
     }
@@ -207,7 +222,10 @@ int vg_checkpoint_load(vg_checkpoint_t *cp, int timeout_ms, char *err, size_t er
         if (!m)
             continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            pending--;
+            if (m->partition >= 0 && m->partition <= max_id && unread[m->partition]) {
+                unread[m->partition] = false;
+                pending--;
+            }
         } else if (m->err) {
             snprintf(err, err_size, "checkpoint topic %s: %s", cp->topic,
                      rd_kafka_message_errstr(m));
@@ -224,6 +242,7 @@ int vg_checkpoint_load(vg_checkpoint_t *cp, int timeout_ms, char *err, size_t er
     }
     rd_kafka_assign(cp->rk, NULL);
 out:
+    free(unread);
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_metadata_destroy(md);

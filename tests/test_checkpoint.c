@@ -1,7 +1,9 @@
 /* Checkpoints of stateful-rule state: the record format, the resume plan,
  * and a round trip through a compacted topic on librdkafka's in-process
  * mock cluster (a restart in the middle of a window continues it). */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -273,6 +275,97 @@ static void restart_mid_window_on_mock_cluster(void **state)
     resume_and_compare(rd_kafka_mock_cluster_bootstraps(mc), "vigil.state", rs, &whole, &before);
 }
 
+/* Another instance writing checkpoints while this one loads them. */
+typedef struct writer {
+    rd_kafka_t *producer;
+    atomic_bool stop;
+} writer_t;
+
+static void *write_partition0(void *arg)
+{
+    writer_t *w = arg;
+    for (int i = 0; !atomic_load(&w->stop); i++) {
+        char key[64];
+        int kl = snprintf(key, sizeof(key), "g1/other/%d", i % 50);
+        rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC("vigil.multi"), RD_KAFKA_V_PARTITION(0),
+                          RD_KAFKA_V_KEY(key, (size_t)kl), RD_KAFKA_V_VALUE("x", 1),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rd_kafka_poll(w->producer, 0);
+        usleep(500);
+    }
+    rd_kafka_flush(w->producer, 10000);
+    return NULL;
+}
+
+/* A checkpoint topic of several partitions, one of them written to while
+ * the load runs: reaching the end of that one again and again (one
+ * partition EOF each time) must not count as the end of the others. */
+static void load_reads_every_partition_to_its_end(void **state)
+{
+    (void)state;
+    char err[512];
+    rd_kafka_conf_t *hc = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(hc, "test.mock.num.brokers", "2", err, sizeof(err)),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_conf_set(hc, "log_level", "0", NULL, 0);
+    rd_kafka_conf_set(hc, "linger.ms", "0", NULL, 0);
+    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, hc, err, sizeof(err));
+    assert_non_null(producer);
+    own(destroy_kafka, producer);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(producer);
+    assert_non_null(mc);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "vigil.multi", 2, 1), 0);
+    assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "vigil.multi", 0, 1), 0);
+    assert_int_equal(rd_kafka_mock_partition_set_leader(mc, "vigil.multi", 1, 2), 0);
+    enum { N = 300 };
+    char value[200];
+    memset(value, 'v', sizeof(value));
+    for (int i = 0; i < N; i++) {
+        char key[64];
+        int kl = snprintf(key, sizeof(key), "g1/news/%d", i);
+        assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("vigil.multi"),
+                                           RD_KAFKA_V_PARTITION(1),
+                                           RD_KAFKA_V_KEY(key, (size_t)kl),
+                                           RD_KAFKA_V_VALUE(value, sizeof(value)),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_END),
+                         0);
+        rd_kafka_poll(producer, 0);
+    }
+    assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("vigil.multi"),
+                                       RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY("g1/trade/0", 10),
+                                       RD_KAFKA_V_VALUE("x", 1),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                     0);
+    assert_int_equal(rd_kafka_flush(producer, 30000), 0);
+
+    rd_kafka_conf_t *rc = rd_kafka_conf_new();
+    rd_kafka_conf_set(rc, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), NULL, 0);
+    rd_kafka_conf_set(rc, "log_level", "0", NULL, 0);
+    rd_kafka_conf_set(rc, "fetch.wait.max.ms", "5", NULL, 0);
+    vg_checkpoint_t *cp = vg_checkpoint_new(rc, "vigil.multi", "g1", err, sizeof(err));
+    if (!cp)
+        fail_msg("%s", err);
+    own(destroy_cp, cp);
+    writer_t w = {.producer = producer};
+    atomic_init(&w.stop, false);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, write_partition0, &w), 0);
+    /* Partition 1's broker answers slowly: partition 0 reaches its end
+     * several times before partition 1 does once. */
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 2, 800), 0);
+    int rc_load = vg_checkpoint_load(cp, 60000, err, sizeof(err));
+    atomic_store(&w.stop, true);
+    pthread_join(th, NULL);
+    if (rc_load != 0)
+        fail_msg("%s", err);
+    size_t len = 0;
+    assert_non_null(vg_checkpoint_get(cp, "trade", 0, &len));
+    assert_non_null(vg_checkpoint_get(cp, "news", 0, &len));
+    assert_non_null(vg_checkpoint_get(cp, "news", N - 1, &len));
+    assert_int_equal(len, sizeof(value));
+}
+
 /* The same on a real broker (VIGIL_TEST_BROKERS=host:port), with the
  * checkpoints written in a transaction, an aborted transaction that must
  * stay invisible, and a compacted topic created here. Skipped without a
@@ -337,6 +430,7 @@ int main(void)
         cmocka_unit_test_teardown(record_round_trip, cleanup),
         cmocka_unit_test_teardown(resume_plan, cleanup),
         cmocka_unit_test_teardown(restart_mid_window_on_mock_cluster, cleanup),
+        cmocka_unit_test_teardown(load_reads_every_partition_to_its_end, cleanup),
         cmocka_unit_test_teardown(restart_mid_window_on_real_broker, cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
