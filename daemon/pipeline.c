@@ -975,6 +975,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             vg_log(VG_LOG_ERROR, "msg=\"assign failed\" err=\"%s\"", rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
         }
+        /* librdkafka keeps a partition's pause across an unassign: one
+         * paused before it was revoked would come back paused for good.
+         * New partitions take the pipeline's current state. */
+        if (p->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
         p->assignment_changed = true;
         if (!p->ready) {
             p->ready = true;

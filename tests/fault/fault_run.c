@@ -1095,6 +1095,82 @@ static void test_fenced_exactly_once(void **state)
     stream_free(&s);
 }
 
+/* Two exactly-once instances (transactional.id set per instance) share
+ * a group while events stream; the partitions move at each join and at
+ * a SIGTERM of the first (its open transaction is committed on revoke),
+ * and a third instance joins the survivor. Each alert must be there
+ * exactly once. */
+static void test_rebalance_exactly_once(void **state)
+{
+    (void)state;
+    const long n = 30000;
+    const double stream_s = 12;
+    run_env_t e;
+    name_env(&e, "rebalance-eos", 4);
+    create_env_topics(&e);
+    run_env_t a = e, b = e, c = e;
+    snprintf(a.config, sizeof(a.config), "%s/%s.a.yaml", tmpdir, e.in);
+    snprintf(b.config, sizeof(b.config), "%s/%s.b.yaml", tmpdir, e.in);
+    snprintf(c.config, sizeof(c.config), "%s/%s.c.yaml", tmpdir, e.in);
+    char prop[160];
+    snprintf(prop, sizeof(prop), "    transactional.id: \"%s-a\"\n", e.in);
+    write_config(&a, "exactly-once", prop);
+    snprintf(prop, sizeof(prop), "    transactional.id: \"%s-b\"\n", e.in);
+    write_config(&b, "exactly-once", prop);
+    snprintf(prop, sizeof(prop), "    transactional.id: \"%s-c\"\n", e.in);
+    write_config(&c, "exactly-once", prop);
+    stream_t s;
+    stream_init(&s, &e, n);
+    scan_expected(&e, &s);
+    double t0 = now_s();
+    pid_t pa = start_vigil(&a), pb = 0, pc = 0;
+    int sta = -1;
+    long from = 0;
+    while (from < n) {
+        double t = now_s() - t0;
+        if (!pb && t >= 3)
+            pb = start_vigil(&b);
+        if (pa && t >= 7) {
+            sta = stop_vigil(pa, SIGTERM, 60);
+            pa = 0;
+        }
+        if (!pc && t >= 9)
+            pc = start_vigil(&c);
+        if (t >= stream_s * (double)from / (double)n) {
+            long to = from + 200 < n ? from + 200 : n;
+            produce_range(&e, &s, from, to);
+            from = to;
+            continue;
+        }
+        rd_kafka_poll(producer, 0);
+        sleep_s(0.02);
+    }
+    if (!pc)
+        pc = start_vigil(&c);
+    if (pa) {
+        sta = stop_vigil(pa, SIGTERM, 60);
+        pa = 0;
+    }
+    index_offsets(&s);
+    reader_t r;
+    reader_open(&r, &e, true);
+    read_all(&r, &s, 120, 3.0);
+    bool done = wait_committed_to_end(&e, &s, 60);
+    int stb = stop_vigil(pb, SIGTERM, 60), stc = stop_vigil(pc, SIGTERM, 60);
+    tally_t t = read_all(&r, &s, 1, 1.0);
+    reader_close(&r);
+    report("rebalances: 3 instances join and leave (exactly-once)", &s, &t, now_s() - t0);
+    fprintf(stderr, "fault: %zu assignments, %zu revocations, %zu aborted transactions\n",
+            count_log(&e, "partitions assigned"), count_log(&e, "partitions revoked"),
+            count_log(&e, "transaction aborted"));
+    assert_complete(&e, &s, &t, true);
+    assert_true(done);
+    assert_true(WIFEXITED(sta) && WEXITSTATUS(sta) == 0);
+    assert_true(WIFEXITED(stb) && WEXITSTATUS(stb) == 0);
+    assert_true(WIFEXITED(stc) && WEXITSTATUS(stc) == 0);
+    stream_free(&s);
+}
+
 /* ---- (c) an alert topic that does not take alerts ---- */
 
 /* Waits until /healthz answers status with text in its body. */
@@ -1432,6 +1508,7 @@ int main(void)
             cmocka_unit_test(test_broker_restart_at_least_once),
             cmocka_unit_test(test_broker_restart_exactly_once),
             cmocka_unit_test(test_fenced_exactly_once),
+            cmocka_unit_test(test_rebalance_exactly_once),
             cmocka_unit_test(test_kill9_at_least_once),
             cmocka_unit_test(test_kill9_exactly_once),
         };
