@@ -334,6 +334,22 @@ static void test_delivery(void **state)
                      "delivery: must be 'at-least-once' or 'exactly-once', got 'best effort'");
     expect_one_error("delivery: [exactly-once]\n", 1, 11,
                      "delivery: expected a string, got a list");
+
+    /* The transaction cadence of exactly-once. */
+    cfg = load_ok("delivery: exactly-once\n");
+    assert_int_equal(cfg->eos_commit_interval_ms, 100);
+    assert_int_equal(cfg->eos_commit_max_events, 10000);
+    vg_config_destroy(cfg);
+    cfg = load_ok("exactly_once: {commit_interval_ms: 1000, commit_max_events: 1}\n");
+    assert_int_equal(cfg->eos_commit_interval_ms, 1000);
+    assert_int_equal(cfg->eos_commit_max_events, 1);
+    vg_config_destroy(cfg);
+    expect_one_error("exactly_once:\n  commit_interval_ms: 0\n", 2, 23,
+                     "exactly_once.commit_interval_ms: expected a whole number from 1 to 60000, "
+                     "got 0");
+    expect_one_error("exactly_once:\n  commit_max_events: 1000001\n", 2, 22,
+                     "exactly_once.commit_max_events: expected a whole number from 1 to "
+                     "1000000, got 1000001");
 }
 
 /* log.format / log.level take one of their names; rules.watch a boolean. */
