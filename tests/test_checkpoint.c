@@ -291,7 +291,7 @@ static void *write_partition0(void *arg)
                           RD_KAFKA_V_KEY(key, (size_t)kl), RD_KAFKA_V_VALUE("x", 1),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         rd_kafka_poll(w->producer, 0);
-        usleep(500);
+        usleep(20000);
     }
     rd_kafka_flush(w->producer, 10000);
     return NULL;
