@@ -2127,10 +2127,13 @@ static unsigned default_workers(void)
     const char *env = getenv("VIGIL_WORKERS");
     if (env)
         return (unsigned)strtoul(env, NULL, 10);
-    /* The main thread polls and produces, librdkafka has its own threads:
-     * one evaluation thread per further core. */
+    /* One evaluation thread per core. The main thread (polling,
+     * producing) and librdkafka's threads mostly wait, so leaving them a
+     * core of their own wasted it: on 2 cores, 1 worker ran 41,000
+     * events/s end to end and 2 workers 90,000 (tests/bench/bench_e2e.sh
+     * --terms sdn). */
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 1 ? (unsigned)(n - 1 > 16 ? 16 : n - 1) : 0;
+    return n > 1 ? (unsigned)(n > 16 ? 16 : n) : 1;
 }
 
 int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeline_opts_t *opts,

@@ -1551,7 +1551,7 @@ int main(int argc, char **argv)
     if (w)
         snprintf(workers, sizeof(workers), "%s (VIGIL_WORKERS)", w);
     else
-        snprintf(workers, sizeof(workers), "%ld (default: nproc-1)", ncpu > 1 ? ncpu - 1 : 0);
+        snprintf(workers, sizeof(workers), "%ld (default: nproc)", ncpu > 16 ? 16 : ncpu);
     note("%zu Reuters stories; %ld events per topic; %ld CPUs; vigil evaluation threads %s",
          nstories, count_m, ncpu, workers);
 

@@ -29,7 +29,7 @@
 #                     data/screening/ofac-sdn-2024-05-03/ (default: ../shared
 #                     next to the repository)
 #   VIGIL_KAFKA_PORT, VIGIL_KAFKA_CONTROLLER_PORT   default 39192, 39193
-#   VIGIL_WORKERS     vigil's evaluation threads (default nproc-1)
+#   VIGIL_WORKERS     vigil's evaluation threads (default nproc)
 #   BENCH_E2E_KEEP=1  keep the work folder (configs, vigil logs; the broker
 #                     data is always deleted)
 #
