@@ -1489,7 +1489,12 @@ int main(void)
             return 77;
         }
         if (st != 0) {
-            fprintf(stderr, "fault: the broker did not start (%s/broker-cmd.log)\n", tmpdir);
+            /* Say why before the work folder goes (a port in use, say). */
+            fprintf(stderr, "fault: the broker did not start:\n");
+            char cmd[600];
+            snprintf(cmd, sizeof(cmd), "tail -n 20 '%s/broker-cmd.log' >&2", tmpdir);
+            if (system(cmd) != 0)
+                fprintf(stderr, "fault: (no broker-cmd.log)\n");
             return 1;
         }
         char path[600];
