@@ -151,6 +151,9 @@ typedef struct pipeline {
     double txn_failing_since; /* first abort since the last commit */
     char transactional_id[256];
     char fatal[512]; /* set: the producer failed for good; the run ends */
+    /* A reloaded ruleset the partition states still use after a failed
+     * reload could not undo (out of memory); freed after them. */
+    vg_ruleset_t *rs_doomed;
 
     /* Stateful rules (all NULL when the rules have none). */
     vg_partstates_t *ps;
@@ -1589,6 +1592,17 @@ static void state_txn_checkpoints(pipeline_t *p)
         int64_t next = -1;
         int rc = vg_partstates_checkpoint(p->ps, pt->topic, pt->partition, force, &v, &len, &next);
         if (rc < 0 || (rc > 0 && state_produce(p, pt, v, len, next) != 0)) {
+            if (!pt->cp_durable_known) {
+                /* No older checkpoint to catch up from: committing these
+                 * offsets would lose the windows built from their events
+                 * at the next abort or restart. Abort instead (read
+                 * again, with backoff) until a checkpoint fits. */
+                vg_log(VG_LOG_ERROR, "msg=\"no state checkpoint for the partition yet and this "
+                                     "one failed; aborting the transaction\" topic=%s partition=%d",
+                       pt->topic, (int)pt->partition);
+                p->txn_failed = true;
+                return;
+            }
             /* Committing without it is safe (a restart catches the
              * windows up silently from the older one), only slower. */
             vg_log(VG_LOG_WARN, "msg=\"transaction committed without a state checkpoint\" "
@@ -2105,8 +2119,18 @@ static void apply_reload(pipeline_t *p, vg_ruleset_t *nrs)
         return;
     }
     if (vg_workpool_set_ruleset(p->pool, nrs) != 0) {
-        if (p->ps)
-            vg_partstates_set_ruleset(p->ps, p->rs, NULL, (char[8]){0}, 8);
+        char e[256];
+        if (p->ps && vg_partstates_set_ruleset(p->ps, p->rs, NULL, e, sizeof(e)) != 0) {
+            /* The partition states now point into nrs, which goes next:
+             * stopping is the only safe way on (offsets stay where their
+             * alerts and checkpoints are). */
+            snprintf(p->fatal, sizeof(p->fatal),
+                     "a failed reload could not put the stateful rules back (%.200s); stopping",
+                     e);
+            vg_log(VG_LOG_ERROR, "msg=\"%s\"", p->fatal);
+            p->rs_doomed = nrs; /* destroyed after the states at the end of the run */
+            return;
+        }
         vg_ruleset_destroy(nrs);
         p->stats.reloads_failed++;
         vg_metric_add(p->m.reloads, (const char *[]){"failed"}, 1);
@@ -2263,6 +2287,7 @@ out:
     }
     free_retries(&p);
     state_stop(&p);
+    vg_ruleset_destroy(p.rs_doomed);
     while (p.parts) {
         partition_t *pt = p.parts;
         p.parts = pt->next;
