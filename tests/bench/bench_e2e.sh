@@ -14,6 +14,10 @@
 # bench_scan.sh, so few events alert (the latency probes still alert
 # once each, on their "latency probe" phrase).
 #
+# --lean-alerts: vigil leaves the event out of its alerts
+# (output.include_event: false); the latency rule's summary carries the
+# probe's seq and sent_ns instead.
+#
 # bench_e2e options: --count M (events per topic, default 150000),
 # --rate R[,R...] (latency offered rates, default 5000,1000),
 # --latency-seconds S (10), --timeout S (per consumer run, 300),
