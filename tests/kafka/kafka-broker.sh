@@ -289,8 +289,13 @@ cmd_start() {
 
     if [[ ! -f $state/data/meta.properties ]]; then
         rm -rf "$state/data"
-        # A random cluster id: a base64url-encoded 16-byte UUID.
-        cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+        # A random cluster id: a base64url-encoded 16-byte UUID. One in 64
+        # starts with '-', which the storage tool takes for an option:
+        # draw again.
+        cid=-
+        while [[ $cid == -* ]]; do
+            cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+        done
         if ! "$java" "${jvm[@]/-Xmx$heap/-Xmx128m}" kafka.tools.StorageTool format \
             -t "$cid" -c "$state/server.properties" \
             </dev/null >>"$state/broker.log" 2>&1 9>&-; then
