@@ -18,6 +18,10 @@
 #   VIGIL_KAFKA_CONTROLLER_PORT  KRaft controller port on 127.0.0.1 (39093)
 #   VIGIL_KAFKA_START_TIMEOUT    seconds to wait for readiness (120)
 #   VIGIL_KAFKA_HEAP             -Xmx of the broker JVM (384m)
+#   VIGIL_KAFKA_JVM_OPTS         more JVM options, split on spaces, after
+#                                ours (e.g. a GC log for a benchmark); one
+#                                naming a collector (-XX:+Use...GC) replaces
+#                                our -XX:+UseSerialGC
 #   VIGIL_KAFKA_LOG4J_VERSION    override the log4j2 release paired with Kafka
 #   VIGIL_REQUIRE_BROKER=1       missing java/mvn is an error, not a skip
 #   JAVA_HOME                    java to use (else java on PATH)
@@ -274,6 +278,18 @@ cmd_start() {
         -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true
         "-Dlog4j2.configurationFile=$here/log4j2.properties"
         -cp "$cp")
+    if [[ -n ${VIGIL_KAFKA_JVM_OPTS:-} ]]; then
+        local -a extra
+        read -r -a extra <<<"$VIGIL_KAFKA_JVM_OPTS"
+        if [[ " ${extra[*]} " == *" -XX:+Use"*GC" "* ]]; then
+            local -a kept=()
+            for p in "${jvm[@]}"; do
+                [[ $p == -XX:+UseSerialGC ]] || kept+=("$p")
+            done
+            jvm=("${kept[@]}")
+        fi
+        jvm+=("${extra[@]}")
+    fi
 
     # A data dir formatted by another Kafka release may not load: start over.
     if [[ -d $state/data && "$(cat "$state/kafka-version" 2>/dev/null)" != "$kafka_version" ]]; then
