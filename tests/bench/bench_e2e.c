@@ -44,6 +44,8 @@
  *   LIST: any of tput,lat,load,scale (default all); defaults: M 150000,
  *   rates 5000,1000, S 10, --timeout 300 s per consumer run.
  *   bench_e2e --bare-consumer BROKERS TOPIC GROUP   (internal: the baseline)
+ *   bench_e2e --bare-relay BROKERS TOPIC ATOPIC GROUP   (internal: the
+ *             latency baseline)
  *
  * FILE.jsonl: news events as tests/tools/reuters2jsonl.py writes them (the
  * title, body and published_at of each are used).
@@ -80,6 +82,8 @@ static const char *brokers, *vigil_bin, *workdir, *events_path;
 static const char *terms_path[3]; /* 10, 1000, 14k */
 static long count_m = 150000;
 static double lat_secs = 10;
+static double warm_secs = 2; /* paced warm-up before each latency run */
+static bool with_relay = true; /* the latency baseline */
 #define MAX_RATES 4
 static double lat_rates[MAX_RATES] = {5000, 1000};
 static int nrates = 2;
@@ -754,6 +758,86 @@ static int bare_consumer(const char *bk, const char *topic, const char *group)
     return 0;
 }
 
+/* The latency baseline: a plain librdkafka relay, configured as vigil
+ * configures its clients (the same group settings, acks=all, linger.ms 1),
+ * that answers each event with a small message carrying its seq, sent_ns
+ * and a "time" like an alert's. No decoding, no rules: the floor of any
+ * consume -> decide -> produce daemon on this broker. */
+static int bare_relay(const char *bk, const char *topic, const char *atopic, const char *group)
+{
+    signal(SIGTERM, bare_on_term);
+    signal(SIGINT, bare_on_term);
+    char e[512];
+    brokers = bk;
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    conf_set(c, "bootstrap.servers", bk);
+    conf_set(c, "group.id", group);
+    conf_set(c, "auto.offset.reset", "earliest");
+    conf_set(c, "auto.commit.interval.ms", "200");
+    conf_set(c, "session.timeout.ms", "6000");
+    conf_set(c, "heartbeat.interval.ms", "500");
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e, sizeof(e));
+    if (!rk) {
+        fprintf(stderr, "bare relay: %s\n", e);
+        return 3;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    conf_set(pc, "bootstrap.servers", bk);
+    conf_set(pc, "acks", "all");
+    conf_set(pc, "linger.ms", "1");
+    rd_kafka_t *pk = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof(e));
+    if (!pk) {
+        fprintf(stderr, "bare relay: %s\n", e);
+        return 3;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    fprintf(stderr, "msg=\"started\"\n");
+    long n = 0, unparsed = 0;
+    while (!bare_stop) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        rd_kafka_poll(pk, 0);
+        if (!m)
+            continue;
+        if (!m->err) {
+            const char *sq = memmem(m->payload, m->len, "\"seq\":", 6);
+            const char *sn = memmem(m->payload, m->len, "\"sent_ns\":", 10);
+            const char *end = (const char *)m->payload + m->len;
+            if (sq && sn && sq + 26 < end && sn + 30 < end) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                struct tm tm;
+                gmtime_r(&ts.tv_sec, &tm);
+                char out[160];
+                int len = snprintf(out, sizeof(out),
+                                   "{\"who\":\"relay\",\"time\":\"%04d-%02d-%02dT%02d:%02d:"
+                                   "%02d.%03ldZ\",\"seq\":%ld,\"sent_ns\":%lld}",
+                                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                   tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                                   strtol(sq + 6, NULL, 10), strtoll(sn + 10, NULL, 10));
+                while (rd_kafka_producev(pk, RD_KAFKA_V_TOPIC(atopic),
+                                         RD_KAFKA_V_VALUE(out, (size_t)len),
+                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                         RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                    rd_kafka_poll(pk, 1);
+                n++;
+            } else {
+                unparsed++;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_flush(pk, 10000);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    rd_kafka_destroy(pk);
+    fprintf(stderr, "bare relay: %ld relayed, %ld without seq/sent_ns\n", n, unparsed);
+    return 0;
+}
+
 /* ---- one timed consumption job ---- */
 
 typedef struct job {
@@ -1122,28 +1206,33 @@ typedef struct lat_result {
     double vigil_cpu_pct, broker_cpu_pct, other_cpu_pct, self_cpu_pct;
     double max_send_lag_ms;
     double rate;
+    bool relay; /* the baseline relay, not vigil */
 } lat_result_t;
 
-static void run_latency(const char *rules, double lat_rate, lat_result_t *r)
+/* relay: the same run with bare_relay in vigil's place. */
+static void run_latency(const char *rules, double lat_rate, bool relay, lat_result_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->rate = lat_rate;
-    char topic[200], atopic[200], dlq[200], group[200], config[512], logp[512];
-    snprintf(topic, sizeof(topic), "%s-lat%.0f", prefix, lat_rate);
-    snprintf(atopic, sizeof(atopic), "%s-lat%.0f-alerts", prefix, lat_rate);
+    r->relay = relay;
+    const char *who = relay ? "relay" : "vigil";
+    char topic[160], atopic[200], dlq[200], group[200], config[512], logp[512];
+    snprintf(topic, sizeof(topic), "%s-lat%.0f%s", prefix, lat_rate, relay ? "-relay" : "");
+    snprintf(atopic, sizeof(atopic), "%s-alerts", topic);
     snprintf(dlq, sizeof(dlq), "%s-dlq", prefix);
-    snprintf(group, sizeof(group), "%s-lat%.0f-group", prefix, lat_rate);
+    snprintf(group, sizeof(group), "%s-group", topic);
     snprintf(config, sizeof(config), "%s/lat%.0f.yaml", workdir, lat_rate);
-    snprintf(logp, sizeof(logp), "%s/lat%.0f.log", workdir, lat_rate);
+    snprintf(logp, sizeof(logp), "%s/lat%.0f-%s.log", workdir, lat_rate, who);
     create_topic(topic, 1);
     create_topic(atopic, 1);
     write_vigil_config(config, group, topic, atopic, dlq, rules, 39310);
 
     /* Excluded from the figures: 200 events sent at once (vigil has joined
-     * and is caught up when their alerts are back), then 2 s at the offered
-     * rate (the broker's JIT, the clients' connections and buffers warm up;
-     * the first second is otherwise several times slower). */
-    const long warm_catch = 200, warm_paced = (long)(lat_rate * 2);
+     * and is caught up when their alerts are back), then --warmup-seconds
+     * (2) at the offered rate (the broker's JIT, the clients' connections
+     * and buffers warm up; the first second is otherwise several times
+     * slower, and a broker JVM with the C2 compiler needs ~15 s). */
+    const long warm_catch = 200, warm_paced = (long)(lat_rate * warm_secs);
     const long warm = warm_catch + warm_paced;
     long measured = (long)(lat_rate * lat_secs);
     lat_state_t s = {.atopic = atopic, .nevents = warm + measured};
@@ -1158,7 +1247,8 @@ static void run_latency(const char *rules, double lat_rate, lat_result_t *r)
     settle();
     rd_kafka_t *lp = new_producer("1");
     char *argv[] = {(char *)vigil_bin, "run", "--config", config, NULL};
-    pid_t pid = spawn(argv, logp);
+    char *argv_r[] = {self_exe, "--bare-relay", (char *)brokers, topic, atopic, group, NULL};
+    pid_t pid = spawn(relay ? argv_r : argv, logp);
     double t0 = now_s();
     while (!file_has(logp, "msg=\"started\"") && now_s() - t0 < 60)
         usleep(10000);
@@ -1180,8 +1270,8 @@ static void run_latency(const char *rules, double lat_rate, lat_result_t *r)
     while (atomic_load(&s.seen) < warm_catch && now_s() - t0 < 60)
         usleep(10000);
     if (atomic_load(&s.seen) < warm_catch) {
-        note("latency: only %ld of %ld warm-up alerts came back in 60 s; vigil log:",
-             atomic_load(&s.seen), warm_catch);
+        note("latency: only %ld of %ld warm-up alerts came back in 60 s; %s log:",
+             atomic_load(&s.seen), warm_catch, who);
         show_log_tail(logp);
     }
     usleep(300000);
@@ -1199,7 +1289,7 @@ static void run_latency(const char *rules, double lat_rate, lat_result_t *r)
             start_measured = now_ns();
             max_lag = 0;
         }
-        if (now_s() - send_t0 > 2 * lat_secs + 14) {
+        if (now_s() - send_t0 > 2 * (lat_secs + warm_secs) + 10) {
             note("latency: the sender cannot keep the offered rate; stopped after %ld events",
                  sent);
             break;
@@ -1242,7 +1332,7 @@ static void run_latency(const char *rules, double lat_rate, lat_result_t *r)
     pthread_join(th, NULL);
     int st = stop_child(pid, 60);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        note("latency: vigil ended with status %d; its log:", st);
+        note("latency: %s ended with status %d; its log:", who, st);
         show_log_tail(logp);
     }
     rd_kafka_destroy(lp);
@@ -1434,7 +1524,7 @@ static void usage(void)
             "usage: bench_e2e --brokers HOST:PORT --vigil PATH --workdir DIR --events FILE.jsonl\n"
             "                 --terms-10 FILE --terms-1000 FILE [--terms-14k FILE] [--count M]\n"
             "                 [--rate R[,R...]] [--latency-seconds S] [--broker-pid PID]\n"
-            "                 [--timeout S]\n"
+            "                 [--warmup-seconds S] [--no-relay] [--timeout S]\n"
             "                 [--only tput,lat,load,scale] [--lean-alerts]\n"
             "Normally run through tests/bench/bench_e2e.sh, which starts a broker.\n");
 }
@@ -1447,6 +1537,8 @@ static const char *fmt_mb(double kb, char *out, size_t n)
 
 int main(int argc, char **argv)
 {
+    if (argc == 6 && !strcmp(argv[1], "--bare-relay"))
+        return bare_relay(argv[2], argv[3], argv[4], argv[5]);
     if (argc == 5 && !strcmp(argv[1], "--bare-consumer"))
         return bare_consumer(argv[2], argv[3], argv[4]);
     static const struct option opts[] = {
@@ -1455,6 +1547,7 @@ int main(int argc, char **argv)
         {"terms-14k", 1, 0, '3'}, {"count", 1, 0, 'n'},       {"rate", 1, 0, 'r'},
         {"latency-seconds", 1, 0, 's'}, {"broker-pid", 1, 0, 'p'}, {"timeout", 1, 0, 't'},
         {"only", 1, 0, 'o'},      {"help", 0, 0, 'h'},        {"lean-alerts", 0, 0, 'L'},
+        {"warmup-seconds", 1, 0, 'W'}, {"no-relay", 0, 0, 'R'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1477,6 +1570,8 @@ int main(int argc, char **argv)
             break;
         }
         case 's': lat_secs = strtod(optarg, NULL); break;
+        case 'W': warm_secs = strtod(optarg, NULL); break;
+        case 'R': with_relay = false; break;
         case 'p': broker_pid = (pid_t)strtol(optarg, NULL, 10); break;
         case 't': job_timeout = strtod(optarg, NULL); break;
         case 'o': only = optarg; break;
@@ -1486,7 +1581,8 @@ int main(int argc, char **argv)
         }
     }
     if (!brokers || !vigil_bin || !workdir || !events_path || !terms_path[0] || !terms_path[1] ||
-        count_m < 1000 || nrates < 1 || lat_rates[0] <= 0 || lat_secs <= 0) {
+        count_m < 1000 || nrates < 1 || lat_rates[0] <= 0 || lat_secs <= 0 ||
+        warm_secs < 0 || warm_secs > 600) {
         usage();
         return 2;
     }
@@ -1581,14 +1677,19 @@ int main(int argc, char **argv)
     /* Latency first, on a broker that has not yet taken the gigabytes of
      * the throughput runs: measured after them it was several times worse
      * (and varied from run to run) on a 2-core machine. */
-    lat_result_t lats[MAX_RATES];
+    /* At each rate: the baseline relay, then vigil. */
+    lat_result_t lats[2 * MAX_RATES];
+    int nlats = 0;
     memset(lats, 0, sizeof(lats));
     if (want("lat"))
         for (int i = 0; i < nrates; i++) {
             if (lat_rates[i] <= 0)
                 continue;
-            note("latency: %.0f events/s for %.0f s ...", lat_rates[i], lat_secs);
-            run_latency(ruleslat, lat_rates[i], &lats[i]);
+            for (int relay = with_relay ? 1 : 0; relay >= 0; relay--) {
+                note("latency: %s, %.0f events/s for %.0f s after %.0f s of warm-up ...",
+                     relay ? "bare relay" : "vigil", lat_rates[i], lat_secs, warm_secs);
+                run_latency(ruleslat, lat_rates[i], relay, &lats[nlats++]);
+            }
         }
 
     snprintf(topic1, sizeof(topic1), "%s-news1", prefix);
@@ -1707,6 +1808,8 @@ int main(int argc, char **argv)
     printf("- host: %ld CPUs, shared by the broker, vigil and this program; vigil evaluation "
            "threads: %s\n",
            ncpu, workers);
+    const char *bjvm = getenv("BENCH_BROKER_JVM");
+    printf("- broker JVM: %s\n", bjvm && *bjvm ? bjvm : "(not given)");
     if (need_data)
         printf("- input: %ld news events per topic, mean %.0f bytes (%.1f MB), Reuters-21578 "
                "text; produced at %.0f events/s (1 partition) and %.0f events/s (6 partitions)\n",
@@ -1783,18 +1886,21 @@ int main(int argc, char **argv)
         printf("\n");
     }
     if (lats[0].ran) {
-        printf("### 2. Latency (%.0f s at each offered rate after 2 s of warm-up, 1 partition, "
+        printf("### 2. Latency (%.0f s at each offered rate after %.0f s of warm-up, 1 partition, "
                "vigil caught up)\n\n",
-               lat_secs);
+               lat_secs, warm_secs);
         printf("sent = when the event was handed to librdkafka (linger.ms 1); back = when this "
                "program read the alert; vigil = the alert's own \"time\" (ms resolution). CPU: "
-               "%% of one core over the measured seconds (the host has %ld).\n\n",
+               "%% of one core over the measured seconds (the host has %ld). relay = the "
+               "baseline in vigil's place: a plain librdkafka consumer and producer, configured "
+               "as vigil's, answering each event with a 60-byte message (no decoding, no "
+               "rules).\n\n",
                ncpu);
-        printf("| offered | sent at | alerts back | missing | dup | p50 ms | p90 ms | p99 ms | "
-               "p99.9 ms | max ms | sent→vigil p50 / p99 / max ms | vigil→back p50 / p99 / max "
-               "ms | vigil CPU | broker CPU | bench_e2e CPU | other CPU |\n");
-        printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-        for (int li = 0; li < nrates; li++) {
+        printf("| who | offered | sent at | alerts back | missing | dup | p50 ms | p90 ms | p99 ms | "
+               "p99.9 ms | max ms | sent→who p50 / p99 / max ms | who→back p50 / p99 / max "
+               "ms | who CPU | broker CPU | bench_e2e CPU | other CPU |\n");
+        printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (int li = 0; li < nlats; li++) {
             const lat_result_t *l = &lats[li];
             if (!l->ran)
                 continue;
@@ -1803,17 +1909,17 @@ int main(int argc, char **argv)
                 snprintf(bc, sizeof(bc), "%.0f%%", l->broker_cpu_pct);
             if (l->other_cpu_pct >= 0)
                 snprintf(oc, sizeof(oc), "%.0f%%", l->other_cpu_pct);
-            printf("| %.0f/s × %.0f s | %.0f/s | %ld | %ld | %ld | %.1f | %.1f | %.1f | %.1f | "
+            printf("| %s | %.0f/s × %.0f s | %.0f/s | %ld | %ld | %ld | %.1f | %.1f | %.1f | %.1f | "
                    "%.1f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.0f%% | %s | %.0f%% | %s "
                    "|\n",
-                   l->rate, lat_secs, l->achieved_rate, l->received, l->missing, l->dups, l->p50,
+                   l->relay ? "relay" : "vigil", l->rate, lat_secs, l->achieved_rate, l->received, l->missing, l->dups, l->p50,
                    l->p90, l->p99, l->p999, l->max, l->vig_p50, l->vig_p99, l->vig_max,
                    l->back_p50, l->back_p99, l->back_max, l->vigil_cpu_pct, bc, l->self_cpu_pct,
                    oc);
         }
-        printf("\nPer second of sending (ms):\n\n| rate | |");
+        printf("\nPer second of sending (ms):\n\n| who, rate | |");
         int nsec = 0;
-        for (int li = 0; li < nrates; li++)
+        for (int li = 0; li < nlats; li++)
             if (lats[li].ran && lats[li].nsec > nsec)
                 nsec = lats[li].nsec;
         for (int i = 0; i < nsec; i++)
@@ -1822,12 +1928,13 @@ int main(int argc, char **argv)
         for (int i = 0; i < nsec; i++)
             printf("---|");
         const char *rowname[] = {"p50", "p99", "max"};
-        for (int li = 0; li < nrates; li++) {
+        for (int li = 0; li < nlats; li++) {
             const lat_result_t *l = &lats[li];
             if (!l->ran)
                 continue;
             for (int row = 0; row < 3; row++) {
-                printf("\n| %.0f/s | %s |", l->rate, rowname[row]);
+                printf("\n| %s %.0f/s | %s |", l->relay ? "relay" : "vigil", l->rate,
+                       rowname[row]);
                 for (int i = 0; i < nsec; i++) {
                     if (i >= l->nsec)
                         printf(" |");
@@ -1839,10 +1946,11 @@ int main(int argc, char **argv)
             }
         }
         printf("\n\n");
-        for (int li = 0; li < nrates; li++)
+        for (int li = 0; li < nlats; li++)
             if (lats[li].ran && lats[li].max_send_lag_ms > 5)
-                printf("- at %.0f/s the sender fell up to %.1f ms behind its schedule\n",
-                       lats[li].rate, lats[li].max_send_lag_ms);
+                printf("- %s at %.0f/s: the sender fell up to %.1f ms behind its schedule\n",
+                       lats[li].relay ? "relay" : "vigil", lats[li].rate,
+                       lats[li].max_send_lag_ms);
         printf("\n");
     }
     if (want("load")) {
@@ -1921,11 +2029,11 @@ int main(int argc, char **argv)
                    vig1.ps[0].cpu / (double)vig1.events * 1e6,
                    fmt_mb((double)vig1.ps[0].hwm_kb, m1, sizeof(m1)));
     }
-    for (int li = 0; li < nrates; li++)
+    for (int li = 0; li < nlats; li++)
         if (lats[li].ran && lats[li].received)
-            printf("| latency at %.0f events/s | p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f "
+            printf("| latency at %.0f events/s%s | p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f "
                    "ms (%ld of %ld back) |\n",
-                   lats[li].rate, lats[li].p50, lats[li].p90, lats[li].p99, lats[li].max,
+                   lats[li].rate, lats[li].relay ? ", bare relay (baseline)" : "", lats[li].p50, lats[li].p90, lats[li].p99, lats[li].max,
                    lats[li].received, lats[li].offered);
     for (int i = 0; i < 3; i++)
         if (load[i].ran && load[i].start_s >= 0)
@@ -1946,7 +2054,7 @@ int main(int argc, char **argv)
         if (jobs[k]->ok && jobs[k]->other_cpu > oth)
             oth = jobs[k]->other_cpu;
     double loth = 0;
-    for (int li = 0; li < nrates; li++)
+    for (int li = 0; li < nlats; li++)
         if (lats[li].ran && lats[li].other_cpu_pct > loth)
             loth = lats[li].other_cpu_pct;
     if (oth > 0.5 || loth > 5)

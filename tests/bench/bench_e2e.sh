@@ -14,13 +14,21 @@
 # bench_scan.sh, so few events alert (the latency probes still alert
 # once each, on their "latency probe" phrase).
 #
+# --server-broker (after --terms, before the rest): run the broker JVM as a
+# long-lived server would run: the C2 compiler and the ZGC collector
+# (-XX:TieredStopAtLevel=4 -XX:+UseZGC) instead of the test suite's
+# quick-start C1 + serial GC, whose 15-35 ms young-generation pauses every
+# ~1.5 s at 5,000 events/s set the p99. C2 needs ~15 s to compile the hot
+# paths, so pass --warmup-seconds 30 with it.
+#
 # --lean-alerts: vigil leaves the event out of its alerts
 # (output.include_event: false); the latency rule's summary carries the
 # probe's seq and sent_ns instead.
 #
 # bench_e2e options: --count M (events per topic, default 150000),
 # --rate R[,R...] (latency offered rates, default 5000,1000),
-# --latency-seconds S (10), --timeout S (per consumer run, 300),
+# --latency-seconds S (10), --warmup-seconds S (paced warm-up before each
+# latency run, 2), --timeout S (per consumer run, 300),
 # --only tput,lat,load,scale (default: all).
 #
 # It starts its own broker (tests/kafka/kafka-broker.sh) on ports other than
@@ -49,6 +57,13 @@ case $terms_kind in
     words|sdn) ;;
     *) echo "bench_e2e.sh: --terms must be words or sdn" >&2; exit 2 ;;
 esac
+if [ "${1:-}" = --server-broker ]; then
+    shift
+    VIGIL_KAFKA_JVM_OPTS="-XX:TieredStopAtLevel=4 -XX:+UseZGC ${VIGIL_KAFKA_JVM_OPTS:-}"
+    export VIGIL_KAFKA_JVM_OPTS
+fi
+# bench_e2e prints it in its report
+export BENCH_BROKER_JVM="${VIGIL_KAFKA_JVM_OPTS:-test defaults (C1 only, serial GC)}"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${VIGIL_BUILD_DIR:-$ROOT/build}
