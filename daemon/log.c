@@ -386,7 +386,7 @@ static void put_timestamp(out_t *o, bool json)
 {
     struct timespec ts;
     struct tm tm;
-    char buf[48], stamp[40];
+    char buf[96], stamp[40];
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
