@@ -145,6 +145,11 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&p->mu);
         b->state = B_DONE;
         pthread_cond_broadcast(&p->done_cv);
+        if (p->opts.on_done) {
+            pthread_mutex_unlock(&p->mu);
+            p->opts.on_done(p->opts.on_done_arg);
+            pthread_mutex_lock(&p->mu);
+        }
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -300,7 +305,8 @@ void vg_workpool_submit(vg_workpool_t *p, vg_batch_t *b)
     for (size_t i = 0; i < b->n; i++)
         if (b->items[i].copied)
             b->items[i].data = b->in + b->items[i].in_off;
-    if (p->opts.workers == 0) {
+    /* in_flight changes only on this thread (submit, next). */
+    if (p->opts.workers == 0 || (b->n <= p->opts.inline_max && p->in_flight == 0)) {
         process_batch(&p->inline_worker, b);
         pthread_mutex_lock(&p->mu);
         b->seq = p->next_seq++;

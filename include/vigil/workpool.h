@@ -60,6 +60,16 @@ typedef struct vg_workpool_options {
     const char *time_field;
     bool omit_event;    /* alerts without the event (output.include_event: false) */
     size_t max_matches; /* evidence entries per alert, 0 = all */
+    /* A batch of at most this many items, submitted while no other is in
+     * flight, is evaluated on the submitting thread: at low rates this
+     * saves the two thread hand-offs (and their scheduler wake-ups, which
+     * on a busy machine set the latency tail). 0 = always hand off. */
+    size_t inline_max;
+    /* Called by a worker, with no lock held, each time it finishes a
+     * batch: lets a caller that waits elsewhere (the daemon in
+     * rd_kafka_consumer_poll) take the result at once. May be NULL. */
+    void (*on_done)(void *arg);
+    void *on_done_arg;
 } vg_workpool_options_t;
 
 /* Starts the pool for ruleset rs (which must outlive it or be replaced
