@@ -110,6 +110,16 @@ static void check_batch(const vg_batch_t *b, long first, size_t n)
     }
 }
 
+/* Takes the next finished batch back (waiting), checks that it is b with
+ * events first..first+n-1, and returns it to the pool. */
+static void take_back(vg_workpool_t *p, const vg_batch_t *b, long first, size_t n)
+{
+    vg_batch_t *back = vg_workpool_next(p, true);
+    assert_ptr_equal(back, b);
+    check_batch(back, first, n);
+    vg_workpool_release(p, back);
+}
+
 /* A small batch with nothing in flight is finished when submit returns,
  * without a worker; a bigger one goes to a worker. */
 static void test_small_batch_inline_when_idle(void **state)
@@ -128,10 +138,7 @@ static void test_small_batch_inline_when_idle(void **state)
 
     fill(p, &b, 3, 5);
     vg_workpool_submit(p, b);
-    back = vg_workpool_next(p, true);
-    assert_ptr_equal(back, b);
-    check_batch(back, 3, 5);
-    vg_workpool_release(p, back);
+    take_back(p, b, 3, 5);
     wait_done_calls(1);
 }
 
@@ -146,16 +153,25 @@ static void test_small_batch_queued_behind_one_in_flight(void **state)
     vg_workpool_submit(p, b1);
     fill(p, &b2, 16, 2);
     vg_workpool_submit(p, b2);
-    vg_batch_t *back = vg_workpool_next(p, true);
-    assert_ptr_equal(back, b1);
-    check_batch(back, 0, 16);
-    vg_workpool_release(p, back);
-    back = vg_workpool_next(p, true);
-    assert_ptr_equal(back, b2);
-    check_batch(back, 16, 2);
-    vg_workpool_release(p, back);
+    take_back(p, b1, 0, 16);
+    take_back(p, b2, 16, 2);
     wait_done_calls(2);
     assert_null(vg_workpool_next(p, false));
+}
+
+/* Takes the oldest batch back, if any is in flight: it must start where
+ * the previous one ended (*expect) and be the *taken-th submitted. */
+static bool take_oldest(vg_workpool_t *p, const long *first_of, size_t *taken, long *expect)
+{
+    vg_batch_t *back = vg_workpool_next(p, true);
+    if (!back)
+        return false;
+    assert_int_equal(first_of[*taken], *expect);
+    check_batch(back, *expect, back->n);
+    *expect += (long)back->n;
+    (*taken)++;
+    vg_workpool_release(p, back);
+    return true;
 }
 
 /* Batches of every size, some evaluated inline, some by two workers, come
@@ -173,13 +189,7 @@ static void test_order_kept_across_inline_and_workers(void **state)
     for (size_t i = 0; i < nsizes; i++) {
         vg_batch_t *b = vg_workpool_acquire(p);
         while (!b) { /* all in flight: take the oldest back */
-            vg_batch_t *back = vg_workpool_next(p, true);
-            assert_non_null(back);
-            check_batch(back, first_of[taken], back->n);
-            assert_int_equal(first_of[taken], expect);
-            expect += (long)back->n;
-            taken++;
-            vg_workpool_release(p, back);
+            assert_true(take_oldest(p, first_of, &taken, &expect));
             b = vg_workpool_acquire(p);
         }
         vg_workpool_release(p, b);
@@ -188,15 +198,8 @@ static void test_order_kept_across_inline_and_workers(void **state)
         next += (long)sizes[i];
         vg_workpool_submit(p, b);
     }
-    vg_batch_t *back;
-    while ((back = vg_workpool_next(p, true)) != NULL) {
-        assert_true(taken < nout);
-        check_batch(back, first_of[taken], back->n);
-        assert_int_equal(first_of[taken], expect);
-        expect += (long)back->n;
-        taken++;
-        vg_workpool_release(p, back);
-    }
+    while (take_oldest(p, first_of, &taken, &expect))
+        assert_true(taken <= nout);
     assert_int_equal(taken, nsizes);
     assert_int_equal(expect, next);
 }
@@ -210,10 +213,7 @@ static void test_inline_off(void **state)
         vg_batch_t *b;
         fill(p, &b, round, 1);
         vg_workpool_submit(p, b);
-        vg_batch_t *back = vg_workpool_next(p, true);
-        assert_ptr_equal(back, b);
-        check_batch(back, round, 1);
-        vg_workpool_release(p, back);
+        take_back(p, b, round, 1);
     }
     wait_done_calls(3);
 }

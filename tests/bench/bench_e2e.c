@@ -716,31 +716,42 @@ static void bare_on_term(int sig)
     bare_stop = 1;
 }
 
-static int bare_consumer(const char *bk, const char *topic, const char *group)
+/* The baselines' consumer (bare consumer, bare relay), subscribed to
+ * topic in group, with the client properties bench_e2e gives vigil; stops
+ * on SIGTERM/SIGINT (bare_stop). NULL (reported) on failure. */
+static rd_kafka_t *bare_subscribe(const char *who, const char *bk, const char *topic,
+                                  const char *group)
 {
     signal(SIGTERM, bare_on_term);
     signal(SIGINT, bare_on_term);
     char e[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
     brokers = bk;
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
     conf_set(c, "bootstrap.servers", bk);
     conf_set(c, "group.id", group);
     conf_set(c, "auto.offset.reset", "earliest");
     conf_set(c, "enable.auto.commit", "true");
-    /* The same client properties bench_e2e gives vigil. */
     conf_set(c, "auto.commit.interval.ms", "200");
     conf_set(c, "session.timeout.ms", "6000");
     conf_set(c, "heartbeat.interval.ms", "500");
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e, sizeof(e));
     if (!rk) {
-        fprintf(stderr, "bare consumer: %s\n", e);
-        return 3;
+        fprintf(stderr, "%s: %s\n", who, e);
+        return NULL;
     }
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_subscribe(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
+    return rk;
+}
+
+static int bare_consumer(const char *bk, const char *topic, const char *group)
+{
+    rd_kafka_t *rk = bare_subscribe("bare consumer", bk, topic, group);
+    if (!rk)
+        return 3;
     long n = 0, bytes = 0;
     while (!bare_stop) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
@@ -759,42 +770,29 @@ static int bare_consumer(const char *bk, const char *topic, const char *group)
 }
 
 /* The latency baseline: a plain librdkafka relay, configured as vigil
- * configures its clients (the same group settings, acks=all, linger.ms 1),
- * that answers each event with a small message carrying its seq, sent_ns
- * and a "time" like an alert's. No decoding, no rules: the floor of any
- * consume -> decide -> produce daemon on this broker. */
+ * configures its clients (the same group settings; acks=all, linger.ms 1
+ * and an idempotent producer), that answers each event with a small
+ * message carrying its seq, sent_ns and a "time" like an alert's. No
+ * decoding, no rules: the floor of any consume -> decide -> produce daemon
+ * on this broker. */
 static int bare_relay(const char *bk, const char *topic, const char *atopic, const char *group)
 {
-    signal(SIGTERM, bare_on_term);
-    signal(SIGINT, bare_on_term);
     char e[512];
-    brokers = bk;
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    conf_set(c, "bootstrap.servers", bk);
-    conf_set(c, "group.id", group);
-    conf_set(c, "auto.offset.reset", "earliest");
-    conf_set(c, "auto.commit.interval.ms", "200");
-    conf_set(c, "session.timeout.ms", "6000");
-    conf_set(c, "heartbeat.interval.ms", "500");
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e, sizeof(e));
-    if (!rk) {
-        fprintf(stderr, "bare relay: %s\n", e);
-        return 3;
-    }
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
     conf_set(pc, "bootstrap.servers", bk);
     conf_set(pc, "acks", "all");
     conf_set(pc, "linger.ms", "1");
+    conf_set(pc, "enable.idempotence", "true");
     rd_kafka_t *pk = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof(e));
     if (!pk) {
         fprintf(stderr, "bare relay: %s\n", e);
         return 3;
     }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_subscribe(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_t *rk = bare_subscribe("bare relay", bk, topic, group);
+    if (!rk) {
+        rd_kafka_destroy(pk);
+        return 3;
+    }
     fprintf(stderr, "msg=\"started\"\n");
     long n = 0, unparsed = 0;
     while (!bare_stop) {
