@@ -89,6 +89,8 @@ static double lat_rates[MAX_RATES] = {5000, 1000};
 static int nrates = 2;
 static pid_t broker_pid;
 static double job_timeout = 300;
+#define MAX_ROUNDS 9
+static int tput_rounds = 3; /* throughput jobs: median of this many runs */
 static const char *only = "tput,lat,load,scale";
 static char prefix[64];
 static char self_exe[4096];
@@ -859,6 +861,8 @@ typedef struct job {
     int status[MAXPROCS];
     int64_t events, bytes;
     int64_t alerts_n[MAXPROCS];
+    int nrounds;                    /* runs of which this is the median */
+    double round_wall[MAX_ROUNDS];  /* each run's wall time, -1: failed */
 } job_t;
 
 static int64_t end_off[MAXPARTS];
@@ -1101,6 +1105,27 @@ static void read_alerts(const char *atopic, const char *src_topic, tally_t *t)
              (long long)hw);
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
+}
+
+/* *j becomes the run of runs[0..n) with the median wall time (of those
+ * that finished; the first run if none did); every run's time is kept in
+ * j->round_wall. */
+static void keep_median(job_t *j, const job_t *runs, int n)
+{
+    int order[MAX_ROUNDS], nok = 0;
+    for (int i = 0; i < n; i++)
+        if (runs[i].ok)
+            order[nok++] = i;
+    for (int a = 1; a < nok; a++) /* insertion sort by wall */
+        for (int b = a; b > 0 && runs[order[b]].wall < runs[order[b - 1]].wall; b--) {
+            int t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    *j = runs[nok ? order[nok / 2] : 0];
+    j->nrounds = n;
+    for (int i = 0; i < n; i++)
+        j->round_wall[i] = runs[i].ok ? runs[i].wall : -1;
 }
 
 /* ---- latency ---- */
@@ -1522,7 +1547,7 @@ static void usage(void)
             "usage: bench_e2e --brokers HOST:PORT --vigil PATH --workdir DIR --events FILE.jsonl\n"
             "                 --terms-10 FILE --terms-1000 FILE [--terms-14k FILE] [--count M]\n"
             "                 [--rate R[,R...]] [--latency-seconds S] [--broker-pid PID]\n"
-            "                 [--warmup-seconds S] [--no-relay] [--timeout S]\n"
+            "                 [--warmup-seconds S] [--no-relay] [--rounds N] [--timeout S]\n"
             "                 [--only tput,lat,load,scale] [--lean-alerts]\n"
             "Normally run through tests/bench/bench_e2e.sh, which starts a broker.\n");
 }
@@ -1545,7 +1570,7 @@ int main(int argc, char **argv)
         {"terms-14k", 1, 0, '3'}, {"count", 1, 0, 'n'},       {"rate", 1, 0, 'r'},
         {"latency-seconds", 1, 0, 's'}, {"broker-pid", 1, 0, 'p'}, {"timeout", 1, 0, 't'},
         {"only", 1, 0, 'o'},      {"help", 0, 0, 'h'},        {"lean-alerts", 0, 0, 'L'},
-        {"warmup-seconds", 1, 0, 'W'}, {"no-relay", 0, 0, 'R'},
+        {"warmup-seconds", 1, 0, 'W'}, {"no-relay", 0, 0, 'R'}, {"rounds", 1, 0, 'N'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1570,6 +1595,7 @@ int main(int argc, char **argv)
         case 's': lat_secs = strtod(optarg, NULL); break;
         case 'W': warm_secs = strtod(optarg, NULL); break;
         case 'R': with_relay = false; break;
+        case 'N': tput_rounds = (int)strtol(optarg, NULL, 10); break;
         case 'p': broker_pid = (pid_t)strtol(optarg, NULL, 10); break;
         case 't': job_timeout = strtod(optarg, NULL); break;
         case 'o': only = optarg; break;
@@ -1580,7 +1606,7 @@ int main(int argc, char **argv)
     }
     if (!brokers || !vigil_bin || !workdir || !events_path || !terms_path[0] || !terms_path[1] ||
         count_m < 1000 || nrates < 1 || lat_rates[0] <= 0 || lat_secs <= 0 ||
-        warm_secs < 0 || warm_secs > 600) {
+        warm_secs < 0 || warm_secs > 600 || tput_rounds < 1 || tput_rounds > MAX_ROUNDS) {
         usage();
         return 2;
     }
@@ -1729,8 +1755,18 @@ int main(int argc, char **argv)
     tally_t ref = {0}, got = {0}, per[MAXPROCS];
     memset(per, 0, sizeof(per));
     if (want("tput")) {
-        run_job(&bare1, rules1k);
-        run_job(&vig1, rules1k);
+        /* Rounds interleaved (bare, vigil, bare, vigil ...) so that a
+         * slow spell of the broker does not fall on one side only; each
+         * job keeps its median run. */
+        job_t *tj[] = {&bare1, &vig1, &bare6, &vig6};
+        static job_t runs[4][MAX_ROUNDS];
+        for (int r = 0; r < tput_rounds; r++)
+            for (int k = 0; k < 4; k++) {
+                runs[k][r] = *tj[k];
+                run_job(&runs[k][r], rules1k);
+            }
+        for (int k = 0; k < 4; k++)
+            keep_median(tj[k], runs[k], tput_rounds);
         if (terms_path[2]) {
             buf_t b = {0};
             buf_printf(&b,
@@ -1741,8 +1777,6 @@ int main(int argc, char **argv)
             free(b.p);
             run_job(&vigs, rules_sdn);
         }
-        run_job(&bare6, rules1k);
-        run_job(&vig6, rules1k);
         ran_tput = true;
     }
     int64_t missing = 0, dup_events = 0, dup_alerts = 0, extra = 0, covered = 0;
@@ -1876,6 +1910,18 @@ int main(int argc, char **argv)
                        : 0);
         if (ran_tput && bare6.ok && vig6.ok)
             printf("- vigil / bare consumer, 6 partitions: %.2f\n", bare6.wall / vig6.wall);
+        if (ran_tput && tput_rounds > 1) {
+            printf("- each row of bare and vigil runs with 1,000 terms is the median of %d "
+                   "interleaved runs; their times (s):",
+                   tput_rounds);
+            const job_t *tj[] = {&bare1, &vig1, &bare6, &vig6};
+            for (int k = 0; k < 4; k++) {
+                printf("%s %s", k ? ";" : "", tj[k]->label);
+                for (int r = 0; r < tj[k]->nrounds; r++)
+                    printf("%s%.2f", r ? " / " : " ", tj[k]->round_wall[r]);
+            }
+            printf("\n");
+        }
         if (ran_tput && vig6.ok && vig6.alerts_n[0] > 0 && ref.alerts)
             printf("- alerts: %.1f%% of the events matched; mean alert %.0f bytes (the event "
                    "plus its matches), %.1f MB of alerts per run\n",

@@ -27,6 +27,7 @@
 #
 # bench_e2e options: --count M (events per topic, default 150000),
 # --rate R[,R...] (latency offered rates, default 5000,1000),
+# --rounds N (throughput runs per job, interleaved, median kept; 3),
 # --latency-seconds S (10), --warmup-seconds S (paced warm-up before each
 # latency run, 2), --timeout S (per consumer run, 300),
 # --only tput,lat,load,scale (default: all).
