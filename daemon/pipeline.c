@@ -2068,17 +2068,23 @@ static void publish_health(pipeline_t *p, bool force)
  * and only the swap happens in the main loop. */
 typedef struct reloader {
     const vg_pipeline_opts_t *opts;
+    pipeline_t *p;
     pthread_t thread;
     bool running;
     atomic_int done;
     vg_ruleset_t *result;
 } reloader_t;
 
+static void wake_main(void *arg);
+
 static void *reload_thread(void *arg)
 {
     reloader_t *r = arg;
     r->result = r->opts->reload_fn ? r->opts->reload_fn(r->opts->reload_arg) : NULL;
     atomic_store(&r->done, 1);
+    /* An idle main loop waits up to 100 ms in the consumer poll: the new
+     * rules should not. */
+    wake_main(r->p);
     return NULL;
 }
 
@@ -2087,6 +2093,7 @@ static void apply_reload(pipeline_t *p, vg_ruleset_t *nrs);
 static void reload_start(pipeline_t *p, reloader_t *r)
 {
     r->opts = p->opts;
+    r->p = p;
     r->result = NULL;
     atomic_store(&r->done, 0);
     if (pthread_create(&r->thread, NULL, reload_thread, r) == 0) {
