@@ -2075,7 +2075,16 @@ typedef struct reloader {
     vg_ruleset_t *result;
 } reloader_t;
 
-static void wake_main(void *arg);
+/* Makes the main loop's consumer poll return at once (from a worker that
+ * finished a batch, or the reload thread). */
+static void wake_main(void *arg)
+{
+    pipeline_t *p = arg;
+    pthread_mutex_lock(&p->wake_mu);
+    if (p->wake_q)
+        rd_kafka_queue_yield(p->wake_q);
+    pthread_mutex_unlock(&p->wake_mu);
+}
 
 static void *reload_thread(void *arg)
 {
@@ -2176,15 +2185,6 @@ static unsigned default_workers(void)
     return n > 1 ? (unsigned)(n > 16 ? 16 : n) : 1;
 }
 
-static void wake_main(void *arg)
-{
-    pipeline_t *p = arg;
-    pthread_mutex_lock(&p->wake_mu);
-    if (p->wake_q)
-        rd_kafka_queue_yield(p->wake_q);
-    pthread_mutex_unlock(&p->wake_mu);
-}
-
 int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeline_opts_t *opts,
                     vg_pipeline_stats_t *stats, char *err, size_t err_size)
 {
@@ -2236,8 +2236,8 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
         /* While a batch is open, take what is already fetched and no more:
          * an idle stream must not hold events back. */
         bool filling = p.cur && p.cur->n;
-        /* A batch in the workers' hands is taken back within a millisecond
-         * of finishing; only an idle pipeline waits longer for input. */
+        /* A worker that finishes a batch wakes this poll (wake_main); the
+         * 1 ms is a fallback. Only an idle pipeline waits longer for input. */
         int wait_ms = filling ? 0 : vg_workpool_in_flight(p.pool) ? 1 : 100;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p.consumer, wait_ms);
         if (!m)

@@ -1232,13 +1232,18 @@ typedef struct lat_result {
     bool relay; /* the baseline relay, not vigil */
 } lat_result_t;
 
+static const char *lat_who(bool relay)
+{
+    return relay ? "relay" : "vigil";
+}
+
 /* relay: the same run with bare_relay in vigil's place. */
 static void run_latency(const char *rules, double lat_rate, bool relay, lat_result_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->rate = lat_rate;
     r->relay = relay;
-    const char *who = relay ? "relay" : "vigil";
+    const char *who = lat_who(relay);
     char topic[160], atopic[200], dlq[200], group[200], config[512], logp[512];
     snprintf(topic, sizeof(topic), "%s-lat%.0f%s", prefix, lat_rate, relay ? "-relay" : "");
     snprintf(atopic, sizeof(atopic), "%s-alerts", topic);
@@ -1940,9 +1945,10 @@ int main(int argc, char **argv)
                "as vigil's, answering each event with a 60-byte message (no decoding, no "
                "rules).\n\n",
                ncpu);
-        printf("| who | offered | sent at | alerts back | missing | dup | p50 ms | p90 ms | p99 ms | "
-               "p99.9 ms | max ms | sent→who p50 / p99 / max ms | who→back p50 / p99 / max "
-               "ms | who CPU | broker CPU | bench_e2e CPU | other CPU |\n");
+        printf("| who | offered | sent at | alerts back | missing | dup | p50 ms | p90 ms | "
+               "p99 ms | p99.9 ms | max ms | sent→who p50 / p99 / max ms | "
+               "who→back p50 / p99 / max ms | who CPU | broker CPU | bench_e2e CPU | "
+               "other CPU |\n");
         printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (int li = 0; li < nlats; li++) {
             const lat_result_t *l = &lats[li];
@@ -1953,13 +1959,13 @@ int main(int argc, char **argv)
                 snprintf(bc, sizeof(bc), "%.0f%%", l->broker_cpu_pct);
             if (l->other_cpu_pct >= 0)
                 snprintf(oc, sizeof(oc), "%.0f%%", l->other_cpu_pct);
-            printf("| %s | %.0f/s × %.0f s | %.0f/s | %ld | %ld | %ld | %.1f | %.1f | %.1f | %.1f | "
-                   "%.1f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.0f%% | %s | %.0f%% | %s "
-                   "|\n",
-                   l->relay ? "relay" : "vigil", l->rate, lat_secs, l->achieved_rate, l->received, l->missing, l->dups, l->p50,
-                   l->p90, l->p99, l->p999, l->max, l->vig_p50, l->vig_p99, l->vig_max,
-                   l->back_p50, l->back_p99, l->back_max, l->vigil_cpu_pct, bc, l->self_cpu_pct,
-                   oc);
+            printf("| %s | %.0f/s × %.0f s | %.0f/s | %ld | %ld | %ld | %.1f | %.1f | %.1f | "
+                   "%.1f | %.1f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.0f%% | %s | %.0f%% "
+                   "| %s |\n",
+                   lat_who(l->relay), l->rate, lat_secs, l->achieved_rate, l->received,
+                   l->missing, l->dups, l->p50, l->p90, l->p99, l->p999, l->max, l->vig_p50,
+                   l->vig_p99, l->vig_max, l->back_p50, l->back_p99, l->back_max,
+                   l->vigil_cpu_pct, bc, l->self_cpu_pct, oc);
         }
         printf("\nPer second of sending (ms):\n\n| who, rate | |");
         int nsec = 0;
@@ -1977,8 +1983,7 @@ int main(int argc, char **argv)
             if (!l->ran)
                 continue;
             for (int row = 0; row < 3; row++) {
-                printf("\n| %s %.0f/s | %s |", l->relay ? "relay" : "vigil", l->rate,
-                       rowname[row]);
+                printf("\n| %s %.0f/s | %s |", lat_who(l->relay), l->rate, rowname[row]);
                 for (int i = 0; i < nsec; i++) {
                     if (i >= l->nsec)
                         printf(" |");
@@ -1993,8 +1998,7 @@ int main(int argc, char **argv)
         for (int li = 0; li < nlats; li++)
             if (lats[li].ran && lats[li].max_send_lag_ms > 5)
                 printf("- %s at %.0f/s: the sender fell up to %.1f ms behind its schedule\n",
-                       lats[li].relay ? "relay" : "vigil", lats[li].rate,
-                       lats[li].max_send_lag_ms);
+                       lat_who(lats[li].relay), lats[li].rate, lats[li].max_send_lag_ms);
         printf("\n");
     }
     if (want("load")) {
@@ -2075,10 +2079,11 @@ int main(int argc, char **argv)
     }
     for (int li = 0; li < nlats; li++)
         if (lats[li].ran && lats[li].received)
-            printf("| latency at %.0f events/s%s | p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f "
-                   "ms (%ld of %ld back) |\n",
-                   lats[li].rate, lats[li].relay ? ", bare relay (baseline)" : "", lats[li].p50, lats[li].p90, lats[li].p99, lats[li].max,
-                   lats[li].received, lats[li].offered);
+            printf("| latency at %.0f events/s%s | p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, "
+                   "max %.1f ms (%ld of %ld back) |\n",
+                   lats[li].rate, lats[li].relay ? ", bare relay (baseline)" : "", lats[li].p50,
+                   lats[li].p90, lats[li].p99, lats[li].max, lats[li].received,
+                   lats[li].offered);
     for (int i = 0; i < 3; i++)
         if (load[i].ran && load[i].start_s >= 0)
             printf("| load %ld terms | check %.3f s, run→started %.3f s, RSS %s; reload %.3f s |\n",
