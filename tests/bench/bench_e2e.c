@@ -944,7 +944,7 @@ static void run_job(job_t *j, const char *rules)
             create_topic(j->alerts[i], 1);
             snprintf(j->config[i], sizeof(j->config[i]), "%s/%s-%d.yaml", workdir, j->group, i);
             write_vigil_config(j->config[i], j->group, j->topic, j->alerts[i], dlq, rules,
-                               39300 + i);
+                               29300 + i);
         }
     }
     settle();
@@ -1253,7 +1253,7 @@ static void run_latency(const char *rules, double lat_rate, bool relay, lat_resu
     snprintf(logp, sizeof(logp), "%s/lat%.0f-%s.log", workdir, lat_rate, who);
     create_topic(topic, 1);
     create_topic(atopic, 1);
-    write_vigil_config(config, group, topic, atopic, dlq, rules, 39310);
+    write_vigil_config(config, group, topic, atopic, dlq, rules, 29310);
 
     /* Excluded from the figures: 200 events sent at once (vigil has joined
      * and is caught up when their alerts are back), then --warmup-seconds
@@ -1496,7 +1496,7 @@ static void run_load(const char *name, const char *terms, load_result_t *r)
         snprintf(group, sizeof(group), "%s-load-%s-%d", prefix, name, i);
         snprintf(config, sizeof(config), "%s/load-%s-%d.config.yaml", workdir, name, i);
         snprintf(logp, sizeof(logp), "%s/load-%s-%d.log", workdir, name, i);
-        write_vigil_config(config, group, topic, atopic, dlq, rules, 39320);
+        write_vigil_config(config, group, topic, atopic, dlq, rules, 29320);
         char *argv[] = {(char *)vigil_bin, "run", "--config", config, NULL};
         double t0 = now_s();
         pid_t pid = spawn(argv, logp);

@@ -41,7 +41,7 @@
 #   VIGIL_SHARED_DIR  the folder holding data/reuters21578/ and
 #                     data/screening/ofac-sdn-2024-05-03/ (default: ../shared
 #                     next to the repository)
-#   VIGIL_KAFKA_PORT, VIGIL_KAFKA_CONTROLLER_PORT   default 39192, 39193
+#   VIGIL_KAFKA_PORT, VIGIL_KAFKA_CONTROLLER_PORT   default 29192, 29193
 #   VIGIL_WORKERS     vigil's evaluation threads (default nproc)
 #   BENCH_E2E_KEEP=1  keep the work folder (configs, vigil logs; the broker
 #                     data is always deleted)
@@ -71,8 +71,8 @@ BUILD=${VIGIL_BUILD_DIR:-$ROOT/build}
 SHARED=${VIGIL_SHARED_DIR:-$ROOT/../shared}
 REUTERS=$SHARED/data/reuters21578
 SDN=$SHARED/data/screening/ofac-sdn-2024-05-03
-export VIGIL_KAFKA_PORT=${VIGIL_KAFKA_PORT:-39192}
-export VIGIL_KAFKA_CONTROLLER_PORT=${VIGIL_KAFKA_CONTROLLER_PORT:-39193}
+export VIGIL_KAFKA_PORT=${VIGIL_KAFKA_PORT:-29192}
+export VIGIL_KAFKA_CONTROLLER_PORT=${VIGIL_KAFKA_CONTROLLER_PORT:-29193}
 
 if [ ! -f "$REUTERS/reut2-000.sgm" ]; then
     echo "bench_e2e.sh: SKIP: Reuters-21578 not found at $REUTERS" \

@@ -17,7 +17,7 @@
 #   tests/bench/soak.sh --rate 5000 --reload-every 3    1M over ~200 s
 #   tests/bench/soak.sh --count 50000 --reload-every 0.5   CI-sized, ~1 min
 #
-# It starts its own broker (tests/kafka/kafka-broker.sh) on ports 39492/39493
+# It starts its own broker (tests/kafka/kafka-broker.sh) on ports 29492/29493
 # in a fresh temporary folder and stops it on exit. The events are the
 # Reuters-21578 stories (tests/tools/reuters2jsonl.py), cycled; the rules
 # are the four stateless shipped packs (with rules/lists) plus one rule on
@@ -27,7 +27,7 @@
 # Environment:
 #   VIGIL_BUILD_DIR   build folder with vigil and soak (default: build)
 #   VIGIL_SHARED_DIR  folder holding data/reuters21578 (default ../shared)
-#   VIGIL_KAFKA_PORT, VIGIL_KAFKA_CONTROLLER_PORT   default 39492, 39493
+#   VIGIL_KAFKA_PORT, VIGIL_KAFKA_CONTROLLER_PORT   default 29492, 29493
 #   SOAK_KEEP=1       keep the work folder (config, rule sets, vigil.log)
 #
 # Exit status: 0 nothing lost, 1 alerts missing/duplicated/unexpected or
@@ -39,8 +39,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${VIGIL_BUILD_DIR:-$ROOT/build}
 SHARED=${VIGIL_SHARED_DIR:-$ROOT/../shared}
 REUTERS=$SHARED/data/reuters21578
-export VIGIL_KAFKA_PORT=${VIGIL_KAFKA_PORT:-39492}
-export VIGIL_KAFKA_CONTROLLER_PORT=${VIGIL_KAFKA_CONTROLLER_PORT:-39493}
+export VIGIL_KAFKA_PORT=${VIGIL_KAFKA_PORT:-29492}
+export VIGIL_KAFKA_CONTROLLER_PORT=${VIGIL_KAFKA_CONTROLLER_PORT:-29493}
 
 if [ ! -f "$REUTERS/reut2-000.sgm" ]; then
     echo "soak.sh: SKIP: Reuters-21578 not found at $REUTERS" \

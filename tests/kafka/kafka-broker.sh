@@ -6,7 +6,7 @@
 #   kafka-broker.sh stop   STATE_DIR   stop it (exit 0 even if not running)
 #   kafka-broker.sh status STATE_DIR   exit 0 if it is running, 1 if not
 #
-# start writes STATE_DIR/bootstrap ("127.0.0.1:39092"), STATE_DIR/broker.pid,
+# start writes STATE_DIR/bootstrap ("127.0.0.1:29092"), STATE_DIR/broker.pid,
 # STATE_DIR/broker.log, STATE_DIR/server.properties and keeps the data in
 # STATE_DIR/data (kept across restarts; use a fresh STATE_DIR for a fresh
 # cluster).  Exit codes: 0 ready, 1 failure, 77 java or mvn missing (the
@@ -14,8 +14,8 @@
 #
 # Environment:
 #   VIGIL_KAFKA_VERSION          Kafka release (default below)
-#   VIGIL_KAFKA_PORT             PLAINTEXT port on 127.0.0.1 (39092)
-#   VIGIL_KAFKA_CONTROLLER_PORT  KRaft controller port on 127.0.0.1 (39093)
+#   VIGIL_KAFKA_PORT             PLAINTEXT port on 127.0.0.1 (29092)
+#   VIGIL_KAFKA_CONTROLLER_PORT  KRaft controller port on 127.0.0.1 (29093)
 #   VIGIL_KAFKA_START_TIMEOUT    seconds to wait for readiness (120)
 #   VIGIL_KAFKA_HEAP             -Xmx of the broker JVM (384m)
 #   VIGIL_KAFKA_JVM_OPTS         more JVM options, split on spaces, after
@@ -32,8 +32,8 @@ readonly DEFAULT_KAFKA_VERSION=4.4.0
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 kafka_version=${VIGIL_KAFKA_VERSION:-$DEFAULT_KAFKA_VERSION}
-port=${VIGIL_KAFKA_PORT:-39092}
-cport=${VIGIL_KAFKA_CONTROLLER_PORT:-39093}
+port=${VIGIL_KAFKA_PORT:-29092}
+cport=${VIGIL_KAFKA_CONTROLLER_PORT:-29093}
 start_timeout=${VIGIL_KAFKA_START_TIMEOUT:-120}
 stop_timeout=30
 heap=${VIGIL_KAFKA_HEAP:-384m}
