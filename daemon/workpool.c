@@ -25,9 +25,12 @@ struct vg_workpool {
     pthread_cond_t done_cv; /* a batch finished */
     vg_batch_t *all;        /* every batch, as an array */
     size_t nbatches;
-    unsigned long long next_seq; /* given at submit */
-    unsigned long long emit_seq; /* the next to hand back */
+    /* Submitted batches in submit order (linked by next): workers take
+     * the first queued one, the caller takes the head back once done.
+     * Free batches form a stack through the same link. */
+    vg_batch_t *head, *tail, *free_list;
     size_t in_flight;
+    size_t nfree; /* batches on the free list */
     bool stopping;
     worker_t *workers;
     worker_t inline_worker; /* for workers == 0 */
@@ -126,13 +129,10 @@ static void *worker_main(void *arg)
     vg_workpool_t *p = w->pool;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        vg_batch_t *b = NULL;
         /* Oldest queued first, so that finished work comes out in order. */
-        for (size_t i = 0; i < p->nbatches; i++) {
-            vg_batch_t *c = &p->all[i];
-            if (c->state == B_QUEUED && (!b || c->seq < b->seq))
-                b = c;
-        }
+        vg_batch_t *b = p->head;
+        while (b && b->state != B_QUEUED)
+            b = b->next;
         if (!b) {
             if (p->stopping)
                 break;
@@ -193,6 +193,9 @@ vg_workpool_t *vg_workpool_new(const vg_ruleset_t *rs, const vg_workpool_options
         if (!p->all[i].items)
             goto fail;
         p->all[i].cap = p->opts.batch_size;
+        p->all[i].next = p->free_list;
+        p->free_list = &p->all[i];
+        p->nfree++;
     }
     if (!worker_init(&p->inline_worker, p))
         goto fail;
@@ -239,12 +242,12 @@ void vg_workpool_destroy(vg_workpool_t *p)
 
 vg_batch_t *vg_workpool_acquire(vg_workpool_t *p)
 {
-    vg_batch_t *b = NULL;
     pthread_mutex_lock(&p->mu);
-    for (size_t i = 0; i < p->nbatches && !b; i++)
-        if (p->all[i].state == B_FREE)
-            b = &p->all[i];
+    vg_batch_t *b = p->free_list;
     if (b) {
+        p->free_list = b->next;
+        p->nfree--;
+        b->next = NULL;
         b->state = B_FILLING;
         b->n = 0;
         b->in_len = 0;
@@ -306,20 +309,20 @@ void vg_workpool_submit(vg_workpool_t *p, vg_batch_t *b)
         if (b->items[i].copied)
             b->items[i].data = b->in + b->items[i].in_off;
     /* in_flight changes only on this thread (submit, next). */
-    if (p->opts.workers == 0 || (b->n <= p->opts.inline_max && p->in_flight == 0)) {
+    bool here = p->opts.workers == 0 || (b->n <= p->opts.inline_max && p->in_flight == 0);
+    if (here)
         process_batch(&p->inline_worker, b);
-        pthread_mutex_lock(&p->mu);
-        b->seq = p->next_seq++;
-        b->state = B_DONE;
-        p->in_flight++;
-        pthread_mutex_unlock(&p->mu);
-        return;
-    }
     pthread_mutex_lock(&p->mu);
-    b->seq = p->next_seq++;
-    b->state = B_QUEUED;
+    b->state = here ? B_DONE : B_QUEUED;
+    b->next = NULL;
+    if (p->tail)
+        p->tail->next = b;
+    else
+        p->head = b;
+    p->tail = b;
     p->in_flight++;
-    pthread_cond_signal(&p->work_cv);
+    if (!here)
+        pthread_cond_signal(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -327,16 +330,15 @@ vg_batch_t *vg_workpool_next(vg_workpool_t *p, bool wait)
 {
     vg_batch_t *out = NULL;
     pthread_mutex_lock(&p->mu);
-    while (p->in_flight > 0) {
-        vg_batch_t *head = NULL;
-        for (size_t i = 0; i < p->nbatches && !head; i++)
-            if (p->all[i].state >= B_QUEUED && p->all[i].seq == p->emit_seq)
-                head = &p->all[i];
-        if (head && head->state == B_DONE) {
-            out = head;
-            p->emit_seq++;
+    while (p->head) {
+        if (p->head->state == B_DONE) {
+            out = p->head;
+            p->head = out->next;
+            if (!p->head)
+                p->tail = NULL;
+            out->next = NULL;
             p->in_flight--;
-            head->state = B_FILLING; /* the caller holds it until release */
+            out->state = B_FILLING; /* the caller holds it until release */
             break;
         }
         if (!wait)
@@ -352,12 +354,25 @@ void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b)
     pthread_mutex_lock(&p->mu);
     b->state = B_FREE;
     b->n = 0;
+    b->next = p->free_list;
+    p->free_list = b;
+    p->nfree++;
     pthread_mutex_unlock(&p->mu);
 }
 
 size_t vg_workpool_in_flight(const vg_workpool_t *p)
 {
     return p->in_flight;
+}
+
+size_t vg_workpool_free(const vg_workpool_t *p)
+{
+    return p->nfree;
+}
+
+size_t vg_workpool_batches(const vg_workpool_t *p)
+{
+    return p->nbatches;
 }
 
 int vg_workpool_set_ruleset(vg_workpool_t *p, const vg_ruleset_t *rs)

@@ -45,7 +45,6 @@ typedef struct vg_batch {
     char *in; /* copies of inputs added with vg_batch_add_copy */
     size_t in_len, in_cap;
     /* private to the pool */
-    unsigned long long seq;
     int state;
     struct vg_batch *next;
 } vg_batch_t;
@@ -101,6 +100,10 @@ vg_batch_t *vg_workpool_next(vg_workpool_t *p, bool wait);
 void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b);
 /* Batches submitted and not yet taken back. */
 size_t vg_workpool_in_flight(const vg_workpool_t *p);
+/* Batches free to acquire, and batches in all (the caller's thread: the
+ * free count changes only in acquire and release). */
+size_t vg_workpool_free(const vg_workpool_t *p);
+size_t vg_workpool_batches(const vg_workpool_t *p);
 
 /* Switches to a new ruleset. Only when nothing is in flight; fails (and
  * keeps the old one) when the scanners cannot be built. */
