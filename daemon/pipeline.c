@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,10 @@ struct partition {
     bool assigned;
     bool eof;
     size_t inflight;
+    /* The offset after the last message taken from the consumer, or
+     * where a rewind sent the consumer; -1 unknown. Resuming seeks here
+     * (see resume_fetching). */
+    int64_t fetch_next;
     /* exactly-once: the open transaction holds events txn_first up to
      * txn_next - 1 of this partition (when txn_dirty). */
     bool txn_dirty;
@@ -79,7 +84,7 @@ typedef struct pipeline_metrics {
     vg_metric_t *alerts_produced, *alerts_failed, *dead_letters_failed;
     vg_metric_t *processing, *consumer_lag, *assigned, *in_flight;
     vg_metric_t *ruleset_info, *rules_loaded, *reloads, *build_info, *up;
-    vg_metric_t *delivery_retries, *outputs_failing, *paused, *transactions, *txn_open;
+    vg_metric_t *delivery_retries, *outputs_failing, *paused, *throttled, *transactions, *txn_open;
     vg_metric_t *checkpoints;
 } pipeline_metrics_t;
 
@@ -126,7 +131,7 @@ typedef struct pipeline {
     vg_metrics_t *metrics; /* NULL: no metrics */
     pipeline_metrics_t m;
     batch_clock_t *clocks;
-    size_t nclocks;
+    size_t nclocks, clock_hint;
     health_t health;
 
     /* At-least-once: failed deliveries waiting to be produced again. */
@@ -137,9 +142,13 @@ typedef struct pipeline {
     uint64_t failing;     /* outputs that failed at least once, not yet acked */
     double failing_since;
     char last_error[160];
-    /* Consumption is paused while deliveries fail or too much is in flight. */
-    bool paused;
+    /* Fetching is paused (paused: what librdkafka was told) while
+     * deliveries fail or too much is in flight (held_back: logged, and the
+     * vigil_consumer_paused gauge), and for flow control while enough
+     * consumed input waits for evaluation (throttled: held_bytes of it). */
+    bool paused, held_back, throttled;
     bool assignment_changed;
+    size_t held_bytes, flow_high, flow_low;
 
     /* Exactly-once. */
     bool eos;
@@ -202,6 +211,7 @@ static partition_t *find_part(pipeline_t *p, const char *topic, int32_t partitio
         return NULL;
     }
     pt->partition = partition;
+    pt->fetch_next = -1;
     pt->next = p->parts;
     p->parts = pt;
     return pt;
@@ -666,9 +676,15 @@ static batch_clock_t *batch_clock(pipeline_t *p, const vg_batch_t *b, bool creat
 {
     if (!p->metrics)
         return NULL;
+    /* Called for every event of the batch being filled: try the last one
+     * found before searching. */
+    if (p->clock_hint < p->nclocks && p->clocks[p->clock_hint].batch == b)
+        return &p->clocks[p->clock_hint];
     for (size_t i = 0; i < p->nclocks; i++)
-        if (p->clocks[i].batch == b)
+        if (p->clocks[i].batch == b) {
+            p->clock_hint = i;
             return &p->clocks[i];
+        }
     if (!create)
         return NULL;
     batch_clock_t *nc = realloc(p->clocks, (p->nclocks + 1) * sizeof(*nc));
@@ -705,6 +721,7 @@ static void emit_batch(pipeline_t *p, vg_batch_t *b)
     for (size_t i = 0; i < b->n; i++) {
         emit_item(p, b, &b->items[i]);
         rd_kafka_message_destroy(b->items[i].opaque);
+        p->held_bytes -= b->items[i].len;
     }
     batch_clock_t *bc = batch_clock(p, b, false);
     if (bc) {
@@ -745,8 +762,10 @@ static void finish_consumed(pipeline_t *p)
 static void enqueue(pipeline_t *p, rd_kafka_message_t *m)
 {
     partition_t *pt = find_part(p, rd_kafka_topic_name(m->rkt), m->partition, true);
-    if (pt)
+    if (pt) {
         pt->eof = false;
+        pt->fetch_next = m->offset + 1;
+    }
     rd_kafka_timestamp_type_t tstype;
     vg_alert_source_t src = {.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition,
                              .offset = m->offset,
@@ -758,6 +777,7 @@ static void enqueue(pipeline_t *p, rd_kafka_message_t *m)
                 emit_batch(p, b);
         }
         if (vg_batch_add(p->cur, m->payload, m->len, &src, m)) {
+            p->held_bytes += m->len;
             note_consumed(p, p->cur, p->cur->n - 1);
             return;
         }
@@ -867,7 +887,7 @@ static void txn_abort(pipeline_t *p)
     for (partition_t *pt = p->parts; pt; pt = pt->next) {
         if (pt->txn_dirty && pt->assigned)
             rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset =
-                state_rewind(p, pt);
+                pt->fetch_next = state_rewind(p, pt);
         pt->txn_dirty = false;
     }
     vg_log(VG_LOG_WARN, "msg=\"transaction aborted; reading its input again\" partitions=%d "
@@ -969,6 +989,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (pt && !pt->assigned) {
                 pt->assigned = true;
                 pt->eof = false;
+                pt->fetch_next = -1;
                 p->assigned++;
             }
         }
@@ -1848,6 +1869,54 @@ static bool all_done(pipeline_t *p)
 #define VG_MAX_OUTSTANDING 100000
 #define VG_MAX_INFLIGHT_EVENTS 200000
 
+/* Flow control. librdkafka 2.0 stops fetching a partition whose prefetch
+ * queue passes queued.max.messages.kbytes (64 MB) and then looks again
+ * only a second later (fetch.queue.backoff.ms, settable from 2.1 on). A
+ * consumer slower than its fetcher, as vigil is with a backlog, spent
+ * most of each such second idle with an empty queue: 300,000 news events
+ * took 4.6-6.6 s instead of 2.5 (tests/bench/bench_e2e.sh). So the main
+ * thread drains librdkafka's queue into the pool's batches and pauses
+ * the partitions itself once VG_FLOW_HIGH_BYTES of input (or every
+ * batch) waits for evaluation; resuming below a quarter of that (and half
+ * the batches) fetches again at once (resume_fetching). A pause drops what librdkafka had
+ * fetched ahead (about one fetch, 1 MB per partition, fetched again on
+ * resume); nothing consumed is lost. */
+#define VG_PIPELINE_BATCHES 64
+#define VG_FLOW_HIGH_BYTES ((size_t)32 << 20) /* VIGIL_BUFFER_BYTES overrides */
+
+/* Resumes fetching the partitions of l. librdkafka 2.0's fetcher thread
+ * notices a resumed partition only when it next wakes up, which with
+ * nothing else to do is up to a second later (throughput measured with
+ * resume alone: half of what a never-paused consumer reads). A seek to
+ * where the consumer stands wakes it at once and changes nothing else:
+ * the next message is the one after the last taken, as without the
+ * pause. Partitions with nothing taken yet are only resumed. */
+static rd_kafka_resp_err_t resume_fetching(pipeline_t *p, rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_resp_err_t e = rd_kafka_resume_partitions(p->consumer, l);
+    if (e)
+        return e;
+    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(l->cnt);
+    for (int i = 0; i < l->cnt; i++) {
+        partition_t *pt = find_part(p, l->elems[i].topic, l->elems[i].partition, false);
+        if (pt && pt->fetch_next >= 0)
+            rd_kafka_topic_partition_list_add(at, pt->topic, pt->partition)->offset =
+                pt->fetch_next;
+    }
+    if (at->cnt) {
+        /* Asynchronous (timeout 0): a failure shows as the ordinary
+         * delay of the fetcher's next wake-up, and is only logged. */
+        rd_kafka_error_t *se = rd_kafka_seek_partitions(p->consumer, at, 0);
+        if (se) {
+            vg_log(VG_LOG_DEBUG, "msg=\"seek on resume failed\" err=\"%s\"",
+                   rd_kafka_error_string(se));
+            rd_kafka_error_destroy(se);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(at);
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 /* Pauses fetching while outputs fail (they are being produced again,
  * and taking more input would only pile up more of them), while too
  * much is in flight, and (exactly-once) during the backoff after an
@@ -1865,10 +1934,25 @@ static void update_pause(pipeline_t *p)
                       : p->outstanding > VG_MAX_OUTSTANDING     ? "too many outputs in flight"
                       : events > VG_MAX_INFLIGHT_EVENTS         ? "too many events in flight"
                                                                 : NULL;
-    bool want = why != NULL;
-    if (!want && p->paused &&
+    bool hold = why != NULL;
+    if (!hold && p->held_back &&
         (p->outstanding > VG_MAX_OUTSTANDING / 2 || events > VG_MAX_INFLIGHT_EVENTS / 2))
-        want = true; /* hysteresis */
+        hold = true; /* hysteresis */
+    if (hold != p->held_back) {
+        vg_log(VG_LOG_INFO, hold ? "msg=\"consumption paused\" reason=\"%s\" outputs=%llu events=%zu"
+                                 : "msg=\"consumption resumed\"%s outputs=%llu events=%zu",
+               hold ? why : "", (unsigned long long)p->outstanding, events);
+        p->held_back = hold;
+        vg_metric_set(p->m.paused, NULL, hold ? 1 : 0);
+    }
+    size_t nfree = vg_workpool_free(p->pool), nall = vg_workpool_batches(p->pool);
+    bool throttle = p->throttled
+                        ? p->held_bytes > p->flow_low || nfree < nall / 2
+                        : p->held_bytes >= p->flow_high || nfree == 0;
+    if (throttle && !p->throttled)
+        vg_metric_add(p->m.throttled, NULL, 1);
+    p->throttled = throttle;
+    bool want = hold || throttle;
     if (want == p->paused && !(want && p->assignment_changed))
         return;
     p->assignment_changed = false;
@@ -1876,17 +1960,14 @@ static void update_pause(pipeline_t *p)
     if (rd_kafka_assignment(p->consumer, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || !l)
         return;
     rd_kafka_resp_err_t e = want ? rd_kafka_pause_partitions(p->consumer, l)
-                                 : rd_kafka_resume_partitions(p->consumer, l);
-    if (e)
+                                 : resume_fetching(p, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
         vg_log(VG_LOG_WARN, "msg=\"cannot %s consumption\" err=\"%s\"",
                want ? "pause" : "resume", rd_kafka_err2str(e));
-    else if (want != p->paused)
-        vg_log(VG_LOG_INFO, want ? "msg=\"consumption paused\" reason=\"%s\" outputs=%llu events=%zu"
-                                 : "msg=\"consumption resumed\"%s outputs=%llu events=%zu",
-               want ? why : "", (unsigned long long)p->outstanding, events);
-    rd_kafka_topic_partition_list_destroy(l);
+        return;
+    }
     p->paused = want;
-    vg_metric_set(p->m.paused, NULL, want ? 1 : 0);
 }
 
 /* Makes the rules' series exist at 0, so that rate() works from the
@@ -1981,6 +2062,10 @@ static void register_metrics(pipeline_t *p)
                                  "1 while fetching is paused (failing deliveries, too much in "
                                  "flight, or backoff after an aborted transaction).",
                                  NULL, 0);
+    m->throttled = vg_metrics_counter(r, "vigil_fetch_throttled_total",
+                                      "Short fetch pauses of flow control: enough consumed "
+                                      "input was waiting for evaluation.",
+                                      NULL, 0);
     if (p->eos)
         m->transactions = vg_metrics_counter(
             r, "vigil_transactions_total",
@@ -2201,6 +2286,10 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     register_metrics(&p);
     publish_health(&p, true);
     pthread_mutex_init(&p.wake_mu, NULL);
+    const char *buf_env = getenv("VIGIL_BUFFER_BYTES");
+    unsigned long long buf_bytes = buf_env ? strtoull(buf_env, NULL, 10) : 0;
+    p.flow_high = buf_bytes > 0 && buf_bytes < SIZE_MAX / 2 ? (size_t)buf_bytes : VG_FLOW_HIGH_BYTES;
+    p.flow_low = p.flow_high / 4;
     /* Small batches with nothing in flight (a stream well below
      * capacity) are evaluated here: at 5,000 events/s on 2 busy cores the
      * hand-offs to and from a worker took the p99 latency from ~7 ms to
@@ -2209,6 +2298,7 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
      * 55 ms in that run), at 32 one in 200 (8.6 ms). A backlog fills
      * batches of 256, which go to the workers as before. */
     vg_workpool_options_t wo = {.inline_max = 32,
+                                .batches = VG_PIPELINE_BATCHES,
                                 .on_done = wake_main,
                                 .on_done_arg = &p,
                                 .workers = default_workers(),
