@@ -1,9 +1,10 @@
 /* UTF-8 validation, decoding, encoding and case folding.
  *
  * vg_utf8_fold() is on the hot path of the keyword matcher, which folds every
- * news text it scans, so ASCII gets fast paths: eight bytes at a time while
- * that gives one output byte per input byte (also when collapsing, for text
- * with single spaces), else a table-driven branch-free byte loop. The
+ * news text it scans, so ASCII gets fast paths: sixteen bytes at a time
+ * (SSE2) or eight (in a 64-bit word) while that gives one output byte per
+ * input byte (also when collapsing, for text whose white space comes one
+ * byte at a time), else a table-driven branch-free byte loop. The
  * Unicode tables and the per-code-point functions live in the generated
  * unicode_tables.c.
  *
@@ -13,6 +14,9 @@
 #include "vigil/utf8.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define REPLACEMENT 0xFFFDU
 
@@ -206,6 +210,39 @@ size_t vg_utf8_fold(const char *s, size_t n, bool collapse_space, char *out,
     unsigned in_space = 0;
 
     while (i < n) {
+#if defined(__SSE2__)
+        /* Sixteen ASCII bytes at a time (SSE2 is part of x86-64), whenever
+         * they give sixteen output bytes: always when white space is kept;
+         * when it is collapsed, as long as no two white-space bytes are
+         * adjacent (also across blocks). A lone newline or tab, as in
+         * wrapped news text, becomes a space in place. */
+        while (n - i >= 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            if (_mm_movemask_epi8(x))
+                break; /* a byte >= 0x80 */
+            /* Bytes are ASCII here, so signed compares are plain ones. */
+            __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                                          _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
+            __m128i y = _mm_add_epi8(x, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+            if (collapse_space) {
+                __m128i sp = _mm_or_si128(
+                    _mm_cmpeq_epi8(x, _mm_set1_epi8(' ')),
+                    _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('\t' - 1)),
+                                  _mm_cmplt_epi8(x, _mm_set1_epi8('\r' + 1))));
+                unsigned m = (unsigned)_mm_movemask_epi8(sp);
+                if ((m & (m << 1)) || (in_space & m))
+                    break; /* a run to collapse */
+                y = _mm_or_si128(_mm_andnot_si128(sp, y), _mm_and_si128(sp, _mm_set1_epi8(' ')));
+                in_space = (m >> 15) & 1;
+            }
+            _mm_storeu_si128((__m128i *)(void *)(q + o), y);
+            if (map)
+                for (unsigned k = 0; k < 16; k++)
+                    map[o + k] = (uint32_t)(i + k);
+            i += 16;
+            o += 16;
+        }
+#endif
         /* Eight ASCII bytes at a time, whenever they give eight output bytes:
          * always when white space is kept; when it is collapsed, as long as
          * the only white space is single U+0020s (the common case of prose)
