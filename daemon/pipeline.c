@@ -1876,13 +1876,13 @@ static bool all_done(pipeline_t *p)
  * most of each such second idle with an empty queue: 300,000 news events
  * took 4.6-6.6 s instead of 2.5 (tests/bench/bench_e2e.sh). So the main
  * thread drains librdkafka's queue into the pool's batches and pauses
- * the partitions itself once VG_FLOW_HIGH_BYTES of input (or every
- * batch) waits for evaluation; resuming below a quarter of that (and half
+ * the partitions itself once VG_FLOW_HIGH_BYTES of input and rendered
+ * alerts (or every batch) waits for evaluation or emission; resuming below a quarter of that (and half
  * the batches) fetches again at once (resume_fetching). A pause drops what librdkafka had
  * fetched ahead (about one fetch, 1 MB per partition, fetched again on
  * resume); nothing consumed is lost. */
 #define VG_PIPELINE_BATCHES 64
-#define VG_FLOW_HIGH_BYTES ((size_t)32 << 20) /* VIGIL_BUFFER_BYTES overrides */
+#define VG_FLOW_HIGH_BYTES ((size_t)16 << 20) /* VIGIL_BUFFER_BYTES overrides */
 
 /* Resumes fetching the partitions of l. librdkafka 2.0's fetcher thread
  * notices a resumed partition only when it next wakes up, which with
@@ -1946,9 +1946,9 @@ static void update_pause(pipeline_t *p)
         vg_metric_set(p->m.paused, NULL, hold ? 1 : 0);
     }
     size_t nfree = vg_workpool_free(p->pool), nall = vg_workpool_batches(p->pool);
-    bool throttle = p->throttled
-                        ? p->held_bytes > p->flow_low || nfree < nall / 2
-                        : p->held_bytes >= p->flow_high || nfree == 0;
+    size_t held = p->held_bytes + vg_workpool_output_bytes(p->pool);
+    bool throttle = p->throttled ? held > p->flow_low || nfree < nall / 2
+                                 : held >= p->flow_high || nfree == 0;
     if (throttle && !p->throttled)
         vg_metric_add(p->m.throttled, NULL, 1);
     p->throttled = throttle;

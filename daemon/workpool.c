@@ -1,6 +1,7 @@
 #include "vigil/workpool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct vg_workpool {
     vg_batch_t *head, *tail, *free_list;
     size_t in_flight;
     size_t nfree; /* batches on the free list */
+    atomic_size_t out_bytes; /* text of finished batches not yet released */
     bool stopping;
     worker_t *workers;
     worker_t inline_worker; /* for workers == 0 */
@@ -142,6 +144,7 @@ static void *worker_main(void *arg)
         b->state = B_WORKING;
         pthread_mutex_unlock(&p->mu);
         process_batch(w, b);
+        atomic_fetch_add(&p->out_bytes, b->text_len);
         pthread_mutex_lock(&p->mu);
         b->state = B_DONE;
         pthread_cond_broadcast(&p->done_cv);
@@ -310,8 +313,10 @@ void vg_workpool_submit(vg_workpool_t *p, vg_batch_t *b)
             b->items[i].data = b->in + b->items[i].in_off;
     /* in_flight changes only on this thread (submit, next). */
     bool here = p->opts.workers == 0 || (b->n <= p->opts.inline_max && p->in_flight == 0);
-    if (here)
+    if (here) {
         process_batch(&p->inline_worker, b);
+        atomic_fetch_add(&p->out_bytes, b->text_len);
+    }
     pthread_mutex_lock(&p->mu);
     b->state = here ? B_DONE : B_QUEUED;
     b->next = NULL;
@@ -349,8 +354,25 @@ vg_batch_t *vg_workpool_next(vg_workpool_t *p, bool wait)
     return out;
 }
 
+/* A batch keeps its buffers for the next use, up to this size: a burst of
+ * big alerts (9.7 KB each, every event matching) left every batch of a
+ * pool of 64 holding ~2.5 MB that nothing needed any more. */
+#define BATCH_KEEP_BYTES ((size_t)1 << 20)
+
 void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b)
 {
+    atomic_fetch_sub(&p->out_bytes, b->text_len);
+    b->text_len = 0;
+    if (b->text_cap > BATCH_KEEP_BYTES) {
+        free(b->text);
+        b->text = NULL;
+        b->text_cap = b->text_len = 0;
+    }
+    if (b->in_cap > BATCH_KEEP_BYTES) {
+        free(b->in);
+        b->in = NULL;
+        b->in_cap = b->in_len = 0;
+    }
     pthread_mutex_lock(&p->mu);
     b->state = B_FREE;
     b->n = 0;
@@ -373,6 +395,11 @@ size_t vg_workpool_free(const vg_workpool_t *p)
 size_t vg_workpool_batches(const vg_workpool_t *p)
 {
     return p->nbatches;
+}
+
+size_t vg_workpool_output_bytes(vg_workpool_t *p)
+{
+    return atomic_load(&p->out_bytes);
 }
 
 int vg_workpool_set_ruleset(vg_workpool_t *p, const vg_ruleset_t *rs)

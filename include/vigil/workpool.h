@@ -104,6 +104,9 @@ size_t vg_workpool_in_flight(const vg_workpool_t *p);
  * free count changes only in acquire and release). */
 size_t vg_workpool_free(const vg_workpool_t *p);
 size_t vg_workpool_batches(const vg_workpool_t *p);
+/* Bytes of rendered alerts and error texts in finished batches not yet
+ * released: with the input they hold, what the pool keeps in memory. */
+size_t vg_workpool_output_bytes(vg_workpool_t *p);
 
 /* Switches to a new ruleset. Only when nothing is in flight; fails (and
  * keeps the old one) when the scanners cannot be built. */
