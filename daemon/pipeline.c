@@ -1877,10 +1877,11 @@ static bool all_done(pipeline_t *p)
  * took 4.6-6.6 s instead of 2.5 (tests/bench/bench_e2e.sh). So the main
  * thread drains librdkafka's queue into the pool's batches and pauses
  * the partitions itself once VG_FLOW_HIGH_BYTES of input and rendered
- * alerts (or every batch) waits for evaluation or emission; resuming below a quarter of that (and half
- * the batches) fetches again at once (resume_fetching). A pause drops what librdkafka had
- * fetched ahead (about one fetch, 1 MB per partition, fetched again on
- * resume); nothing consumed is lost. */
+ * alerts (or every batch) waits for evaluation or emission; resuming
+ * below a quarter of that (and half the batches) fetches again at once
+ * (resume_fetching). A pause drops what librdkafka had fetched ahead
+ * (about one fetch, 1 MB per partition, fetched again on resume);
+ * nothing consumed is lost. */
 #define VG_PIPELINE_BATCHES 64
 #define VG_FLOW_HIGH_BYTES ((size_t)16 << 20) /* VIGIL_BUFFER_BYTES overrides */
 
@@ -1939,8 +1940,9 @@ static void update_pause(pipeline_t *p)
         (p->outstanding > VG_MAX_OUTSTANDING / 2 || events > VG_MAX_INFLIGHT_EVENTS / 2))
         hold = true; /* hysteresis */
     if (hold != p->held_back) {
-        vg_log(VG_LOG_INFO, hold ? "msg=\"consumption paused\" reason=\"%s\" outputs=%llu events=%zu"
-                                 : "msg=\"consumption resumed\"%s outputs=%llu events=%zu",
+        vg_log(VG_LOG_INFO,
+               hold ? "msg=\"consumption paused\" reason=\"%s\" outputs=%llu events=%zu"
+                    : "msg=\"consumption resumed\"%s outputs=%llu events=%zu",
                hold ? why : "", (unsigned long long)p->outstanding, events);
         p->held_back = hold;
         vg_metric_set(p->m.paused, NULL, hold ? 1 : 0);
@@ -2288,7 +2290,8 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     pthread_mutex_init(&p.wake_mu, NULL);
     const char *buf_env = getenv("VIGIL_BUFFER_BYTES");
     unsigned long long buf_bytes = buf_env ? strtoull(buf_env, NULL, 10) : 0;
-    p.flow_high = buf_bytes > 0 && buf_bytes < SIZE_MAX / 2 ? (size_t)buf_bytes : VG_FLOW_HIGH_BYTES;
+    p.flow_high =
+        buf_bytes > 0 && buf_bytes < SIZE_MAX / 2 ? (size_t)buf_bytes : VG_FLOW_HIGH_BYTES;
     p.flow_low = p.flow_high / 4;
     /* Small batches with nothing in flight (a stream well below
      * capacity) are evaluated here: at 5,000 events/s on 2 busy cores the
