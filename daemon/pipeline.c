@@ -148,7 +148,7 @@ typedef struct pipeline {
      * consumed input waits for evaluation (throttled: held_bytes of it). */
     bool paused, held_back, throttled;
     bool assignment_changed;
-    size_t held_bytes, flow_high, flow_low;
+    size_t held_bytes, flow_high; /* resumes below flow_high / 4 */
 
     /* Exactly-once. */
     bool eos;
@@ -1949,7 +1949,7 @@ static void update_pause(pipeline_t *p)
     }
     size_t nfree = vg_workpool_free(p->pool), nall = vg_workpool_batches(p->pool);
     size_t held = p->held_bytes + vg_workpool_output_bytes(p->pool);
-    bool throttle = p->throttled ? held > p->flow_low || nfree < nall / 2
+    bool throttle = p->throttled ? held > p->flow_high / 4 || nfree < nall / 2
                                  : held >= p->flow_high || nfree == 0;
     if (throttle && !p->throttled)
         vg_metric_add(p->m.throttled, NULL, 1);
@@ -2292,7 +2292,6 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     unsigned long long buf_bytes = buf_env ? strtoull(buf_env, NULL, 10) : 0;
     p.flow_high =
         buf_bytes > 0 && buf_bytes < SIZE_MAX / 2 ? (size_t)buf_bytes : VG_FLOW_HIGH_BYTES;
-    p.flow_low = p.flow_high / 4;
     /* Small batches with nothing in flight (a stream well below
      * capacity) are evaluated here: at 5,000 events/s on 2 busy cores the
      * hand-offs to and from a worker took the p99 latency from ~7 ms to

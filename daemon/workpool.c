@@ -366,7 +366,7 @@ void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b)
     if (b->text_cap > BATCH_KEEP_BYTES) {
         free(b->text);
         b->text = NULL;
-        b->text_cap = b->text_len = 0;
+        b->text_cap = 0;
     }
     if (b->in_cap > BATCH_KEEP_BYTES) {
         free(b->in);
