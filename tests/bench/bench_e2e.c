@@ -1847,6 +1847,8 @@ int main(int argc, char **argv)
            ncpu, workers);
     const char *bjvm = getenv("BENCH_BROKER_JVM");
     printf("- broker JVM: %s\n", bjvm && *bjvm ? bjvm : "(not given)");
+    const char *bdata = getenv("BENCH_BROKER_DATA");
+    printf("- broker data: %s\n", bdata && *bdata ? bdata : "(not given)");
     if (need_data)
         printf("- input: %ld news events per topic, mean %.0f bytes (%.1f MB), Reuters-21578 "
                "text; produced at %.0f events/s (1 partition) and %.0f events/s (6 partitions)\n",
