@@ -13,6 +13,7 @@
 #include "linereader.h"
 #include "vigil/alert.h"
 #include "vigil/event.h"
+#include "vigil/log.h"
 #include "vigil/scanner.h"
 #include "vigil/state.h"
 #include "vigil/workpool.h"
@@ -393,12 +394,10 @@ static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ni
 
 static unsigned default_workers(void)
 {
-    const char *env = getenv("VIGIL_WORKERS");
-    if (env)
-        return (unsigned)strtoul(env, NULL, 10);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     /* One core reads and writes; below two cores threads only add cost. */
-    return n > 1 ? (unsigned)(n > 16 ? 16 : n) : 0;
+    return (unsigned)vg_env_number("VIGIL_WORKERS", 0, VG_MAX_WORKERS,
+                                   n > 1 ? (unsigned)(n > 16 ? 16 : n) : 0);
 }
 
 int vg_cmd_scan(int argc, char **argv)

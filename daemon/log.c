@@ -700,3 +700,22 @@ void vg_log(vg_log_level_t level, const char *fmt, ...)
         emit(level, msg, msg_len, fs, nf);
     pthread_mutex_unlock(&lock);
 }
+
+unsigned long long vg_env_number(const char *name, unsigned long long min,
+                                 unsigned long long max, unsigned long long def)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    /* strtoull takes leading blanks and a '-' (wrapping around): neither
+     * is a number of workers or bytes. */
+    if (*v >= '0' && *v <= '9' && *end == '\0' && errno == 0 && n >= min && n <= max)
+        return n;
+    vg_log_kv(VG_LOG_WARN, "ignoring an environment variable that is not a whole number in range",
+              VG_LOG_STR("variable", name), VG_LOG_STR("value", v), VG_LOG_UINT("min", min),
+              VG_LOG_UINT("max", max), VG_LOG_UINT("using", def));
+    return def;
+}

@@ -2260,16 +2260,14 @@ static void apply_reload(pipeline_t *p, vg_ruleset_t *nrs)
 
 static unsigned default_workers(void)
 {
-    const char *env = getenv("VIGIL_WORKERS");
-    if (env)
-        return (unsigned)strtoul(env, NULL, 10);
     /* One evaluation thread per core. The main thread (polling,
      * producing) and librdkafka's threads mostly wait, so leaving them a
      * core of their own wasted it: on 2 cores, 1 worker ran 41,000
      * events/s end to end and 2 workers 90,000 (tests/bench/bench_e2e.sh
      * --terms sdn). */
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 1 ? (unsigned)(n > 16 ? 16 : n) : 1;
+    return (unsigned)vg_env_number("VIGIL_WORKERS", 0, VG_MAX_WORKERS,
+                                   n > 1 ? (unsigned)(n > 16 ? 16 : n) : 1);
 }
 
 int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeline_opts_t *opts,
@@ -2288,10 +2286,8 @@ int vg_pipeline_run(const vg_config_t *cfg, vg_ruleset_t *rules, const vg_pipeli
     register_metrics(&p);
     publish_health(&p, true);
     pthread_mutex_init(&p.wake_mu, NULL);
-    const char *buf_env = getenv("VIGIL_BUFFER_BYTES");
-    unsigned long long buf_bytes = buf_env ? strtoull(buf_env, NULL, 10) : 0;
-    p.flow_high =
-        buf_bytes > 0 && buf_bytes < SIZE_MAX / 2 ? (size_t)buf_bytes : VG_FLOW_HIGH_BYTES;
+    p.flow_high = (size_t)vg_env_number("VIGIL_BUFFER_BYTES", 4096, (size_t)1 << 32,
+                                        VG_FLOW_HIGH_BYTES);
     /* Small batches with nothing in flight (a stream well below
      * capacity) are evaluated here: at 5,000 events/s on 2 busy cores the
      * hand-offs to and from a worker took the p99 latency from ~7 ms to

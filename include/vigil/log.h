@@ -101,6 +101,14 @@ void vg_log_fields(vg_log_level_t level, const char *msg, const vg_log_field_t *
     vg_log_fields((level), (msg), (const vg_log_field_t[]){__VA_ARGS__},             \
                   sizeof((const vg_log_field_t[]){__VA_ARGS__}) / sizeof(vg_log_field_t))
 
+/* A tuning variable of the environment (VIGIL_WORKERS, ...): unset or
+ * empty gives def. A whole decimal number in [min, max] is returned. Any
+ * other value (letters, a sign, a unit, out of range) is logged as a
+ * warning naming the variable, the value and the range, and def is used:
+ * a typo must not silently mean 0. */
+unsigned long long vg_env_number(const char *name, unsigned long long min,
+                                 unsigned long long max, unsigned long long def);
+
 /* Writes the summary of every key whose window has passed with lines
  * held back. Call it now and then (the daemon does, from its main loop);
  * a summary is otherwise written when its key logs again. */

@@ -51,6 +51,9 @@ typedef struct vg_batch {
 
 typedef struct vg_workpool vg_workpool_t;
 
+/* The most evaluation threads VIGIL_WORKERS may ask for. */
+#define VG_MAX_WORKERS 256u
+
 typedef struct vg_workpool_options {
     unsigned workers;      /* evaluation threads; 0 = evaluate in submit */
     size_t batch_size;     /* items per batch (default 256) */

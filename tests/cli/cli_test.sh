@@ -114,6 +114,17 @@ else
     fail=$((fail + 1))
 fi
 
+# A tuning variable that is not a number is reported, not read as 0.
+for bad in abc -1 4x 100000; do
+    VIGIL_WORKERS=$bad "$vigil" scan --rules "$src/rules" <"$src/rules/demo/events.jsonl" \
+        >"$tmp/wraw" 2>"$tmp/err"
+    check "scan with VIGIL_WORKERS=$bad" 0 $?
+    sed 's/"time":"[^"]*"//' "$tmp/wraw" >"$tmp/wbad"
+    contains "VIGIL_WORKERS=$bad is named in a warning" "$tmp/err" "variable=VIGIL_WORKERS value=$bad"
+    if cmp -s "$tmp/w0" "$tmp/wbad"; then pass=$((pass + 1)); else
+        echo "FAIL: scan output with VIGIL_WORKERS=$bad differs" >&2; fail=$((fail + 1)); fi
+done
+
 # Stateful rules: each input file is one partition, fed in line order.
 cat >"$tmp/surge.yaml" <<'YAML'
 rules:
