@@ -1714,6 +1714,14 @@ static int state_reload(pipeline_t *p, const vg_ruleset_t *nrs)
                                 "windows in the partitions already assigned\"");
         return 0;
     }
+    /* The series of removed rules go; the next state tick publishes
+     * those of the new rules (or again the old, if the switch fails). */
+    for (partition_t *pt = p->parts; p->sm && pt; pt = pt->next)
+        if (pt->assigned)
+            vg_state_metrics_forget_rules(
+                p->sm, vg_partstates_state(p->ps, pt->topic, pt->partition), pt->topic,
+                pt->partition);
+    p->state_publish_at = 0;
     size_t dropped = 0;
     if (vg_partstates_set_ruleset(p->ps, nrs, &dropped, err, sizeof(err)) != 0) {
         vg_log(VG_LOG_ERROR, "msg=\"cannot carry the stateful rules' windows over\" err=\"%s\"",

@@ -73,8 +73,8 @@ void vg_state_metrics_publish(vg_state_metrics_t *sm, const vg_state_t *st, cons
     }
 }
 
-void vg_state_metrics_forget(vg_state_metrics_t *sm, const vg_state_t *st, const char *topic,
-                             int32_t partition)
+void vg_state_metrics_forget_rules(vg_state_metrics_t *sm, const vg_state_t *st,
+                                   const char *topic, int32_t partition)
 {
     if (!sm || !st)
         return;
@@ -85,6 +85,16 @@ void vg_state_metrics_forget(vg_state_metrics_t *sm, const vg_state_t *st, const
         for (int k = 0; k < M_N; k++)
             vg_metric_remove(sm->f[k], values);
     }
+}
+
+void vg_state_metrics_forget(vg_state_metrics_t *sm, const vg_state_t *st, const char *topic,
+                             int32_t partition)
+{
+    if (!sm)
+        return;
+    vg_state_metrics_forget_rules(sm, st, topic, partition);
+    char part[16];
+    snprintf(part, sizeof(part), "%d", (int)partition);
     const char *cp_values[] = {topic, part};
     vg_metric_remove(sm->checkpoint_bytes, cp_values);
 }

@@ -1,5 +1,6 @@
 /* Metrics of stateful rules: eviction is visible per rule and partition,
- * and a revoked partition's series go away. */
+ * a revoked partition's series go away, and so do the rules' series
+ * before a reload replaces the rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,6 +64,16 @@ static void eviction_is_visible(void **state)
                                  "partition=\"3\"} 2"));
     assert_non_null(strstr(text, "vigil_state_checkpoint_bytes{topic=\"news\",partition=\"3\"} "
                                  "1234"));
+    /* Before a reload: the rules' series go, the checkpoint size stays. */
+    vg_state_metrics_forget_rules(sm, st, "news", 3);
+    text = own(free, vg_metrics_render(m, &len));
+    assert_null(strstr(text, "rule=\"pair\""));
+    assert_non_null(strstr(text, "vigil_state_checkpoint_bytes{topic=\"news\",partition=\"3\"} "
+                                 "1234"));
+    vg_state_metrics_publish(sm, st, "news", 3);
+    text = own(free, vg_metrics_render(m, &len));
+    assert_non_null(strstr(text, "vigil_state_keys{rule=\"pair\",topic=\"news\","
+                                 "partition=\"3\"} 2"));
     vg_state_metrics_forget(sm, st, "news", 3);
     text = own(free, vg_metrics_render(m, &len));
     assert_null(strstr(text, "partition=\"3\""));

@@ -31,6 +31,10 @@ void vg_state_metrics_publish(vg_state_metrics_t *sm, const vg_state_t *st, cons
 /* Removes the series of (topic, partition), e.g. when it is revoked. */
 void vg_state_metrics_forget(vg_state_metrics_t *sm, const vg_state_t *st, const char *topic,
                              int32_t partition);
+/* Removes only the per-rule series of (topic, partition), e.g. before a
+ * reload replaces the rules. */
+void vg_state_metrics_forget_rules(vg_state_metrics_t *sm, const vg_state_t *st,
+                                   const char *topic, int32_t partition);
 /* The size of the last checkpoint written for (topic, partition). */
 void vg_state_metrics_checkpoint(vg_state_metrics_t *sm, const char *topic, int32_t partition,
                                  size_t bytes);
