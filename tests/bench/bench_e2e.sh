@@ -52,8 +52,8 @@
 #                     next to the repository)
 #   VIGIL_KAFKA_PORT, VIGIL_KAFKA_CONTROLLER_PORT   default 29192, 29193
 #   VIGIL_WORKERS     vigil's evaluation threads (default nproc)
-#   BENCH_E2E_KEEP=1  keep the work folder (configs, vigil logs; the broker
-#                     data is always deleted)
+#   BENCH_E2E_KEEP=1  keep the work folder (configs, vigil logs, the broker's
+#                     log; the broker data is always deleted)
 #
 # Exit status: 0 done, 77 skipped (no data, no Java/Maven for the broker),
 # other: could not run.
@@ -130,7 +130,10 @@ fi
 cleanup() {
     "$ROOT/tests/kafka/kafka-broker.sh" stop "$KDIR" >/dev/null 2>&1 || true
     rm -rf "$KDIR/data"
-    [ -z "$broker_tmpfs" ] || rm -rf "$KDIR"
+    if [ -n "$broker_tmpfs" ]; then
+        [ "${BENCH_E2E_KEEP:-}" != 1 ] || cp "$KDIR/broker.log" "$WORK/broker.log" 2>/dev/null || :
+        rm -rf "$KDIR"
+    fi
     if [ "${BENCH_E2E_KEEP:-}" = 1 ]; then
         echo "bench_e2e.sh: work folder kept: $WORK" >&2
     else
