@@ -15,12 +15,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -28,10 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "e2e_support.h"
 
 static char brokers[256];
 static rd_kafka_t *mock_host;        /* mock mode: owns the cluster */
@@ -39,22 +37,8 @@ static rd_kafka_mock_cluster_t *mock;
 static rd_kafka_t *producer;
 static char tmpdir[256];
 static const char *vigil_bin;
-static int run_seq;
 
 /* ---- helpers ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void unique(char *out, size_t size, const char *base)
-{
-    snprintf(out, size, "e2e-%s-%ld-%d-%d", base, (long)getpid(), (int)time(NULL) % 100000,
-             run_seq++);
-}
 
 static void create_topic(const char *name, int partitions)
 {
@@ -115,14 +99,6 @@ static void flush_producer(void)
     assert_int_equal(rd_kafka_flush(producer, 60000), 0);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 typedef struct run_env {
     char in[96], alerts[128], trade_alerts[128], dlq[128];
     char group[128];
@@ -134,7 +110,7 @@ typedef struct run_env {
 static void make_env(run_env_t *e, const char *name, int partitions, const char *extra_props,
                      int metrics_port)
 {
-    unique(e->in, sizeof(e->in), name);
+    e2e_unique_name(e->in, sizeof(e->in), "e2e", name);
     snprintf(e->alerts, sizeof(e->alerts), "%s.alerts", e->in);
     snprintf(e->trade_alerts, sizeof(e->trade_alerts), "%s.trade", e->in);
     snprintf(e->dlq, sizeof(e->dlq), "%s.dlq", e->in);
@@ -168,7 +144,7 @@ static void make_env(run_env_t *e, const char *name, int partitions, const char 
              "        - {field: change_pct, lte: -20}\n"
              "    alert: {topic: %s}\n",
              e->trade_alerts);
-    write_file(e->rules, buf);
+    assert_int_equal(e2e_write_file(e->rules, buf), 0);
     snprintf(buf, sizeof(buf),
              "kafka:\n"
              "  brokers: \"%s\"\n"
@@ -191,77 +167,25 @@ static void make_env(run_env_t *e, const char *name, int partitions, const char 
              "  listen: %s\n",
              brokers, e->group, extra_props ? extra_props : "", e->in, e->alerts, e->dlq,
              e->rules, listen_at);
-    write_file(e->config, buf);
+    assert_int_equal(e2e_write_file(e->config, buf), 0);
 }
 
 /* Children still running when a test fails (cmocka jumps out of it) are
- * killed at exit, so a failed run leaves no daemon behind. */
-static pid_t children[16];
-
-static void kill_children(void)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (children[i] > 0) {
-            kill(children[i], SIGKILL);
-            waitpid(children[i], NULL, 0);
-            children[i] = 0;
-        }
-}
-
-static void track_child(pid_t pid, bool add)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (add ? children[i] == 0 : children[i] == pid) {
-            children[i] = add ? pid : 0;
-            return;
-        }
-}
-
+ * killed at exit (e2e_kill_children), so a failed run leaves no daemon
+ * behind. */
 static pid_t start_vigil(const run_env_t *e)
 {
-    pid_t pid = fork();
+    pid_t pid = e2e_start_vigil(vigil_bin, e->config, e->log, false);
     assert_true(pid >= 0);
-    if (pid > 0)
-        track_child(pid, true);
-    if (pid == 0) {
-        int fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(vigil_bin, vigil_bin, "run", "--config", e->config, (char *)NULL);
-        _exit(127);
-    }
     return pid;
 }
 
 static int stop_vigil(pid_t pid, int sig)
 {
-    kill(pid, sig);
     int status = 0;
-    double t0 = now_s();
-    track_child(pid, false);
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_s() - t0 > 60) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fail_msg("vigil did not stop within 60 s of signal %d", sig);
-        }
-        usleep(20000);
-    }
+    if (!e2e_stop_child(pid, sig, 60, &status))
+        fail_msg("vigil did not stop within 60 s of signal %d", sig);
     return status;
-}
-
-static void dump_log(const run_env_t *e)
-{
-    FILE *f = fopen(e->log, "r");
-    if (!f)
-        return;
-    char line[1024];
-    fprintf(stderr, "---- %s ----\n", e->log);
-    while (fgets(line, sizeof(line), f))
-        fputs(line, stderr);
-    fclose(f);
 }
 
 /* ---- reading topics back ---- */
@@ -306,10 +230,10 @@ static size_t read_alerts(reader_t *r, alert_rec_t *out, size_t cap, size_t want
                           double settle)
 {
     size_t n = 0;
-    double deadline = now_s() + timeout;
+    double deadline = e2e_now_s() + timeout;
     /* Nothing more wanted: only look for extras during the settle time. */
-    double stop_at = want == 0 ? now_s() + settle : 0;
-    while (now_s() < deadline && (stop_at == 0 || now_s() < stop_at)) {
+    double stop_at = want == 0 ? e2e_now_s() + settle : 0;
+    while (e2e_now_s() < deadline && (stop_at == 0 || e2e_now_s() < stop_at)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->c, 100);
         if (!m)
             continue;
@@ -340,7 +264,7 @@ static size_t read_alerts(reader_t *r, alert_rec_t *out, size_t cap, size_t want
             json_object_put(o);
             n++;
             if (n >= want && stop_at == 0)
-                stop_at = now_s() + settle;
+                stop_at = e2e_now_s() + settle;
         }
         rd_kafka_message_destroy(m);
     }
@@ -451,7 +375,7 @@ static void test_alerts_exact(void **state)
     size_t ngot = read_alerts(&r, got, 2 * N, nexp, 60, 2.0);
     int st = stop_vigil(pid, SIGTERM);
     if (ngot != nexp || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        dump_log(&e);
+        e2e_dump_file(e.log, 0);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
     assert_int_equal(ngot, nexp);
@@ -517,8 +441,8 @@ static void test_dead_letter(void **state)
     const char *topics[] = {e.dlq};
     reader_open(&r, topics, 1);
     int seen = 0;
-    double deadline = now_s() + 60;
-    while (seen < NBAD && now_s() < deadline) {
+    double deadline = e2e_now_s() + 60;
+    while (seen < NBAD && e2e_now_s() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r.c, 100);
         if (!m)
             continue;
@@ -559,7 +483,7 @@ static void test_dead_letter(void **state)
     reader_close(&ra);
     int st = stop_vigil(pid, SIGTERM);
     if (seen != NBAD || ngot != NBAD + 1)
-        dump_log(&e);
+        e2e_dump_file(e.log, 0);
     assert_int_equal(seen, NBAD);
     assert_int_equal(ngot, NBAD + 1);
     for (size_t i = 0; i < ngot; i++)
@@ -573,16 +497,8 @@ static void test_dead_letter(void **state)
 static int wait_exit(pid_t pid)
 {
     int status = 0;
-    double t0 = now_s();
-    track_child(pid, false);
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_s() - t0 > 60) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fail_msg("vigil did not stop within 60 s of SIGTERM");
-        }
-        usleep(20000);
-    }
+    if (!e2e_stop_child(pid, 0, 60, &status))
+        fail_msg("vigil did not stop within 60 s of SIGTERM");
     return status;
 }
 
@@ -615,13 +531,13 @@ static void test_sigterm_restart(void **state)
         }
         ngot += read_alerts(&r, got + ngot, 4 * N - ngot, 4 * N, 0.02, 0);
         if (getenv("VIGIL_E2E_TRACE"))
-            fprintf(stderr, "%.3f batch %d: %zu alerts\n", now_s(), b, ngot);
+            fprintf(stderr, "%.3f batch %d: %zu alerts\n", e2e_now_s(), b, ngot);
     }
     ngot += read_alerts(&r, got + ngot, 4 * N - ngot, nexp > ngot ? nexp - ngot : 0, 90, 2.0);
     int st = stop_vigil(pid, SIGTERM);
     reader_close(&r);
     if (ngot < nexp)
-        dump_log(&e);
+        e2e_dump_file(e.log, 0);
     size_t dups = check_superset(got, ngot, exp, nexp, false);
     fprintf(stderr,
             "restart: %zu alerts read when SIGTERM was sent, %zu when the first instance had "
@@ -632,37 +548,6 @@ static void test_sigterm_restart(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     free(exp);
     free(got);
-}
-
-/* Waits until the daemon's log contains text (bounded). */
-static bool log_has(const run_env_t *e, const char *text, double timeout)
-{
-    double deadline = now_s() + timeout;
-    char line[2048];
-    while (now_s() < deadline) {
-        FILE *f = fopen(e->log, "r");
-        bool found = false;
-        while (f && !found && fgets(line, sizeof(line), f))
-            found = strstr(line, text) != NULL;
-        if (f)
-            fclose(f);
-        if (found)
-            return true;
-        usleep(50000);
-    }
-    return false;
-}
-
-static size_t count_log(const run_env_t *e, const char *text)
-{
-    size_t n = 0;
-    char line[2048];
-    FILE *f = fopen(e->log, "r");
-    while (f && fgets(line, sizeof(line), f))
-        n += strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return n;
 }
 
 /* SIGHUP with valid rules swaps them; SIGHUP with broken rules keeps the
@@ -687,7 +572,7 @@ static void test_reload(void **state)
     fputs("  - id: urban\n    match: {text: {any: [urban]}}\n", f);
     fclose(f);
     kill(pid, SIGHUP);
-    assert_true(log_has(&e, "rules reloaded", 30));
+    assert_true(e2e_wait_in_file(e.log, "rules reloaded", 1, 30));
     size_t n2 = produce_events(&e, N, 2 * N, exp + nexp);
     for (int i = N; i < 2 * N; i++)
         if (i % 3 == 1) {
@@ -703,7 +588,7 @@ static void test_reload(void **state)
     fputs("  - id: broken\n    match: {tetx: {any: [x]}}\n", f);
     fclose(f);
     kill(pid, SIGHUP);
-    assert_true(log_has(&e, "reload failed; keeping the current rules", 30));
+    assert_true(e2e_wait_in_file(e.log, "reload failed; keeping the current rules", 1, 30));
     size_t n3 = produce_events(&e, 2 * N, 3 * N, exp + nexp);
     for (int i = 2 * N; i < 3 * N; i++)
         if (i % 3 == 1) {
@@ -716,11 +601,11 @@ static void test_reload(void **state)
     int st = stop_vigil(pid, SIGTERM);
     reader_close(&r);
     if (ngot != nexp)
-        dump_log(&e);
+        e2e_dump_file(e.log, 0);
     check_superset(got, ngot, exp, nexp, true);
     assert_int_equal(ngot, nexp);
-    assert_int_equal(count_log(&e, "rules reloaded"), 1);
-    assert_true(count_log(&e, "unknown condition 'tetx'") >= 1);
+    assert_int_equal(e2e_count_in_file(e.log, "rules reloaded"), 1);
+    assert_true(e2e_count_in_file(e.log, "unknown condition 'tetx'") >= 1);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     free(exp);
     free(got);
@@ -745,7 +630,7 @@ static void test_watch_reload(void **state)
     snprintf(edited, sizeof(edited),
              "%.*srules:\n  watch: true\n  watch_quiet_ms: 200\n%slog:\n  format: json\n",
              (int)(at - text), text, at + strlen("rules:\n"));
-    write_file(e.config, edited);
+    assert_int_equal(e2e_write_file(e.config, edited), 0);
 
     enum { N = 300 };
     alert_rec_t *exp = calloc(3 * N, sizeof(*exp)), *got = calloc(6 * N, sizeof(*got));
@@ -753,7 +638,7 @@ static void test_watch_reload(void **state)
     const char *topics[] = {e.alerts, e.trade_alerts};
     reader_open(&r, topics, 2);
     pid_t pid = start_vigil(&e);
-    assert_true(log_has(&e, "\"msg\":\"watching rule files\"", 30));
+    assert_true(e2e_wait_in_file(e.log, "\"msg\":\"watching rule files\"", 1, 30));
     size_t nexp = produce_events(&e, 0, N, exp);
     size_t ngot = read_alerts(&r, got, 6 * N, nexp, 60, 0.5);
     assert_int_equal(ngot, nexp);
@@ -767,10 +652,10 @@ static void test_watch_reload(void **state)
     snprintf(edited, sizeof(edited), "%s  - id: urban\n    match: {text: {any: [urban]}}\n", text);
     char tmp[600];
     snprintf(tmp, sizeof(tmp), "%s.new", e.rules);
-    write_file(tmp, edited);
+    assert_int_equal(e2e_write_file(tmp, edited), 0);
     assert_int_equal(rename(tmp, e.rules), 0);
-    assert_true(log_has(&e, "\"msg\":\"rule files changed; reloading\"", 30));
-    assert_true(log_has(&e, "\"msg\":\"rules reloaded\"", 30));
+    assert_true(e2e_wait_in_file(e.log, "\"msg\":\"rule files changed; reloading\"", 1, 30));
+    assert_true(e2e_wait_in_file(e.log, "\"msg\":\"rules reloaded\"", 1, 30));
     size_t n2 = produce_events(&e, N, 2 * N, exp + nexp);
     for (int i = N; i < 2 * N; i++)
         if (i % 3 == 1) {
@@ -786,7 +671,8 @@ static void test_watch_reload(void **state)
     assert_non_null(f);
     fputs("  - id: broken\n    match: {tetx: {any: [x]}}\n", f);
     fclose(f);
-    assert_true(log_has(&e, "\"msg\":\"reload failed; keeping the current rules\"", 30));
+    assert_true(
+        e2e_wait_in_file(e.log, "\"msg\":\"reload failed; keeping the current rules\"", 1, 30));
     size_t n3 = produce_events(&e, 2 * N, 3 * N, exp + nexp);
     for (int i = 2 * N; i < 3 * N; i++)
         if (i % 3 == 1) {
@@ -799,11 +685,11 @@ static void test_watch_reload(void **state)
     int st = stop_vigil(pid, SIGTERM);
     reader_close(&r);
     if (ngot != nexp)
-        dump_log(&e);
+        e2e_dump_file(e.log, 0);
     check_superset(got, ngot, exp, nexp, true);
     assert_int_equal(ngot, nexp);
-    assert_int_equal(count_log(&e, "\"msg\":\"rules reloaded\""), 1);
-    assert_true(count_log(&e, "unknown condition 'tetx'") >= 1);
+    assert_int_equal(e2e_count_in_file(e.log, "\"msg\":\"rules reloaded\""), 1);
+    assert_true(e2e_count_in_file(e.log, "unknown condition 'tetx'") >= 1);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     /* one JSON object per line, nothing else */
     f = fopen(e.log, "r");
@@ -825,73 +711,6 @@ static void test_watch_reload(void **state)
 
 /* ---- metrics ---- */
 
-/* A port nobody listens on: bind port 0 and let the kernel pick. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* GET path from 127.0.0.1:port over a plain socket. Returns the HTTP
- * status, or 0 when nothing answered; the body goes to body (NUL-
- * terminated, truncated to size). */
-static int http_get(int port, const char *method, const char *path, char *body, size_t size)
-{
-    body[0] = '\0';
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return 0;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return 0;
-    }
-    /* HTTP/1.0: the server closes the connection after the response. */
-    static char resp[1 << 20];
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof(resp) - 1 && (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
-        got += (size_t)r;
-    close(fd);
-    resp[got] = '\0';
-    int status = 0;
-    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
-        return 0;
-    const char *b = strstr(resp, "\r\n\r\n");
-    if (b)
-        snprintf(body, size, "%s", b + 4);
-    return status;
-}
-
-/* The value of one sample, written exactly as `name{labels}`; NaN when
- * the exposition does not have it. */
-static double sample(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ')
-            return strtod(p + n + 1, NULL);
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return NAN;
-}
-
 typedef struct want_sample {
     char series[256];
     double value;
@@ -905,7 +724,8 @@ typedef struct want_sample {
 static void test_metrics(void **state)
 {
     run_env_t e;
-    int port = free_port();
+    int port = e2e_free_port();
+    assert_true(port > 0);
     make_env(&e, "metrics", 1, NULL, port);
     enum { N = 30 };
     alert_rec_t exp[N];
@@ -955,23 +775,23 @@ static void test_metrics(void **state)
     static char text[1 << 20];
     int status = 0;
     size_t bad_sample = 0;
-    double deadline = now_s() + 60;
-    while (now_s() < deadline) {
-        status = http_get(port, "GET", "/metrics", text, sizeof(text));
+    double deadline = e2e_now_s() + 60;
+    while (e2e_now_s() < deadline) {
+        status = e2e_http_get(port, "GET", "/metrics", text, sizeof(text));
         for (bad_sample = 0; status == 200 && bad_sample < nwant; bad_sample++)
-            if (sample(text, want[bad_sample].series) != want[bad_sample].value)
+            if (e2e_metric_sample(text, want[bad_sample].series) != want[bad_sample].value)
                 break;
         if (status == 200 && bad_sample == nwant)
             break;
         usleep(200000);
     }
     if (status != 200 || bad_sample < nwant) {
-        dump_log(&e);
+        e2e_dump_file(e.log, 0);
         fprintf(stderr, "---- last scrape (HTTP %d) ----\n%s", status, text);
         if (status != 200)
             fail_msg("GET /metrics answered %d", status);
         fail_msg("%s is %g, expected %g", want[bad_sample].series,
-                 sample(text, want[bad_sample].series), want[bad_sample].value);
+                 e2e_metric_sample(text, want[bad_sample].series), want[bad_sample].value);
     }
     /* The exposition a Prometheus server expects. */
     static const char *const families[][2] = {
@@ -997,53 +817,54 @@ static void test_metrics(void **state)
         snprintf(line, sizeof(line), "# HELP %s ", families[i][0]);
         assert_non_null(strstr(text, line));
     }
-    assert_true(sample(text, "vigil_up") == 1);
-    assert_true(sample(text, "vigil_reloads_total{result=\"ok\"}") == 0);
+    assert_true(e2e_metric_sample(text, "vigil_up") == 1);
+    assert_true(e2e_metric_sample(text, "vigil_reloads_total{result=\"ok\"}") == 0);
     const char *info = strstr(text, "\nvigil_ruleset_info{hash=\"");
     assert_non_null(info);
     assert_non_null(strstr(info, "\"} 1\n"));
     assert_non_null(strstr(text, "\nvigil_build_info{version=\""));
     /* Buckets are cumulative. */
-    assert_true(sample(text, "vigil_processing_seconds_bucket{le=\"0.0005\"}") <=
-                sample(text, "vigil_processing_seconds_bucket{le=\"5\"}"));
+    assert_true(e2e_metric_sample(text, "vigil_processing_seconds_bucket{le=\"0.0005\"}") <=
+                e2e_metric_sample(text, "vigil_processing_seconds_bucket{le=\"5\"}"));
 
     char body[512];
-    assert_int_equal(http_get(port, "GET", "/healthz", body, sizeof(body)), 200);
+    assert_int_equal(e2e_http_get(port, "GET", "/healthz", body, sizeof(body)), 200);
     assert_string_equal(body, "ok\n");
-    assert_int_equal(http_get(port, "GET", "/nope", body, sizeof(body)), 404);
-    assert_int_equal(http_get(port, "POST", "/metrics", body, sizeof(body)), 405);
+    assert_int_equal(e2e_http_get(port, "GET", "/nope", body, sizeof(body)), 404);
+    assert_int_equal(e2e_http_get(port, "POST", "/metrics", body, sizeof(body)), 405);
 
     int st = stop_vigil(pid, SIGTERM);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     /* The endpoint went away with the daemon. */
-    assert_int_equal(http_get(port, "GET", "/healthz", body, sizeof(body)), 0);
+    assert_int_equal(e2e_http_get(port, "GET", "/healthz", body, sizeof(body)), 0);
 
     /* An instance whose brokers do not exist: /metrics still answers,
      * /healthz says what is wrong. */
     run_env_t dead = e;
     snprintf(dead.config, sizeof(dead.config), "%s/%s.nobroker.yaml", tmpdir, e.in);
     snprintf(dead.log, sizeof(dead.log), "%s/%s.nobroker.log", tmpdir, e.in);
-    int dead_port = free_port();
+    int dead_port = e2e_free_port(), no_broker_port = e2e_free_port();
+    assert_true(dead_port > 0 && no_broker_port > 0);
     char cfg[1024];
     snprintf(cfg, sizeof(cfg),
              "kafka:\n  brokers: \"127.0.0.1:%d\"\n  group: %s\n"
              "input:\n  topics: [%s]\n"
              "rules:\n  paths: [%s]\n"
              "metrics:\n  listen: \"127.0.0.1:%d\"\n",
-             free_port(), e.group, e.in, e.rules, dead_port);
-    write_file(dead.config, cfg);
+             no_broker_port, e.group, e.in, e.rules, dead_port);
+    assert_int_equal(e2e_write_file(dead.config, cfg), 0);
     pid = start_vigil(&dead);
-    deadline = now_s() + 30;
-    while (((status = http_get(dead_port, "GET", "/healthz", body, sizeof(body))) != 503 ||
+    deadline = e2e_now_s() + 30;
+    while (((status = e2e_http_get(dead_port, "GET", "/healthz", body, sizeof(body))) != 503 ||
             !strstr(body, "all brokers down")) &&
-           now_s() < deadline)
+           e2e_now_s() < deadline)
         usleep(100000);
     if (status != 503 || !strstr(body, "all brokers down")) {
-        dump_log(&dead);
+        e2e_dump_file(dead.log, 0);
         fail_msg("without a broker, /healthz answered %d '%s'", status, body);
     }
-    assert_int_equal(http_get(dead_port, "GET", "/metrics", text, sizeof(text)), 200);
-    assert_true(sample(text, "vigil_assigned_partitions") == 0);
+    assert_int_equal(e2e_http_get(dead_port, "GET", "/metrics", text, sizeof(text)), 200);
+    assert_true(e2e_metric_sample(text, "vigil_assigned_partitions") == 0);
     stop_vigil(pid, SIGTERM);
 
     /* The metrics port is taken: a start-up error naming the address. */
@@ -1058,12 +879,12 @@ static void test_metrics(void **state)
     st = wait_exit(pid);
     close(busy);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 3)
-        dump_log(&dead);
+        e2e_dump_file(dead.log, 0);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
     char msg[128];
     snprintf(msg, sizeof(msg), "cannot listen on 127.0.0.1:%d for metrics: Address already in use",
              dead_port);
-    assert_true(log_has(&dead, msg, 1));
+    assert_true(e2e_wait_in_file(dead.log, msg, 1, 1));
 }
 
 /* ---- setup ---- */
@@ -1100,19 +921,16 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    kill_children();
+    e2e_kill_children();
     if (producer)
         rd_kafka_destroy(producer);
     if (mock_host)
         rd_kafka_destroy(mock_host);
-    char cmd[300];
     if (getenv("VIGIL_E2E_KEEP")) {
         fprintf(stderr, "e2e: logs kept in %s\n", tmpdir);
         return 0;
     }
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    e2e_remove_dir(tmpdir);
     return 0;
 }
 
@@ -1124,7 +942,8 @@ static int teardown(void **state)
 static void test_flow_control(void **state)
 {
     run_env_t e;
-    int port = free_port();
+    int port = e2e_free_port();
+    assert_true(port > 0);
     make_env(&e, "flow", 1, NULL, port);
     enum { N = 3000 };
     alert_rec_t *exp = calloc(N, sizeof(*exp)), *got = calloc(2 * N, sizeof(*got));
@@ -1137,14 +956,14 @@ static void test_flow_control(void **state)
     reader_open(&r, topics, 2);
     size_t ngot = read_alerts(&r, got, 2 * N, nexp, 120, 2.0);
     static char text[1 << 20];
-    int status = http_get(port, "GET", "/metrics", text, sizeof(text));
-    double throttled = sample(text, "vigil_fetch_throttled_total");
+    int status = e2e_http_get(port, "GET", "/metrics", text, sizeof(text));
+    double throttled = e2e_metric_sample(text, "vigil_fetch_throttled_total");
     char series[256];
     snprintf(series, sizeof(series), "vigil_events_consumed_total{topic=\"%s\"}", e.in);
-    double consumed = sample(text, series);
+    double consumed = e2e_metric_sample(text, series);
     int st = stop_vigil(pid, SIGTERM);
     if (ngot != nexp || !(throttled >= 2))
-        dump_log(&e);
+        e2e_dump_file(e.log, 0);
     assert_int_equal(status, 200);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
@@ -1156,7 +975,7 @@ static void test_flow_control(void **state)
     if (!(throttled >= 2))
         fail_msg("vigil_fetch_throttled_total is %g, expected at least 2", throttled);
     /* Flow pauses are not logged as the consumption pauses of failures. */
-    assert_int_equal(count_log(&e, "consumption paused"), 0);
+    assert_int_equal(e2e_count_in_file(e.log, "consumption paused"), 0);
     reader_close(&r);
     free(exp);
     free(got);
@@ -1165,7 +984,7 @@ static void test_flow_control(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    atexit(kill_children);
+    atexit(e2e_kill_children);
     const char *b = getenv("VIGIL_TEST_BROKERS");
     const char *state = getenv("VIGIL_TEST_BROKER_STATE");
     if (b) {
@@ -1173,8 +992,7 @@ int main(void)
     } else if (state) {
         char path[512];
         snprintf(path, sizeof(path), "%s/bootstrap", state);
-        FILE *f = fopen(path, "r");
-        if (!f || !fgets(brokers, sizeof(brokers), f)) {
+        if (e2e_read_line(path, brokers, sizeof(brokers)) != 0) {
             if (getenv("VIGIL_REQUIRE_BROKER")) {
                 fprintf(stderr, "e2e: no broker bootstrap at %s, and VIGIL_REQUIRE_BROKER is "
                                 "set\n", path);
@@ -1186,8 +1004,6 @@ int main(void)
                     path);
             return 77;
         }
-        fclose(f);
-        brokers[strcspn(brokers, "\r\n")] = '\0';
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alerts_exact),

@@ -21,7 +21,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -33,26 +32,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "e2e_support.h"
+
 static char brokers[256];
 static rd_kafka_t *producer;
 static char tmpdir[256];
 static const char *vigil_bin;
-static int run_seq;
 
 /* ---- helpers ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
-}
 
 static void create_topic(const char *name, int partitions)
 {
@@ -72,107 +59,21 @@ static void create_topic(const char *name, int partitions)
     rd_kafka_NewTopic_destroy(nt);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* ---- children ---- */
-
-static pid_t children[8];
-
-static void kill_children(void)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (children[i] > 0) {
-            kill(children[i], SIGKILL);
-            waitpid(children[i], NULL, 0);
-            children[i] = 0;
-        }
-}
-
-static void track_child(pid_t pid, bool add)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (add ? children[i] == 0 : children[i] == pid) {
-            children[i] = add ? pid : 0;
-            return;
-        }
-}
 
 static pid_t start_vigil(const char *config, const char *log)
 {
-    pid_t pid = fork();
+    pid_t pid = e2e_start_vigil(vigil_bin, config, log, false);
     assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(vigil_bin, vigil_bin, "run", "--config", config, (char *)NULL);
-        _exit(127);
-    }
-    track_child(pid, true);
     return pid;
 }
 
 /* Sends sig and waits (bounded); returns the wait status. */
 static int stop_vigil(pid_t pid, int sig)
 {
-    kill(pid, sig);
     int status = 0;
-    double t0 = now_s();
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_s() - t0 > 60) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            break;
-        }
-        sleep_s(0.01);
-    }
-    track_child(pid, false);
+    e2e_stop_child(pid, sig, 60, &status);
     return status;
-}
-
-static size_t count_in_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    size_t n = 0;
-    while (fgets(line, sizeof(line), f))
-        n += strstr(line, text) != NULL;
-    fclose(f);
-    return n;
-}
-
-/* Waits until log holds at least n lines with text. */
-static bool wait_log(const char *log, const char *text, size_t n, double timeout)
-{
-    double deadline = now_s() + timeout;
-    while (now_s() < deadline) {
-        if (count_in_file(log, text) >= n)
-            return true;
-        sleep_s(0.02);
-    }
-    return false;
-}
-
-static void dump_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char line[2048];
-    fprintf(stderr, "---- %s ----\n", path);
-    while (fgets(line, sizeof(line), f))
-        fputs(line, stderr);
-    fclose(f);
 }
 
 /* ---- events and the reference ---- */
@@ -267,7 +168,7 @@ static void reference(const char *name, const event_t *ev, int n, int partitions
 {
     char rules[512], cmd[4096], files[2048] = "";
     snprintf(rules, sizeof(rules), "%s/%s.rules.yaml", tmpdir, name);
-    write_file(rules, RULES);
+    assert_int_equal(e2e_write_file(rules, RULES), 0);
     for (int p = 0; p < partitions; p++) {
         char path[512];
         snprintf(path, sizeof(path), "%s/%s.p%d.jsonl", tmpdir, name, p);
@@ -306,8 +207,7 @@ typedef struct env {
 static void make_env(env_t *e, const char *name, int partitions, const char *props,
                      const char *extra)
 {
-    snprintf(e->in, sizeof(e->in), "e2es-%s-%ld-%d-%d", name, (long)getpid(),
-             (int)(time(NULL) % 100000), run_seq++);
+    e2e_unique_name(e->in, sizeof(e->in), "e2es", name);
     snprintf(e->alerts, sizeof(e->alerts), "%s.alerts", e->in);
     snprintf(e->dlq, sizeof(e->dlq), "%s.dlq", e->in);
     snprintf(e->group, sizeof(e->group), "%s.group", e->in);
@@ -317,7 +217,7 @@ static void make_env(env_t *e, const char *name, int partitions, const char *pro
     create_topic(e->dlq, 1);
     snprintf(e->rules, sizeof(e->rules), "%s/%s.rules.yaml", tmpdir, e->in);
     snprintf(e->config, sizeof(e->config), "%s/%s.config.yaml", tmpdir, e->in);
-    write_file(e->rules, RULES);
+    assert_int_equal(e2e_write_file(e->rules, RULES), 0);
     char buf[4096];
     snprintf(buf, sizeof(buf),
              "kafka:\n"
@@ -344,7 +244,7 @@ static void make_env(env_t *e, const char *name, int partitions, const char *pro
              "  listen: off\n",
              brokers, e->group, props ? props : "", e->in, e->alerts, e->dlq, e->rules,
              e->state, extra ? extra : "");
-    write_file(e->config, buf);
+    assert_int_equal(e2e_write_file(e->config, buf), 0);
 }
 
 static void produce_event(const env_t *e, const event_t *ev, int partitions)
@@ -411,8 +311,8 @@ static size_t covered(const reader_t *r, const keyset_t *ref)
 
 static void read_for(reader_t *r, double seconds)
 {
-    double deadline = now_s() + seconds;
-    while (now_s() < deadline) {
+    double deadline = e2e_now_s() + seconds;
+    while (e2e_now_s() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->c, 50);
         if (!m)
             continue;
@@ -427,8 +327,8 @@ static void read_for(reader_t *r, double seconds)
  * more for extras. */
 static void read_until(reader_t *r, const keyset_t *ref, double timeout, double settle)
 {
-    double deadline = now_s() + timeout;
-    while (now_s() < deadline && covered(r, ref) < ref->n)
+    double deadline = e2e_now_s() + timeout;
+    while (e2e_now_s() < deadline && covered(r, ref) < ref->n)
         read_for(r, 0.2);
     read_for(r, settle);
 }
@@ -484,8 +384,8 @@ static size_t kill_rounds(const char *name, const char *props, const char *extra
     int per = N / (rounds + 1), next = 0;
     for (int round = 0; round < rounds; round++) {
         pid_t pid = start_vigil(e.config, log);
-        if (!wait_log(log, "partition state", (size_t)round + 1, 60)) {
-            dump_file(log);
+        if (!e2e_wait_in_file(log, "partition state", (size_t)round + 1, 60)) {
+            e2e_dump_file(log, 0);
             fail_msg("%s: vigil did not get its partition", name);
         }
         /* About 1.5 s of events per round, the kill somewhere in its
@@ -513,8 +413,8 @@ static size_t kill_rounds(const char *name, const char *props, const char *extra
     read_until(&r, &ref, 90, 1.5);
     int st = stop_vigil(pid, SIGTERM);
     if (covered(&r, &ref) < ref.n)
-        dump_file(log);
-    size_t restored = count_in_file(log, "partition state restored");
+        e2e_dump_file(log, 0);
+    size_t restored = e2e_count_in_file(log, "partition state restored");
     fprintf(stderr, "%s: %d kill -9 restarts, %zu starts resumed from a checkpoint\n", name,
             rounds, restored);
     size_t dups = compare(name, &r, &ref);
@@ -559,8 +459,8 @@ static void test_partition_move(void **state)
     reader_t r;
     reader_open(&r, e.alerts, false);
     pid_t a = start_vigil(e.config, loga);
-    if (!wait_log(loga, "partition state", 2, 60)) {
-        dump_file(loga);
+    if (!e2e_wait_in_file(loga, "partition state", 2, 60)) {
+        e2e_dump_file(loga, 0);
         fail_msg("instance A did not get both partitions");
     }
     int half = N / 2;
@@ -570,9 +470,9 @@ static void test_partition_move(void **state)
     read_for(&r, 1.0);
     size_t before = r.got.n;
     pid_t b = start_vigil(e.config, logb);
-    if (!wait_log(logb, "partition state", 1, 60)) {
-        dump_file(loga);
-        dump_file(logb);
+    if (!e2e_wait_in_file(logb, "partition state", 1, 60)) {
+        e2e_dump_file(loga, 0);
+        e2e_dump_file(logb, 0);
         fail_msg("instance B got no partition");
     }
     for (int i = half; i < N; i++)
@@ -580,13 +480,13 @@ static void test_partition_move(void **state)
     rd_kafka_flush(producer, 10000);
     read_until(&r, &ref, 60, 1.5);
     int sa = stop_vigil(a, SIGTERM), sb = stop_vigil(b, SIGTERM);
-    size_t moved = count_in_file(logb, "partition state restored");
+    size_t moved = e2e_count_in_file(logb, "partition state restored");
     fprintf(stderr, "move: %zu alerts before B joined; B resumed %zu partitions from "
                     "checkpoints\n",
             before, moved);
     if (moved < 1 || covered(&r, &ref) < ref.n) {
-        dump_file(loga);
-        dump_file(logb);
+        e2e_dump_file(loga, 0);
+        e2e_dump_file(logb, 0);
     }
     compare("move", &r, &ref);
     assert_true(before > 0 && before < ref.n);
@@ -614,8 +514,8 @@ static void test_reload_keeps_windows(void **state)
     reader_t r;
     reader_open(&r, e.alerts, false);
     pid_t pid = start_vigil(e.config, log);
-    if (!wait_log(log, "partition state", 1, 60)) {
-        dump_file(log);
+    if (!e2e_wait_in_file(log, "partition state", 1, 60)) {
+        e2e_dump_file(log, 0);
         fail_msg("reload: vigil did not get its partition");
     }
     for (int i = 0; i < N / 2; i++)
@@ -633,10 +533,10 @@ static void test_reload_keeps_windows(void **state)
              "  - id: never\n"
              "    match: {field: type, eq: nothing-is-of-this-type}\n",
              RULES);
-    write_file(e.rules, rules);
+    assert_int_equal(e2e_write_file(e.rules, rules), 0);
     kill(pid, SIGHUP);
-    if (!wait_log(log, "rules reloaded", 1, 30)) {
-        dump_file(log);
+    if (!e2e_wait_in_file(log, "rules reloaded", 1, 30)) {
+        e2e_dump_file(log, 0);
         fail_msg("reload: the rules were not reloaded");
     }
     for (int i = N / 2; i < N; i++)
@@ -645,7 +545,7 @@ static void test_reload_keeps_windows(void **state)
     read_until(&r, &ref, 60, 1.0);
     int st = stop_vigil(pid, SIGTERM);
     if (covered(&r, &ref) < ref.n)
-        dump_file(log);
+        e2e_dump_file(log, 0);
     fprintf(stderr, "reload: %zu alerts before the reload\n", before);
     size_t dups = compare("reload", &r, &ref);
     assert_int_equal(dups, 0);
@@ -691,8 +591,8 @@ static void test_checkpoint_topic(void **state)
     char log[512];
     snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
     pid_t pid = start_vigil(e.config, log);
-    if (!wait_log(log, "partition state", 1, 60)) {
-        dump_file(log);
+    if (!e2e_wait_in_file(log, "partition state", 1, 60)) {
+        e2e_dump_file(log, 0);
         fail_msg("cptopic: vigil did not start");
     }
     int st = stop_vigil(pid, SIGTERM);
@@ -708,13 +608,10 @@ static void test_checkpoint_topic(void **state)
     snprintf(log, sizeof(log), "%s/%s.log", tmpdir, bad.in);
     pid = start_vigil(bad.config, log);
     int status = 0;
-    double t0 = now_s();
-    while (waitpid(pid, &status, WNOHANG) == 0 && now_s() - t0 < 60)
-        sleep_s(0.05);
-    track_child(pid, false);
+    e2e_stop_child(pid, 0, 60, &status);
     if (!(WIFEXITED(status) && WEXITSTATUS(status) != 0) ||
-        count_in_file(log, "cleanup.policy=compact") == 0) {
-        dump_file(log);
+        e2e_count_in_file(log, "cleanup.policy=compact") == 0) {
+        e2e_dump_file(log, 0);
         fail_msg("cptopic: a checkpoint topic with cleanup.policy=delete was not refused");
     }
 }
@@ -736,24 +633,21 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    kill_children();
+    e2e_kill_children();
     if (producer)
         rd_kafka_destroy(producer);
     if (getenv("VIGIL_E2E_KEEP")) {
         fprintf(stderr, "e2e_state: logs kept in %s\n", tmpdir);
         return 0;
     }
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    e2e_remove_dir(tmpdir);
     return 0;
 }
 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    atexit(kill_children);
+    atexit(e2e_kill_children);
     vigil_bin = getenv("VIGIL_BIN");
     if (!vigil_bin) {
         fprintf(stderr, "e2e_state: VIGIL_BIN is not set\n");
@@ -766,10 +660,7 @@ int main(void)
     } else {
         char path[512];
         snprintf(path, sizeof(path), "%s/bootstrap", st ? st : "");
-        FILE *f = st ? fopen(path, "r") : NULL;
-        if (!f || !fgets(brokers, sizeof(brokers), f)) {
-            if (f)
-                fclose(f);
+        if (!st || e2e_read_line(path, brokers, sizeof(brokers)) != 0) {
             if (getenv("VIGIL_REQUIRE_BROKER")) {
                 fprintf(stderr, "e2e_state: no broker, and VIGIL_REQUIRE_BROKER is set\n");
                 return 1;
@@ -778,8 +669,6 @@ int main(void)
                             "VIGIL_TEST_BROKER_STATE)\n");
             return 77;
         }
-        fclose(f);
-        brokers[strcspn(brokers, "\r\n")] = '\0';
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checkpoint_topic),

@@ -28,23 +28,20 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "e2e_support.h"
 
 static char brokers[256];
 static rd_kafka_t *mock_host; /* mock mode: owns the cluster */
@@ -53,35 +50,13 @@ static rd_kafka_t *producer; /* the test's producer, also used for admin request
 static char tmpdir[256];
 static const char *vigil_bin;
 static const char *broker_script, *broker_state; /* real mode */
-static int run_seq;
 
 /* ---- helpers ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-    if (s > 0)
-        usleep((useconds_t)(s * 1e6));
-}
 
 static long env_long(const char *name, long def)
 {
     const char *v = getenv(name);
     return v && *v ? strtol(v, NULL, 10) : def;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
 }
 
 /* Waits for an admin result event and fails on any topic error. */
@@ -143,27 +118,6 @@ static void alter_topic(const char *name, const char *key, const char *value)
 
 /* ---- vigil as a child process ---- */
 
-static pid_t children[8];
-
-static void kill_children(void)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (children[i] > 0) {
-            kill(children[i], SIGKILL);
-            waitpid(children[i], NULL, 0);
-            children[i] = 0;
-        }
-}
-
-static void track_child(pid_t pid, bool add)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (add ? children[i] == 0 : children[i] == pid) {
-            children[i] = add ? pid : 0;
-            return;
-        }
-}
-
 typedef struct run_env {
     char in[96], alerts[128], trade_alerts[128], dlq[128], group[128];
     char config[512], rules[512], log[512], events[512];
@@ -179,8 +133,7 @@ enum { NRULES = 2 };
 static void name_env(run_env_t *e, const char *name, int partitions)
 {
     memset(e, 0, sizeof(*e));
-    snprintf(e->in, sizeof(e->in), "fault-%s-%ld-%d-%d", name, (long)getpid(),
-             (int)(time(NULL) % 100000), run_seq++);
+    e2e_unique_name(e->in, sizeof(e->in), "fault", name);
     snprintf(e->alerts, sizeof(e->alerts), "%s.alerts", e->in);
     snprintf(e->trade_alerts, sizeof(e->trade_alerts), "%s.trade", e->in);
     snprintf(e->dlq, sizeof(e->dlq), "%s.dlq", e->in);
@@ -210,7 +163,7 @@ static void name_env(run_env_t *e, const char *name, int partitions)
              "        - {field: change_pct, lte: -20}\n"
              "    alert: {topic: %s}\n",
              e->trade_alerts);
-    write_file(e->rules, buf);
+    assert_int_equal(e2e_write_file(e->rules, buf), 0);
 }
 
 static void create_env_topics(const run_env_t *e)
@@ -252,44 +205,24 @@ static void write_config(run_env_t *e, const char *delivery, const char *extra)
              "  listen: %s\n",
              brokers, e->group, extra ? extra : "", e->in, e->alerts, e->dlq, e->rules, delivery,
              listen_at);
-    write_file(e->config, buf);
+    assert_int_equal(e2e_write_file(e->config, buf), 0);
 }
 
 static pid_t start_vigil(const run_env_t *e)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid > 0) {
-        track_child(pid, true);
-        return pid;
-    }
-    int fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-    }
     /* VIGIL_FAULT_VERBOSE=1: debug logging (with librdkafka's) in the logs. */
-    if (getenv("VIGIL_FAULT_VERBOSE"))
-        execl(vigil_bin, vigil_bin, "run", "-v", "--config", e->config, (char *)NULL);
-    execl(vigil_bin, vigil_bin, "run", "--config", e->config, (char *)NULL);
-    _exit(127);
+    bool verbose = getenv("VIGIL_FAULT_VERBOSE") != NULL;
+    pid_t pid = e2e_start_vigil(vigil_bin, e->config, e->log, verbose);
+    assert_true(pid >= 0);
+    return pid;
 }
 
 /* Sends sig and waits up to timeout s for the exit; returns the status. */
 static int stop_vigil(pid_t pid, int sig, double timeout)
 {
-    kill(pid, sig);
     int status = 0;
-    double t0 = now_s();
-    track_child(pid, false);
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_s() - t0 > timeout) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fail_msg("vigil did not stop within %.0f s of signal %d", timeout, sig);
-        }
-        usleep(10000);
-    }
+    if (!e2e_stop_child(pid, sig, timeout, &status))
+        fail_msg("vigil did not stop within %.0f s of signal %d", timeout, sig);
     return status;
 }
 
@@ -297,36 +230,6 @@ static bool alive(pid_t pid)
 {
     int status;
     return waitpid(pid, &status, WNOHANG) == 0;
-}
-
-static void dump_log(const run_env_t *e, int max_lines)
-{
-    FILE *f = fopen(e->log, "r");
-    if (!f)
-        return;
-    char line[2048];
-    size_t total = 0;
-    while (fgets(line, sizeof(line), f))
-        total++;
-    rewind(f);
-    size_t skip = total > (size_t)max_lines ? total - (size_t)max_lines : 0;
-    fprintf(stderr, "---- %s (last %zu of %zu lines) ----\n", e->log, total - skip, total);
-    for (size_t i = 0; fgets(line, sizeof(line), f); i++)
-        if (i >= skip)
-            fputs(line, stderr);
-    fclose(f);
-}
-
-static size_t count_log(const run_env_t *e, const char *text)
-{
-    size_t n = 0;
-    char line[2048];
-    FILE *f = fopen(e->log, "r");
-    while (f && fgets(line, sizeof(line), f))
-        n += strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return n;
 }
 
 /* ---- events and what vigil scan expects of them ---- */
@@ -648,19 +551,19 @@ static tally_t tally(const stream_t *s)
  * settle s more, for late duplicates) or timeout s have passed. */
 static tally_t read_all(reader_t *r, stream_t *s, double timeout, double settle)
 {
-    double deadline = now_s() + timeout, stop_at = 0, next_check = 0;
-    while (now_s() < deadline && (stop_at == 0 || now_s() < stop_at)) {
+    double deadline = e2e_now_s() + timeout, stop_at = 0, next_check = 0;
+    while (e2e_now_s() < deadline && (stop_at == 0 || e2e_now_s() < stop_at)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->c, 100);
         if (m) {
             if (!m->err)
                 take(r, s, m);
             rd_kafka_message_destroy(m);
         }
-        if (stop_at == 0 && now_s() >= next_check) {
+        if (stop_at == 0 && e2e_now_s() >= next_check) {
             tally_t t = tally(s);
             if (t.missing == 0 && t.dlq_missing == 0)
-                stop_at = now_s() + settle;
-            next_check = now_s() + 0.5;
+                stop_at = e2e_now_s() + settle;
+            next_check = e2e_now_s() + 0.5;
         }
     }
     return tally(s);
@@ -713,7 +616,7 @@ static void assert_committed_to_end(const run_env_t *e, const stream_t *s)
  * partition to its end; true when it has. */
 static bool wait_committed_to_end(const run_env_t *e, const stream_t *s, double timeout)
 {
-    double deadline = now_s() + timeout;
+    double deadline = e2e_now_s() + timeout;
     int64_t off[16];
     do {
         committed(e, off);
@@ -722,8 +625,8 @@ static bool wait_committed_to_end(const run_env_t *e, const stream_t *s, double 
             p++;
         if (p == e->partitions)
             return true;
-        sleep_s(0.5);
-    } while (now_s() < deadline);
+        e2e_sleep_s(0.5);
+    } while (e2e_now_s() < deadline);
     return false;
 }
 
@@ -742,7 +645,7 @@ static void assert_complete(const run_env_t *e, const stream_t *s, const tally_t
 {
     if (t->missing || t->dlq_missing || s->unexpected ||
         (exactly_once && (t->duplicates || t->dlq_duplicates))) {
-        dump_log(e, 60);
+        e2e_dump_file(e->log, 60);
         if (s->unexpected)
             fail_msg("%ld unexpected outputs, the first: %s", s->unexpected,
                      s->first_unexpected);
@@ -757,68 +660,6 @@ static void assert_complete(const run_env_t *e, const stream_t *s, const tally_t
         fail_msg("exactly-once: %ld duplicate alerts, %ld duplicate dead letters", t->duplicates,
                  t->dlq_duplicates);
     }
-}
-
-/* ---- HTTP (metrics, healthz) ---- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int http_get(int port, const char *path, char *body, size_t size)
-{
-    body[0] = '\0';
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return 0;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return 0;
-    }
-    static char resp[1 << 20];
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof(resp) - 1 && (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
-        got += (size_t)r;
-    close(fd);
-    resp[got] = '\0';
-    int status = 0;
-    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
-        return 0;
-    const char *b = strstr(resp, "\r\n\r\n");
-    if (b)
-        snprintf(body, size, "%s", b + 4);
-    return status;
-}
-
-static double sample(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ')
-            return strtod(p + n + 1, NULL);
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return NAN;
 }
 
 /* ---- the real broker ---- */
@@ -861,7 +702,7 @@ static void kill_test(bool exactly_once)
      * and replaced at once. */
     reader_t r;
     reader_open(&r, &e, exactly_once);
-    double t0 = now_s();
+    double t0 = e2e_now_s();
     pid_t pid = start_vigil(&e);
     int killed = 0;
     size_t assigned_seen = 0;
@@ -869,10 +710,10 @@ static void kill_test(bool exactly_once)
     const long chunk = 250;
     long from = 0;
     while (from < n || killed < kills) {
-        double t = now_s() - t0;
+        double t = e2e_now_s() - t0;
         if (killed < kills && kill_at == INFINITY && t >= next_look) {
             next_look = t + 0.1;
-            size_t a = count_log(&e, "msg=\"partitions assigned\"");
+            size_t a = e2e_count_in_file(e.log, "msg=\"partitions assigned\"");
             if (a > assigned_seen) {
                 assigned_seen = a;
                 kill_at = t + 0.1 + 1.4 * rand() / (double)RAND_MAX;
@@ -881,7 +722,7 @@ static void kill_test(bool exactly_once)
         if (t >= kill_at) {
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
-            track_child(pid, false);
+            e2e_track_child(pid, false);
             killed++;
             kill_at = INFINITY;
             pid = start_vigil(&e);
@@ -894,14 +735,14 @@ static void kill_test(bool exactly_once)
             continue;
         }
         rd_kafka_poll(producer, 0);
-        sleep_s(0.02);
+        e2e_sleep_s(0.02);
         if (t > 600)
             fail_msg("only %d of %d kills after 600 s", killed, kills);
     }
     index_offsets(&s);
     read_some(&r, &s);
     tally_t t = read_all(&r, &s, 240, exactly_once ? 3.0 : 2.0);
-    double secs = now_s() - t0;
+    double secs = e2e_now_s() - t0;
     int st = stop_vigil(pid, SIGTERM, 90);
     /* Anything a last transaction or retry added after the settle. */
     tally_t t2 = read_all(&r, &s, 1, 1.0);
@@ -913,7 +754,7 @@ static void kill_test(bool exactly_once)
     report(what, &s, &t2, secs);
     assert_complete(&e, &s, &t2, exactly_once);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        dump_log(&e, 40);
+        e2e_dump_file(e.log, 40);
         fail_msg("vigil exited with status %d after SIGTERM", st);
     }
     assert_committed_to_end(&e, &s);
@@ -951,13 +792,13 @@ static void restart_test(bool exactly_once)
     scan_expected(&e, &s);
     reader_t r;
     reader_open(&r, &e, exactly_once);
-    double t0 = now_s();
+    double t0 = e2e_now_s();
     pid_t pid = start_vigil(&e);
     pid_t bouncer = 0;
     int bounce_status = -1;
     long from = 0, at_stop = -1;
     while (from < n || bouncer >= 0) {
-        double t = now_s() - t0;
+        double t = e2e_now_s() - t0;
         if (bouncer == 0 && t >= 2) {
             /* A shell does it, so that the stream goes on meanwhile (and
              * the forked child only execs: this process has threads). */
@@ -976,7 +817,7 @@ static void restart_test(bool exactly_once)
         }
         if (bouncer > 0 && waitpid(bouncer, &bounce_status, WNOHANG) == bouncer) {
             fprintf(stderr, "fault: broker stopped %.1f s in (%ld events sent), back at %.1f s\n",
-                    2.0, at_stop, now_s() - t0);
+                    2.0, at_stop, e2e_now_s() - t0);
             bouncer = -1;
         }
         if (from < n && t >= stream_s * (double)from / (double)n) {
@@ -986,14 +827,14 @@ static void restart_test(bool exactly_once)
             continue;
         }
         rd_kafka_poll(producer, 0);
-        sleep_s(0.02);
+        e2e_sleep_s(0.02);
         if (t > 300)
             fail_msg("the broker restart did not finish within 300 s");
     }
     assert_true(WIFEXITED(bounce_status) && WEXITSTATUS(bounce_status) == 0);
     index_offsets(&s);
     read_all(&r, &s, 180, 2.0);
-    double secs = now_s() - t0;
+    double secs = e2e_now_s() - t0;
     assert_true(alive(pid));
     /* The group session may have expired while the broker was away (the
      * partitions are then lost, and read again from the last commit once
@@ -1007,14 +848,15 @@ static void restart_test(bool exactly_once)
            &t, secs);
     fprintf(stderr, "fault: %zu partition assignments, %zu aborted transactions, %zu failed "
                     "deliveries logged\n",
-            count_log(&e, "partitions assigned"), count_log(&e, "transaction aborted"),
-            count_log(&e, "delivery failed"));
+            e2e_count_in_file(e.log, "partitions assigned"),
+            e2e_count_in_file(e.log, "transaction aborted"),
+            e2e_count_in_file(e.log, "delivery failed"));
     assert_complete(&e, &s, &t, exactly_once);
     if (!done)
-        dump_log(&e, 40);
+        e2e_dump_file(e.log, 40);
     assert_true(done);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        dump_log(&e, 40);
+        e2e_dump_file(e.log, 40);
         fail_msg("vigil exited with status %d after SIGTERM", st);
     }
     assert_committed_to_end(&e, &s);
@@ -1035,17 +877,6 @@ static void test_broker_restart_exactly_once(void **state)
 
 /* ---- exactly-once: a second producer with the same transactional.id ---- */
 
-static bool wait_log(const run_env_t *e, const char *text, double timeout)
-{
-    double deadline = now_s() + timeout;
-    while (now_s() < deadline) {
-        if (count_log(e, text) > 0)
-            return true;
-        sleep_s(0.1);
-    }
-    return false;
-}
-
 /* Two exactly-once instances of one group on one host share the default
  * transactional.id: the second fences the first, which must stop with
  * exit status 3 and say why; the second delivers everything, once. */
@@ -1063,18 +894,11 @@ static void test_fenced_exactly_once(void **state)
     produce_range(&e, &s, 0, n);
     index_offsets(&s);
     pid_t first = start_vigil(&e);
-    assert_true(wait_log(&e, "partitions assigned", 60));
+    assert_true(e2e_wait_in_file(e.log, "partitions assigned", 1, 60));
     pid_t second = start_vigil(&e);
-    double deadline = now_s() + 60;
     int st = 0;
-    while (now_s() < deadline && waitpid(first, &st, WNOHANG) == 0)
-        sleep_s(0.1);
-    bool exited = now_s() < deadline;
-    track_child(first, false);
-    if (!exited) {
-        kill(first, SIGKILL);
-        waitpid(first, NULL, 0);
-        dump_log(&e, 40);
+    if (!e2e_stop_child(first, 0, 60, &st)) {
+        e2e_dump_file(e.log, 40);
         fail_msg("the fenced instance did not stop within 60 s");
     }
     reader_t r;
@@ -1085,8 +909,8 @@ static void test_fenced_exactly_once(void **state)
     reader_close(&r);
     report("fenced by a second instance (exactly-once)", &s, &t, 0);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 3 ||
-        count_log(&e, "another producer uses the same transactional.id") == 0) {
-        dump_log(&e, 40);
+        e2e_count_in_file(e.log, "another producer uses the same transactional.id") == 0) {
+        e2e_dump_file(e.log, 40);
         fail_msg("the fenced instance exited with status %d, not 3 with a message", st);
     }
     assert_complete(&e, &s, &t, true);
@@ -1122,12 +946,12 @@ static void test_rebalance_exactly_once(void **state)
     stream_t s;
     stream_init(&s, &e, n);
     scan_expected(&e, &s);
-    double t0 = now_s();
+    double t0 = e2e_now_s();
     pid_t pa = start_vigil(&a), pb = 0, pc = 0;
     int sta = -1;
     long from = 0;
     while (from < n) {
-        double t = now_s() - t0;
+        double t = e2e_now_s() - t0;
         if (!pb && t >= 3)
             pb = start_vigil(&b);
         if (pa && t >= 7) {
@@ -1143,7 +967,7 @@ static void test_rebalance_exactly_once(void **state)
             continue;
         }
         rd_kafka_poll(producer, 0);
-        sleep_s(0.02);
+        e2e_sleep_s(0.02);
     }
     if (!pc)
         pc = start_vigil(&c);
@@ -1159,10 +983,11 @@ static void test_rebalance_exactly_once(void **state)
     int stb = stop_vigil(pb, SIGTERM, 60), stc = stop_vigil(pc, SIGTERM, 60);
     tally_t t = read_all(&r, &s, 1, 1.0);
     reader_close(&r);
-    report("rebalances: 3 instances join and leave (exactly-once)", &s, &t, now_s() - t0);
+    report("rebalances: 3 instances join and leave (exactly-once)", &s, &t, e2e_now_s() - t0);
     fprintf(stderr, "fault: %zu assignments, %zu revocations, %zu aborted transactions\n",
-            count_log(&e, "partitions assigned"), count_log(&e, "partitions revoked"),
-            count_log(&e, "transaction aborted"));
+            e2e_count_in_file(e.log, "partitions assigned"),
+            e2e_count_in_file(e.log, "partitions revoked"),
+            e2e_count_in_file(e.log, "transaction aborted"));
     assert_complete(&e, &s, &t, true);
     assert_true(done);
     assert_true(WIFEXITED(sta) && WEXITSTATUS(sta) == 0);
@@ -1177,9 +1002,9 @@ static void test_rebalance_exactly_once(void **state)
 static bool wait_health(int port, int status, const char *text, double timeout, char *body,
                         size_t size)
 {
-    double deadline = now_s() + timeout;
-    while (now_s() < deadline) {
-        int st = http_get(port, "/healthz", body, size);
+    double deadline = e2e_now_s() + timeout;
+    while (e2e_now_s() < deadline) {
+        int st = e2e_http_get(port, "GET", "/healthz", body, size);
         if (st == status && (!text || strstr(body, text)))
             return true;
         usleep(200000);
@@ -1198,7 +1023,8 @@ static void unwritable_test(bool missing, bool exactly_once)
     const long n = 600;
     run_env_t e;
     name_env(&e, missing ? (exactly_once ? "missing-eos" : "missing") : "too-small", 1);
-    e.metrics_port = free_port();
+    e.metrics_port = e2e_free_port();
+    assert_true(e.metrics_port > 0);
     create_topic(e.in, 1, NULL);
     create_topic(e.trade_alerts, 1, NULL);
     create_topic(e.dlq, 1, NULL);
@@ -1216,30 +1042,30 @@ static void unwritable_test(bool missing, bool exactly_once)
     scan_expected(&e, &s);
     produce_range(&e, &s, 0, n);
     index_offsets(&s);
-    double t0 = now_s();
+    double t0 = e2e_now_s();
     pid_t pid = start_vigil(&e);
     static char body[1 << 20];
     const char *unhealthy = exactly_once ? "transactions aborted" : "cannot be delivered";
     if (!wait_health(e.metrics_port, 503, unhealthy, 60, body, sizeof(body))) {
-        dump_log(&e, 40);
+        e2e_dump_file(e.log, 40);
         fail_msg("/healthz did not report undeliverable alerts; last answer: %s", body);
     }
     fprintf(stderr, "fault: /healthz: %s", body);
     /* Several seconds of failure: the log is rate-limited, the consumer
      * paused, and no offset past the first sanction-news event (event 0,
      * offset 0) is committed. */
-    sleep_s(4);
-    assert_int_equal(http_get(e.metrics_port, "/metrics", body, sizeof(body)), 200);
+    e2e_sleep_s(4);
+    assert_int_equal(e2e_http_get(e.metrics_port, "GET", "/metrics", body, sizeof(body)), 200);
     if (exactly_once) {
         /* Each try aborts its transaction and rewinds, with a growing
          * backoff between tries. */
-        double aborted = sample(body, "vigil_transactions_total{result=\"aborted\"}");
+        double aborted = e2e_metric_sample(body, "vigil_transactions_total{result=\"aborted\"}");
         fprintf(stderr, "fault: aborted=%g\n", aborted);
         assert_true(aborted >= 2);
     } else {
-        double failing = sample(body, "vigil_outputs_failing");
-        double paused = sample(body, "vigil_consumer_paused");
-        double retries = sample(body, "vigil_delivery_retries_total");
+        double failing = e2e_metric_sample(body, "vigil_outputs_failing");
+        double paused = e2e_metric_sample(body, "vigil_consumer_paused");
+        double retries = e2e_metric_sample(body, "vigil_delivery_retries_total");
         fprintf(stderr, "fault: failing=%g paused=%g retries=%g\n", failing, paused, retries);
         assert_true(failing > 0);
         assert_true(paused == 1);
@@ -1248,8 +1074,8 @@ static void unwritable_test(bool missing, bool exactly_once)
     int64_t off[1];
     committed(&e, off);
     assert_true(off[0] <= 0);
-    double failed_for = now_s() - t0;
-    size_t lines = count_log(&e, "msg=\"delivery failed");
+    double failed_for = e2e_now_s() - t0;
+    size_t lines = e2e_count_in_file(e.log, "msg=\"delivery failed");
     fprintf(stderr, "fault: %zu delivery-failure log lines in %.1f s\n", lines, failed_for);
     assert_true(lines <= (size_t)failed_for + 3);
     assert_true(alive(pid));
@@ -1259,13 +1085,13 @@ static void unwritable_test(bool missing, bool exactly_once)
         create_topic(e.alerts, 1, NULL);
     else
         alter_topic(e.alerts, "max.message.bytes", "1048588");
-    double t_fix = now_s();
+    double t_fix = e2e_now_s();
     reader_t r;
     reader_open(&r, &e, exactly_once);
     tally_t t = read_all(&r, &s, 90, exactly_once ? 2.0 : 1.0);
-    double recovered = now_s() - t_fix;
+    double recovered = e2e_now_s() - t_fix;
     if (!wait_health(e.metrics_port, 200, NULL, 30, body, sizeof(body))) {
-        dump_log(&e, 40);
+        e2e_dump_file(e.log, 40);
         fail_msg("/healthz stayed unhealthy after the topic was fixed: %s", body);
     }
     int st = stop_vigil(pid, SIGTERM, 90);
@@ -1274,7 +1100,7 @@ static void unwritable_test(bool missing, bool exactly_once)
     snprintf(what, sizeof(what), "alert topic %s for %.0f s (%s), delivered %.1f s after the fix",
              missing ? "missing" : "refusing alerts (max.message.bytes 200)", failed_for,
              exactly_once ? "exactly-once" : "at-least-once", recovered);
-    report(what, &s, &t, now_s() - t0);
+    report(what, &s, &t, e2e_now_s() - t0);
     assert_complete(&e, &s, &t, exactly_once);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_committed_to_end(&e, &s);
@@ -1312,7 +1138,8 @@ static void mock_test(const char *name, void (*inject)(void), double expect_retr
     const long n = 3000;
     run_env_t e;
     name_env(&e, name, 2);
-    e.metrics_port = free_port();
+    e.metrics_port = e2e_free_port();
+    assert_true(e.metrics_port > 0);
     create_env_topics(&e);
     write_config(&e, "at-least-once", NULL);
     stream_t s;
@@ -1323,20 +1150,20 @@ static void mock_test(const char *name, void (*inject)(void), double expect_retr
     inject();
     reader_t r;
     reader_open(&r, &e, false);
-    double t0 = now_s();
+    double t0 = e2e_now_s();
     pid_t pid = start_vigil(&e);
     read_all(&r, &s, 120, 1.0);
     static char body[1 << 20];
-    int hs = http_get(e.metrics_port, "/metrics", body, sizeof(body));
-    double retries = hs == 200 ? sample(body, "vigil_delivery_retries_total") : NAN;
+    int hs = e2e_http_get(e.metrics_port, "GET", "/metrics", body, sizeof(body));
+    double retries = hs == 200 ? e2e_metric_sample(body, "vigil_delivery_retries_total") : NAN;
     /* Let the auto-commit catch up before the faults are lifted. */
-    double deadline = now_s() + 30;
+    double deadline = e2e_now_s() + 30;
     int64_t off[2] = {-1, -1};
-    while (now_s() < deadline) {
+    while (e2e_now_s() < deadline) {
         committed(&e, off);
         if (off[0] == s.count[0] && off[1] == s.count[1])
             break;
-        sleep_s(0.5);
+        e2e_sleep_s(0.5);
     }
     rd_kafka_mock_broker_set_rtt(mock, 1, 0);
     rd_kafka_mock_clear_request_errors(mock, API_PRODUCE);
@@ -1347,12 +1174,12 @@ static void mock_test(const char *name, void (*inject)(void), double expect_retr
     reader_close(&r);
     char what[160];
     snprintf(what, sizeof(what), "mock %s (%g re-produced)", name, retries);
-    report(what, &s, &t, now_s() - t0);
+    report(what, &s, &t, e2e_now_s() - t0);
     assert_complete(&e, &s, &t, false);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_committed_to_end(&e, &s);
     if (expect_retries > 0 && !(retries >= expect_retries)) {
-        dump_log(&e, 30);
+        e2e_dump_file(e.log, 30);
         fail_msg("expected at least %g re-produced outputs, metrics say %g", expect_retries,
                  retries);
     }
@@ -1455,7 +1282,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    kill_children();
+    e2e_kill_children();
     if (producer)
         rd_kafka_destroy(producer);
     if (mock_host)
@@ -1466,7 +1293,7 @@ static int teardown(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    atexit(kill_children);
+    atexit(e2e_kill_children);
     setvbuf(stdout, NULL, _IOLBF, 0);
     vigil_bin = getenv("VIGIL_BIN");
     if (!vigil_bin) {
@@ -1499,13 +1326,10 @@ int main(void)
         }
         char path[600];
         snprintf(path, sizeof(path), "%s/bootstrap", broker_state);
-        FILE *f = fopen(path, "r");
-        if (!f || !fgets(brokers, sizeof(brokers), f)) {
+        if (e2e_read_line(path, brokers, sizeof(brokers)) != 0) {
             fprintf(stderr, "fault: no %s\n", path);
             return 1;
         }
-        fclose(f);
-        brokers[strcspn(brokers, "\r\n")] = '\0';
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_alert_topic_refuses),
             cmocka_unit_test(test_alert_topic_missing),
@@ -1533,10 +1357,7 @@ int main(void)
         rc = cmocka_run_group_tests(tests, setup, teardown);
     }
     if (!getenv("VIGIL_FAULT_KEEP")) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", tmpdir);
+        e2e_remove_dir(tmpdir);
     } else {
         fprintf(stderr, "fault: logs kept in %s\n", tmpdir);
     }
