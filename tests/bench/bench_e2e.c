@@ -55,7 +55,6 @@
 #endif
 #include <errno.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
@@ -72,6 +71,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "e2e_support.h"
 
 #define MAXPARTS 6
 #define MAXPROCS 2
@@ -96,13 +97,6 @@ static char prefix[64];
 static char self_exe[4096];
 
 /* ---- small helpers ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Wall-clock time: the latency probes compare it with the "time" vigil
  * writes into each alert (same host, so the same clock). */
@@ -211,8 +205,7 @@ static void buf_json_str(buf_t *b, const char *s, size_t n)
 
 static void write_file(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+    if (e2e_write_file(path, text) != 0)
         die("cannot write %s: %s", path, strerror(errno));
 }
 
@@ -358,60 +351,23 @@ static double cpu_other(cpu_mark_t *a, cpu_mark_t *b)
 
 /* ---- child processes ---- */
 
-static pid_t children[8];
-
-static void track(pid_t pid, bool add)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (add ? children[i] == 0 : children[i] == pid) {
-            children[i] = add ? pid : 0;
-            return;
-        }
-}
-
 static bool is_ours(int pid)
 {
-    if (pid == (int)getpid() || pid == (int)broker_pid)
-        return true;
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (children[i] == pid)
-            return true;
-    return false;
-}
-
-static void kill_children(void)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (children[i] > 0) {
-            kill(children[i], SIGKILL);
-            waitpid(children[i], NULL, 0);
-            children[i] = 0;
-        }
+    return pid == (int)getpid() || pid == (int)broker_pid || e2e_is_child((pid_t)pid);
 }
 
 static void on_signal(int sig)
 {
-    kill_children();
+    e2e_kill_children();
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
 static pid_t spawn(char *const argv[], const char *log)
 {
-    pid_t pid = fork();
+    pid_t pid = e2e_spawn(argv, log, false);
     if (pid < 0)
         die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    track(pid, true);
     return pid;
 }
 
@@ -419,32 +375,9 @@ static pid_t spawn(char *const argv[], const char *log)
 static int stop_child(pid_t pid, double grace)
 {
     int status = 0;
-    kill(pid, SIGTERM);
-    double t0 = now_s();
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_s() - t0 > grace) {
-            note("pid %d did not exit %.0f s after SIGTERM; killing it", (int)pid, grace);
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            break;
-        }
-        usleep(10000);
-    }
-    track(pid, false);
+    if (!e2e_stop_child(pid, SIGTERM, grace, &status))
+        note("pid %d did not exit %.0f s after SIGTERM; killing it", (int)pid, grace);
     return status;
-}
-
-static bool file_has(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
 }
 
 /* From a vigil log: events consumed (its "stopped" line) and how many
@@ -672,7 +605,7 @@ static int64_t produce_events(const char *topic, int nparts, long m, double *sec
     buf_t b = {0};
     int64_t bytes = 0;
     long d0 = atomic_load(&delivered);
-    double t0 = now_s();
+    double t0 = e2e_now_s();
     for (long i = 0; i < m; i++) {
         compose_event(&b, i, NULL, NULL);
         bytes += (int64_t)b.len;
@@ -689,7 +622,7 @@ static int64_t produce_events(const char *topic, int nparts, long m, double *sec
     }
     if (rd_kafka_flush(prod, 120000) != 0)
         die("flushing %s took more than 120 s", topic);
-    *secs = now_s() - t0;
+    *secs = e2e_now_s() - t0;
     long got = atomic_load(&delivered) - d0;
     if (got != m)
         die("only %ld of %ld events to %s were acknowledged", got, m, topic);
@@ -702,10 +635,10 @@ static int64_t produce_events(const char *topic, int nparts, long m, double *sec
  * throttling of writers) would otherwise land in whichever run comes next. */
 static void settle(void)
 {
-    double t0 = now_s();
+    double t0 = e2e_now_s();
     sync();
-    if (now_s() - t0 > 0.5)
-        note("(sync took %.1f s)", now_s() - t0);
+    if (e2e_now_s() - t0 > 0.5)
+        note("(sync took %.1f s)", e2e_now_s() - t0);
 }
 
 /* ---- the bare consumer (a child process: same measurement as vigil) ---- */
@@ -954,7 +887,7 @@ static void run_job(job_t *j, const char *rules)
     cpu_mark_t c0, c1;
     cpu_mark(&c0);
     fprintf(stderr, "bench_e2e: %s ...", j->label);
-    double t0 = now_s();
+    double t0 = e2e_now_s();
     for (int i = 0; i < j->nprocs; i++) {
         char *argv_v[] = {(char *)vigil_bin, "run", "--config", j->config[i], NULL};
         char *argv_b[] = {self_exe, "--bare-consumer", (char *)brokers, (char *)j->topic,
@@ -966,15 +899,15 @@ static void run_job(job_t *j, const char *rules)
     j->ok = false;
     int64_t total = j->events;
     bool dead = false;
-    while (now_s() - t0 < job_timeout) {
+    while (e2e_now_s() - t0 < job_timeout) {
         for (int i = 0; i < j->nprocs; i++) {
-            if (j->is_vigil && j->started[i] < 0 && file_has(j->log[i], "msg=\"started\""))
-                j->started[i] = now_s() - t0;
+            if (j->is_vigil && j->started[i] < 0 && e2e_file_has(j->log[i], "msg=\"started\""))
+                j->started[i] = e2e_now_s() - t0;
             int st;
             if (waitpid(pids[i], &st, WNOHANG) == pids[i]) {
                 note("process %d of %s exited early (status %d); its log:", i, j->label, st);
                 show_log_tail(j->log[i]);
-                track(pids[i], false);
+                e2e_track_child(pids[i], false);
                 pids[i] = 0;
                 dead = true;
             }
@@ -982,7 +915,7 @@ static void run_job(job_t *j, const char *rules)
         if (dead)
             break;
         int64_t sum = committed_sum(mon, j->topic, j->nparts, &done);
-        double t = now_s() - t0;
+        double t = e2e_now_s() - t0;
         if (j->t10 < 0 && sum * 10 >= total)
             j->t10 = t;
         if (j->t90 < 0 && sum * 10 >= total * 9)
@@ -1063,16 +996,16 @@ static void read_alerts(const char *atopic, const char *src_topic, tally_t *t)
     char want[300];
     int wl = snprintf(want, sizeof(want), "\"source\":{\"topic\":\"%s\",\"partition\":", src_topic);
     int64_t last = -1;
-    double progress = now_s();
+    double progress = e2e_now_s();
     int errors = 0;
-    while (last < hw - 1 && now_s() - progress < 30) {
+    while (last < hw - 1 && e2e_now_s() - progress < 30) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 500);
         if (!m)
             continue;
         if (m->err && errors++ < 3)
             note("reading %s: %s", atopic, rd_kafka_message_errstr(m));
         if (!m->err) {
-            progress = now_s();
+            progress = e2e_now_s();
             last = m->offset;
             t->alerts++;
             t->bytes += (int64_t)m->len;
@@ -1277,8 +1210,8 @@ static void run_latency(const char *rules, double lat_rate, bool relay, lat_resu
     char *argv[] = {(char *)vigil_bin, "run", "--config", config, NULL};
     char *argv_r[] = {self_exe, "--bare-relay", (char *)brokers, topic, atopic, group, NULL};
     pid_t pid = spawn(relay ? argv_r : argv, logp);
-    double t0 = now_s();
-    while (!file_has(logp, "msg=\"started\"") && now_s() - t0 < 60)
+    double t0 = e2e_now_s();
+    while (!e2e_file_has(logp, "msg=\"started\"") && e2e_now_s() - t0 < 60)
         usleep(10000);
     buf_t b = {0};
     char extra[128];
@@ -1294,8 +1227,8 @@ static void run_latency(const char *rules, double lat_rate, bool relay, lat_resu
         rd_kafka_poll(lp, 0);
     }
     rd_kafka_flush(lp, 30000);
-    t0 = now_s();
-    while (atomic_load(&s.seen) < warm_catch && now_s() - t0 < 60)
+    t0 = e2e_now_s();
+    while (atomic_load(&s.seen) < warm_catch && e2e_now_s() - t0 < 60)
         usleep(10000);
     if (atomic_load(&s.seen) < warm_catch) {
         note("latency: only %ld of %ld warm-up alerts came back in 60 s; %s log:",
@@ -1308,7 +1241,7 @@ static void run_latency(const char *rules, double lat_rate, bool relay, lat_resu
     /* Offered load: event k is due at start + k/rate; sent_ns is the time it
      * is handed to librdkafka (the sender is reported if it falls behind). */
     int64_t start = now_ns(), start_measured = 0;
-    double max_lag = 0, send_t0 = now_s();
+    double max_lag = 0, send_t0 = e2e_now_s();
     long sent = 0;
     for (long k = 0; k < warm_paced + measured; k++) {
         if (k == warm_paced) {
@@ -1317,7 +1250,7 @@ static void run_latency(const char *rules, double lat_rate, bool relay, lat_resu
             start_measured = now_ns();
             max_lag = 0;
         }
-        if (now_s() - send_t0 > 2 * (lat_secs + warm_secs) + 10) {
+        if (e2e_now_s() - send_t0 > 2 * (lat_secs + warm_secs) + 10) {
             note("latency: the sender cannot keep the offered rate; stopped after %ld events",
                  sent);
             break;
@@ -1349,12 +1282,12 @@ static void run_latency(const char *rules, double lat_rate, bool relay, lat_resu
     }
     double send_secs = (double)(now_ns() - start_measured) / 1e9;
     rd_kafka_flush(lp, 30000);
-    t0 = now_s();
-    while (atomic_load(&s.seen) < warm + sent && now_s() - t0 < 60)
+    t0 = e2e_now_s();
+    while (atomic_load(&s.seen) < warm + sent && e2e_now_s() - t0 < 60)
         usleep(10000);
     read_pstat(pid, &ps1);
     cpu_mark(&c1);
-    double phase = now_s() - t0 + send_secs;
+    double phase = e2e_now_s() - t0 + send_secs;
     usleep(500000); /* duplicates, if any */
     atomic_store(&s.stop, 1);
     pthread_join(th, NULL);
@@ -1478,12 +1411,12 @@ static void run_load(const char *name, const char *terms, load_result_t *r)
     int nrl = 0;
     for (int i = 0; i < REPS; i++) {
         char *argv[] = {(char *)vigil_bin, "check", rules, NULL};
-        double t0 = now_s();
+        double t0 = e2e_now_s();
         pid_t pid = spawn(argv, NULL);
         int st;
         waitpid(pid, &st, 0);
-        track(pid, false);
-        ck[i] = now_s() - t0;
+        e2e_track_child(pid, false);
+        ck[i] = e2e_now_s() - t0;
         r->check_rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
     }
     r->check_s = median(ck, REPS);
@@ -1498,35 +1431,35 @@ static void run_load(const char *name, const char *terms, load_result_t *r)
         snprintf(logp, sizeof(logp), "%s/load-%s-%d.log", workdir, name, i);
         write_vigil_config(config, group, topic, atopic, dlq, rules, 29320);
         char *argv[] = {(char *)vigil_bin, "run", "--config", config, NULL};
-        double t0 = now_s();
+        double t0 = e2e_now_s();
         pid_t pid = spawn(argv, logp);
         bool seen = false;
-        while (now_s() - t0 < 120) {
-            if (file_has(logp, "msg=\"started\"")) {
+        while (e2e_now_s() - t0 < 120) {
+            if (e2e_file_has(logp, "msg=\"started\"")) {
                 seen = true;
                 break;
             }
             if (waitpid(pid, NULL, WNOHANG) == pid) {
-                track(pid, false);
+                e2e_track_child(pid, false);
                 pid = 0;
                 break;
             }
             usleep(2000);
         }
         if (seen) {
-            su[nst++] = now_s() - t0;
+            su[nst++] = e2e_now_s() - t0;
             pstat_t ps;
             read_pstat(pid, &ps);
             r->rss_kb = ps.rss_kb;
             r->hwm_kb = ps.hwm_kb;
             /* Reload: SIGHUP until "rules reloaded" (the new ruleset is
              * compiled beside the live one, then swapped). */
-            double t1 = now_s();
+            double t1 = e2e_now_s();
             kill(pid, SIGHUP);
-            while (now_s() - t1 < 120 && !file_has(logp, "msg=\"rules reloaded\""))
+            while (e2e_now_s() - t1 < 120 && !e2e_file_has(logp, "msg=\"rules reloaded\""))
                 usleep(2000);
-            if (file_has(logp, "msg=\"rules reloaded\"")) {
-                rl[nrl++] = now_s() - t1;
+            if (e2e_file_has(logp, "msg=\"rules reloaded\"")) {
+                rl[nrl++] = e2e_now_s() - t1;
                 read_pstat(pid, &ps);
                 r->reload_rss_kb = ps.rss_kb;
             } else {
@@ -1634,7 +1567,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    atexit(kill_children);
+    atexit(e2e_kill_children);
     ssize_t sl = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
     if (sl <= 0)
         die("readlink /proc/self/exe: %s", strerror(errno));

@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "e2e_support.h"
+
 static const char *brokers, *vigil_bin, *workdir, *events_path, *expected_path, *rules_link;
 static char *alert_topics; /* --alert-topics: the rules' own alert.topic values */
 static char *variant[3]; /* A, B, broken */
@@ -60,13 +62,6 @@ static double reload_every = 1, sample_every = 2, timeout_s = 1800, rate;
 static long broken_every = 5, bad_every = 10000;
 static char prefix[64];
 static pid_t vigil_pid;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void note(const char *fmt, ...)
 {
@@ -304,11 +299,11 @@ static int64_t in_bytes;
  * as the broker takes them); returns the seconds it took. */
 static double produce_all(const char *topic)
 {
-    double t0 = now_s();
+    double t0 = e2e_now_s();
     char bad[64];
     for (long i = 0; i < count_n; i++) {
         if (rate > 0 && (i & 63) == 0) {
-            double wait = t0 + (double)i / rate - now_s();
+            double wait = t0 + (double)i / rate - e2e_now_s();
             if (wait > 0)
                 usleep((useconds_t)(wait * 1e6));
         }
@@ -340,7 +335,7 @@ static double produce_all(const char *topic)
         die("flushing took more than 300 s");
     if (delivered != count_n)
         die("only %ld of %ld events were acknowledged", delivered, count_n);
-    return now_s() - t0;
+    return e2e_now_s() - t0;
 }
 
 static double prod_secs;
@@ -389,20 +384,11 @@ static void point_rules_at(const char *dir)
         die("pointing %s at %s: %s", rules_link, dir, strerror(errno));
 }
 
-static long count_in_file(const char *path, const char *needle)
+/* Reloads vigil has logged as done or refused. */
+static long logged_reloads(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char *l = NULL;
-    size_t cap = 0;
-    long n = 0;
-    while (getline(&l, &cap, f) > 0)
-        if (strstr(l, needle))
-            n++;
-    free(l);
-    fclose(f);
-    return n;
+    return (long)(e2e_count_in_file(path, "msg=\"rules reloaded\"") +
+                  e2e_count_in_file(path, "reload failed"));
 }
 
 /* Error lines other than those of a refused reload (the broken set's
@@ -468,8 +454,8 @@ static void read_alerts(const char *atopic, const char *src_topic)
     int wl = snprintf(want, sizeof(want), "\"source\":{\"topic\":\"%s\",\"partition\":0,\"offset\":",
                       src_topic);
     int64_t last = -1;
-    double progress = now_s();
-    while (last < hw - 1 && now_s() - progress < 60) {
+    double progress = e2e_now_s();
+    while (last < hw - 1 && e2e_now_s() - progress < 60) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 500);
         if (!m)
             continue;
@@ -478,7 +464,7 @@ static void read_alerts(const char *atopic, const char *src_topic)
             rd_kafka_message_destroy(m);
             continue;
         }
-        progress = now_s();
+        progress = e2e_now_s();
         last = m->offset;
         alerts_read++;
         const char *p = m->payload, *id;
@@ -615,18 +601,11 @@ int main(int argc, char **argv)
     rd_kafka_t *mon = new_consumer(group);
     committed(mon, in_topic); /* connect before the clock starts */
 
-    double t0 = now_s();
-    vigil_pid = fork();
+    double t0 = e2e_now_s();
+    char *vigil_argv[] = {(char *)vigil_bin, "run", "--config", cfg, NULL};
+    vigil_pid = e2e_spawn(vigil_argv, logp, false);
     if (vigil_pid < 0)
         die("fork: %s", strerror(errno));
-    if (vigil_pid == 0) {
-        FILE *lf = freopen(logp, "w", stderr);
-        if (!lf)
-            _exit(127);
-        dup2(fileno(stderr), 1);
-        execl(vigil_bin, vigil_bin, "run", "--config", cfg, (char *)NULL);
-        _exit(127);
-    }
     pthread_t pt;
     bool producing = false;
     if (rate > 0) {
@@ -642,15 +621,15 @@ int main(int argc, char **argv)
     double next_reload = reload_every, next_sample = 0, started = -1, wall = -1;
     int cur = 0;
     bool exited = false;
-    while (now_s() - t0 < timeout_s) {
-        double t = now_s() - t0;
+    while (e2e_now_s() - t0 < timeout_s) {
+        double t = e2e_now_s() - t0;
         int st;
         if (waitpid(vigil_pid, &st, WNOHANG) == vigil_pid) {
             note("vigil exited early (status %d); see %s", st, logp);
             exited = true;
             break;
         }
-        if (started < 0 && count_in_file(logp, "msg=\"started\"") > 0) {
+        if (started < 0 && e2e_file_has(logp, "msg=\"started\"")) {
             started = t;
             rss_start = rss_kb(vigil_pid, "VmRSS");
         }
@@ -691,8 +670,7 @@ int main(int argc, char **argv)
     int status = 0;
     if (!exited) {
         /* Let the last reload be logged (up to 10 s) before the stop. */
-        for (int i = 0; i < 500 && count_in_file(logp, "msg=\"rules reloaded\"") +
-                                           count_in_file(logp, "reload failed") < sent; i++)
+        for (int i = 0; i < 500 && logged_reloads(logp) < sent; i++)
             usleep(20000);
         point_rules_at(variant[0]);
         kill(vigil_pid, SIGTERM);
@@ -715,8 +693,8 @@ int main(int argc, char **argv)
         expected += __builtin_popcountll(w);
         missing += __builtin_popcountll(w & ~got_mask[i]);
     }
-    long ok_reloads = count_in_file(logp, "msg=\"rules reloaded\"");
-    long failed_reloads = count_in_file(logp, "reload failed");
+    long ok_reloads = (long)e2e_count_in_file(logp, "msg=\"rules reloaded\"");
+    long failed_reloads = (long)e2e_count_in_file(logp, "reload failed");
     long errors = count_other_errors(logp, false);
 
     printf("## Soak: vigil run, %ld events %s, SIGHUP every %.1f s\n\n", count_n,
