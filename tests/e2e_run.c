@@ -902,14 +902,9 @@ static int setup(void **state)
     char e[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!brokers[0]) {
-        rd_kafka_conf_t *hc = rd_kafka_conf_new();
-        rd_kafka_conf_set(hc, "test.mock.num.brokers", "1", e, sizeof(e));
-        rd_kafka_conf_set(hc, "log_level", "3", e, sizeof(e));
-        mock_host = rd_kafka_new(RD_KAFKA_PRODUCER, hc, e, sizeof(e));
+        mock_host = e2e_mock_cluster_host(&mock, brokers, sizeof(brokers));
         if (!mock_host)
             return -1;
-        mock = rd_kafka_handle_mock_cluster(mock_host);
-        snprintf(brokers, sizeof(brokers), "%s", rd_kafka_mock_cluster_bootstraps(mock));
     }
     rd_kafka_conf_set(conf, "bootstrap.servers", brokers, e, sizeof(e));
     rd_kafka_conf_set(conf, "linger.ms", "5", e, sizeof(e));

@@ -288,3 +288,21 @@ double e2e_metric_sample(const char *text, const char *series)
     }
     return NAN;
 }
+
+/* ---- the mock cluster ---- */
+
+rd_kafka_t *e2e_mock_cluster_host(rd_kafka_mock_cluster_t **mock, char *brokers, size_t size)
+{
+    char e[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", e, sizeof(e));
+    rd_kafka_conf_set(conf, "log_level", "3", e, sizeof(e));
+    rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    if (!host) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    *mock = rd_kafka_handle_mock_cluster(host);
+    snprintf(brokers, size, "%s", rd_kafka_mock_cluster_bootstraps(*mock));
+    return host;
+}

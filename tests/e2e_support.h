@@ -2,7 +2,7 @@
  * child process: the end-to-end tests (e2e_run.c, e2e_state.c), the fault
  * tests (fault/fault_run.c) and the end-to-end benchmarks
  * (bench/bench_e2e.c, bench/soak.c). Child processes and their logs, small
- * files, and the metrics endpoint on 127.0.0.1.
+ * files, the metrics endpoint on 127.0.0.1, and the in-process mock cluster.
  *
  * Nothing here uses cmocka (the benchmarks do not link it) or exits: a
  * failure comes back as a return value, and each program asserts, fails
@@ -11,6 +11,8 @@
 #ifndef VIGIL_E2E_SUPPORT_H
 #define VIGIL_E2E_SUPPORT_H
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -101,5 +103,14 @@ int e2e_http_get(int port, const char *method, const char *path, char *body, siz
 /* The value of one sample of a Prometheus exposition, written exactly as
  * `name{labels}`; NaN when text does not have it. */
 double e2e_metric_sample(const char *text, const char *series);
+
+/* ---- the mock cluster ---- */
+
+/* Hosts librdkafka's mock cluster (one broker) in this process, for a run
+ * given no real broker. Returns the handle that owns it (to be
+ * rd_kafka_destroy()ed after every client of the cluster), the cluster in
+ * *mock and its bootstrap servers in brokers; NULL when it could not be
+ * made. */
+rd_kafka_t *e2e_mock_cluster_host(rd_kafka_mock_cluster_t **mock, char *brokers, size_t size);
 
 #endif
