@@ -1249,6 +1249,13 @@ static void run_latency(const char *rules, double lat_rate, bool relay, lat_resu
             cpu_mark(&c0);
             start_measured = now_ns();
             max_lag = 0;
+            /* To line the per-second table up with other logs (vmstat -t,
+             * the broker's GC log). */
+            time_t t = (time_t)(start_measured / 1000000000);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            note("latency: %s at %.0f/s: second 1 begins %02d:%02d:%02d.%03d UTC", who, lat_rate,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(start_measured / 1000000 % 1000));
         }
         if (e2e_now_s() - send_t0 > 2 * (lat_secs + warm_secs) + 10) {
             note("latency: the sender cannot keep the offered rate; stopped after %ld events",
