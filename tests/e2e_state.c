@@ -10,7 +10,8 @@
  * are used up, so a group never fires the same window twice. The daemon's
  * alerts must be exactly that set; at-least-once may repeat an alert
  * (counted and printed), exactly-once may not. A SIGHUP reload keeps the
- * windows of unchanged rules.
+ * windows of unchanged rules, and takes the /metrics series of a removed
+ * rule away.
  *
  * Needs a real broker: VIGIL_TEST_BROKERS=host:port, or the bootstrap
  * file of tests/kafka/kafka-broker.sh named by VIGIL_TEST_BROKER_STATE
@@ -204,8 +205,9 @@ typedef struct env {
     char rules[512], config[512];
 } env_t;
 
+/* metrics_port 0: no metrics endpoint. */
 static void make_env(env_t *e, const char *name, int partitions, const char *props,
-                     const char *extra)
+                     const char *extra, int metrics_port)
 {
     e2e_unique_name(e->in, sizeof(e->in), "e2es", name);
     snprintf(e->alerts, sizeof(e->alerts), "%s.alerts", e->in);
@@ -218,7 +220,9 @@ static void make_env(env_t *e, const char *name, int partitions, const char *pro
     snprintf(e->rules, sizeof(e->rules), "%s/%s.rules.yaml", tmpdir, e->in);
     snprintf(e->config, sizeof(e->config), "%s/%s.config.yaml", tmpdir, e->in);
     assert_int_equal(e2e_write_file(e->rules, RULES), 0);
-    char buf[4096];
+    char buf[4096], listen_at[64] = "off";
+    if (metrics_port)
+        snprintf(listen_at, sizeof(listen_at), "\"127.0.0.1:%d\"", metrics_port);
     snprintf(buf, sizeof(buf),
              "kafka:\n"
              "  brokers: \"%s\"\n"
@@ -241,9 +245,9 @@ static void make_env(env_t *e, const char *name, int partitions, const char *pro
              "  checkpoint_events: 50\n"
              "%s"
              "metrics:\n"
-             "  listen: off\n",
+             "  listen: %s\n",
              brokers, e->group, props ? props : "", e->in, e->alerts, e->dlq, e->rules,
-             e->state, extra ? extra : "");
+             e->state, extra ? extra : "", listen_at);
     assert_int_equal(e2e_write_file(e->config, buf), 0);
 }
 
@@ -375,7 +379,7 @@ static size_t kill_rounds(const char *name, const char *props, const char *extra
     keyset_t ref = {0};
     reference(name, ev, N, 1, &ref);
     env_t e;
-    make_env(&e, name, 1, props, extra);
+    make_env(&e, name, 1, props, extra, 0);
     char log[512];
     snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
     reader_t r;
@@ -452,7 +456,7 @@ static void test_partition_move(void **state)
     keyset_t ref = {0};
     reference("move", ev, N, 2, &ref);
     env_t e;
-    make_env(&e, "move", 2, NULL, NULL);
+    make_env(&e, "move", 2, NULL, NULL, 0);
     char loga[512], logb[512];
     snprintf(loga, sizeof(loga), "%s/%s.a.log", tmpdir, e.in);
     snprintf(logb, sizeof(logb), "%s/%s.b.log", tmpdir, e.in);
@@ -508,7 +512,7 @@ static void test_reload_keeps_windows(void **state)
     keyset_t ref = {0};
     reference("reload", ev, N, 1, &ref);
     env_t e;
-    make_env(&e, "reload", 1, NULL, NULL);
+    make_env(&e, "reload", 1, NULL, NULL, 0);
     char log[512];
     snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
     reader_t r;
@@ -556,6 +560,71 @@ static void test_reload_keeps_windows(void **state)
     free(ev);
 }
 
+/* Polls /metrics (up to timeout s) until the series `name{labels}` is
+ * there (want) or gone (!want); true when it got there. */
+static bool wait_series(int port, const char *series, bool want, double timeout)
+{
+    static char body[1 << 16];
+    double end = e2e_now_s() + timeout;
+    do {
+        if (e2e_http_get(port, "GET", "/metrics", body, sizeof(body)) == 200 &&
+            (strstr(body, series) != NULL) == want)
+            return true;
+        e2e_sleep_s(0.2);
+    } while (e2e_now_s() < end);
+    return false;
+}
+
+/* A reload that removes a stateful rule removes its vigil_state_* series
+ * from /metrics; the kept rule's series stay. */
+static void test_reload_state_series(void **state)
+{
+    (void)state;
+    int port = e2e_free_port();
+    assert_true(port > 0);
+    env_t e;
+    make_env(&e, "series", 1, NULL, NULL, port);
+    static const char *const GONE = "  - id: gone\n"
+                                    "    match: {field: type, eq: news}\n"
+                                    "    threshold: {count: 1000, window: 1h, group_by: entity}\n";
+    char rules[1024];
+    snprintf(rules, sizeof(rules), "%s%s", RULES, GONE);
+    assert_int_equal(e2e_write_file(e.rules, rules), 0);
+    char log[512];
+    snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
+    pid_t pid = start_vigil(e.config, log);
+    if (!e2e_wait_in_file(log, "partition state", 1, 60)) {
+        e2e_dump_file(log, 0);
+        fail_msg("series: vigil did not get its partition");
+    }
+    event_t *ev = gen_events(20, 7);
+    for (int i = 0; i < 20; i++)
+        produce_event(&e, &ev[i], 1);
+    rd_kafka_flush(producer, 10000);
+    char gone[512], kept[512];
+    snprintf(gone, sizeof(gone), "vigil_state_keys{rule=\"gone\",topic=\"%s\",partition=\"0\"}",
+             e.in);
+    snprintf(kept, sizeof(kept), "vigil_state_keys{rule=\"surge\",topic=\"%s\",partition=\"0\"}",
+             e.in);
+    bool before = wait_series(port, gone, true, 30) && wait_series(port, kept, true, 5);
+    assert_int_equal(e2e_write_file(e.rules, RULES), 0);
+    kill(pid, SIGHUP);
+    bool reloaded = e2e_wait_in_file(log, "rules reloaded", 1, 30);
+    /* Published once a second: 5 s is plenty, and a stale series stays
+     * for ever. */
+    bool removed = reloaded && wait_series(port, gone, false, 5);
+    bool stayed = wait_series(port, kept, true, 5);
+    int st = stop_vigil(pid, SIGTERM);
+    if (!before || !reloaded || !removed || !stayed)
+        e2e_dump_file(log, 0);
+    assert_true(before);
+    assert_true(reloaded);
+    assert_true(removed);
+    assert_true(stayed);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(ev);
+}
+
 /* The cleanup.policy of topic (malloc'd), read with DescribeConfigs. */
 static char *topic_policy(const char *topic)
 {
@@ -587,7 +656,7 @@ static void test_checkpoint_topic(void **state)
 {
     (void)state;
     env_t e;
-    make_env(&e, "cptopic", 1, NULL, NULL);
+    make_env(&e, "cptopic", 1, NULL, NULL, 0);
     char log[512];
     snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
     pid_t pid = start_vigil(e.config, log);
@@ -603,7 +672,7 @@ static void test_checkpoint_topic(void **state)
 
     /* A plain topic (cleanup.policy=delete) as the checkpoint topic. */
     env_t bad;
-    make_env(&bad, "cpdelete", 1, NULL, NULL);
+    make_env(&bad, "cpdelete", 1, NULL, NULL, 0);
     create_topic(bad.state, 1);
     snprintf(log, sizeof(log), "%s/%s.log", tmpdir, bad.in);
     pid = start_vigil(bad.config, log);
@@ -675,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_kill9_at_least_once),
         cmocka_unit_test(test_partition_move),
         cmocka_unit_test(test_reload_keeps_windows),
+        cmocka_unit_test(test_reload_state_series),
         cmocka_unit_test(test_kill9_exactly_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
