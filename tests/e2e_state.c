@@ -251,6 +251,20 @@ static void make_env(env_t *e, const char *name, int partitions, const char *pro
     assert_int_equal(e2e_write_file(e->config, buf), 0);
 }
 
+/* Starts vigil on e's config, logging to log (tmpdir/IN.log), and waits
+ * until it owns a partition's state: fails the test, with the log, when it
+ * does not within 60 s. */
+static pid_t start_assigned(const env_t *e, char *log, size_t size, const char *what)
+{
+    snprintf(log, size, "%s/%s.log", tmpdir, e->in);
+    pid_t pid = start_vigil(e->config, log);
+    if (!e2e_wait_in_file(log, "partition state", 1, 60)) {
+        e2e_dump_file(log, 0);
+        fail_msg("%s: vigil did not get its partition", what);
+    }
+    return pid;
+}
+
 static void produce_event(const env_t *e, const event_t *ev, int partitions)
 {
     rd_kafka_resp_err_t err;
@@ -513,15 +527,10 @@ static void test_reload_keeps_windows(void **state)
     reference("reload", ev, N, 1, &ref);
     env_t e;
     make_env(&e, "reload", 1, NULL, NULL, 0);
-    char log[512];
-    snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
     reader_t r;
     reader_open(&r, e.alerts, false);
-    pid_t pid = start_vigil(e.config, log);
-    if (!e2e_wait_in_file(log, "partition state", 1, 60)) {
-        e2e_dump_file(log, 0);
-        fail_msg("reload: vigil did not get its partition");
-    }
+    char log[512];
+    pid_t pid = start_assigned(&e, log, sizeof(log), "reload");
     for (int i = 0; i < N / 2; i++)
         produce_event(&e, &ev[i], 1);
     rd_kafka_flush(producer, 10000);
@@ -591,12 +600,7 @@ static void test_reload_state_series(void **state)
     snprintf(rules, sizeof(rules), "%s%s", RULES, GONE);
     assert_int_equal(e2e_write_file(e.rules, rules), 0);
     char log[512];
-    snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
-    pid_t pid = start_vigil(e.config, log);
-    if (!e2e_wait_in_file(log, "partition state", 1, 60)) {
-        e2e_dump_file(log, 0);
-        fail_msg("series: vigil did not get its partition");
-    }
+    pid_t pid = start_assigned(&e, log, sizeof(log), "series");
     event_t *ev = gen_events(20, 7);
     for (int i = 0; i < 20; i++)
         produce_event(&e, &ev[i], 1);
@@ -658,12 +662,7 @@ static void test_checkpoint_topic(void **state)
     env_t e;
     make_env(&e, "cptopic", 1, NULL, NULL, 0);
     char log[512];
-    snprintf(log, sizeof(log), "%s/%s.log", tmpdir, e.in);
-    pid_t pid = start_vigil(e.config, log);
-    if (!e2e_wait_in_file(log, "partition state", 1, 60)) {
-        e2e_dump_file(log, 0);
-        fail_msg("cptopic: vigil did not start");
-    }
+    pid_t pid = start_assigned(&e, log, sizeof(log), "cptopic");
     int st = stop_vigil(pid, SIGTERM);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     char *policy = topic_policy(e.state);
