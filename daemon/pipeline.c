@@ -158,6 +158,10 @@ typedef struct pipeline {
     size_t txn_events;
     double txn_backoff, txn_backoff_until;
     double txn_failing_since; /* first abort since the last commit */
+    /* Outputs the broker acknowledged in the open transaction, counted in
+     * their metrics only when it commits: an aborted one's never count. */
+    struct txn_count *txn_counts;
+    size_t ntxn_counts, txn_counts_cap;
     char transactional_id[256];
     char fatal[512]; /* set: the producer failed for good; the run ends */
     /* A reloaded ruleset the partition states still use after a failed
@@ -437,6 +441,68 @@ static const char *header_str(const rd_kafka_message_t *m, const char *name, cha
     return buf;
 }
 
+typedef struct txn_count {
+    vg_metric_t *metric;
+    char *labels[2]; /* as many as the metric has; the rest NULL */
+    double n;
+} txn_count_t;
+
+/* Adds 1 to metric{labels} now, or (exactly-once) when the open
+ * transaction commits. Out of memory: counted now. */
+static void count_output(pipeline_t *p, vg_metric_t *metric, const char *const *labels,
+                         size_t nlabels)
+{
+    if (!p->eos) {
+        vg_metric_add(metric, labels, 1);
+        return;
+    }
+    for (size_t i = 0; i < p->ntxn_counts; i++) {
+        txn_count_t *c = &p->txn_counts[i];
+        bool same = c->metric == metric;
+        for (size_t k = 0; same && k < nlabels; k++)
+            same = strcmp(c->labels[k], labels[k]) == 0;
+        if (same) {
+            c->n++;
+            return;
+        }
+    }
+    if (p->ntxn_counts == p->txn_counts_cap) {
+        size_t cap = p->txn_counts_cap ? 2 * p->txn_counts_cap : 8;
+        txn_count_t *t = realloc(p->txn_counts, cap * sizeof(*t));
+        if (!t) {
+            vg_metric_add(metric, labels, 1);
+            return;
+        }
+        p->txn_counts = t;
+        p->txn_counts_cap = cap;
+    }
+    txn_count_t c = {.metric = metric, .n = 1};
+    bool ok = true;
+    for (size_t k = 0; k < nlabels; k++)
+        ok &= (c.labels[k] = strdup(labels[k])) != NULL;
+    if (!ok) {
+        free(c.labels[0]);
+        free(c.labels[1]);
+        vg_metric_add(metric, labels, 1);
+        return;
+    }
+    p->txn_counts[p->ntxn_counts++] = c;
+}
+
+/* The transaction ended: its counts go to their metrics (committed) or
+ * nowhere (aborted). */
+static void txn_counts_end(pipeline_t *p, bool committed)
+{
+    for (size_t i = 0; i < p->ntxn_counts; i++) {
+        txn_count_t *c = &p->txn_counts[i];
+        if (committed)
+            vg_metric_add(c->metric, (const char *const *)c->labels, c->n);
+        free(c->labels[0]);
+        free(c->labels[1]);
+    }
+    p->ntxn_counts = 0;
+}
+
 static void count_delivery(pipeline_t *p, const rd_kafka_message_t *m, const outmsg_t *om)
 {
     if (!p->metrics)
@@ -445,13 +511,16 @@ static void count_delivery(pipeline_t *p, const rd_kafka_message_t *m, const out
         if (m->err)
             vg_metric_add(p->m.dead_letters_failed, NULL, 1);
         else
-            vg_metric_add(p->m.dead_lettered, (const char *[]){om->reason}, 1);
+            count_output(p, p->m.dead_lettered, (const char *[]){om->reason}, 1);
         return;
     }
     char rule[256], severity[32];
     const char *labels[] = {header_str(m, "vigil-rule", rule, sizeof(rule)),
                             header_str(m, "vigil-severity", severity, sizeof(severity))};
-    vg_metric_add(m->err ? p->m.alerts_failed : p->m.alerts_produced, labels, 1);
+    if (m->err)
+        vg_metric_add(p->m.alerts_failed, labels, 1);
+    else
+        count_output(p, p->m.alerts_produced, labels, 2);
 }
 
 /* An output is done with: acknowledged, or (exactly-once) failed or
@@ -872,6 +941,7 @@ static void txn_abort(pipeline_t *p)
         return;
     }
     txn_settle(p);
+    txn_counts_end(p, false);
     p->txn_open = false;
     vg_metric_set(p->m.txn_open, NULL, 0);
     p->txn_failed = false;
@@ -946,6 +1016,7 @@ static void txn_commit(pipeline_t *p)
     }
     if (committed) {
         txn_settle(p);
+        txn_counts_end(p, true);
         state_txn_committed(p);
         p->txn_open = false;
         vg_metric_set(p->m.txn_open, NULL, 0);
@@ -2020,14 +2091,17 @@ static void register_metrics(pipeline_t *p)
                                      topic, 1);
     m->dead_lettered = vg_metrics_counter(
         r, "vigil_events_dead_lettered_total",
-        "Input messages whose dead-letter copy the broker acknowledged, by reason.", reason, 1);
+        "Input messages whose dead-letter copy the broker acknowledged (exactly-once: and "
+        "committed), by reason.",
+        reason, 1);
     m->decode_failures = vg_metrics_counter(
         r, "vigil_decode_failures_total",
         "Input messages that are not a JSON object within the size and depth limits.", NULL, 0);
     m->rule_matches = vg_metrics_counter(r, "vigil_rule_matches_total",
                                          "Events a rule matched (one alert each).", rule, 1);
-    m->alerts_produced = vg_metrics_counter(r, "vigil_alerts_produced_total",
-                                            "Alerts the broker acknowledged.", rule_sev, 2);
+    m->alerts_produced = vg_metrics_counter(
+        r, "vigil_alerts_produced_total",
+        "Alerts the broker acknowledged (exactly-once: and committed).", rule_sev, 2);
     m->alerts_failed = vg_metrics_counter(
         r, "vigil_alerts_failed_total",
         "Alert deliveries that failed; each is produced again and its input stays "
@@ -2422,6 +2496,8 @@ out:
         }
         rd_kafka_destroy(p.producer);
     }
+    txn_counts_end(&p, false); /* of a transaction left open */
+    free(p.txn_counts);
     free_retries(&p);
     state_stop(&p);
     vg_ruleset_destroy(p.rs_doomed);
