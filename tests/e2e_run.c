@@ -854,12 +854,8 @@ static void test_metrics(void **state)
              no_broker_port, e.group, e.in, e.rules, dead_port);
     assert_int_equal(e2e_write_file(dead.config, cfg), 0);
     pid = start_vigil(&dead);
-    deadline = e2e_now_s() + 30;
-    while (((status = e2e_http_get(dead_port, "GET", "/healthz", body, sizeof(body))) != 503 ||
-            !strstr(body, "all brokers down")) &&
-           e2e_now_s() < deadline)
-        usleep(100000);
-    if (status != 503 || !strstr(body, "all brokers down")) {
+    if (!e2e_wait_http(dead_port, "/healthz", 503, "all brokers down", true, 30, body,
+                       sizeof(body), &status)) {
         e2e_dump_file(dead.log, 0);
         fail_msg("without a broker, /healthz answered %d '%s'", status, body);
     }

@@ -574,14 +574,7 @@ static void test_reload_keeps_windows(void **state)
 static bool wait_series(int port, const char *series, bool want, double timeout)
 {
     static char body[1 << 16];
-    double end = e2e_now_s() + timeout;
-    do {
-        if (e2e_http_get(port, "GET", "/metrics", body, sizeof(body)) == 200 &&
-            (strstr(body, series) != NULL) == want)
-            return true;
-        e2e_sleep_s(0.2);
-    } while (e2e_now_s() < end);
-    return false;
+    return e2e_wait_http(port, "/metrics", 200, series, want, timeout, body, sizeof(body), NULL);
 }
 
 /* A reload that removes a stateful rule removes its vigil_state_* series

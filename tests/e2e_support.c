@@ -276,6 +276,22 @@ int e2e_http_get(int port, const char *method, const char *path, char *body, siz
     return status;
 }
 
+bool e2e_wait_http(int port, const char *path, int status, const char *text, bool present,
+                   double timeout, char *body, size_t size, int *last_status)
+{
+    double deadline = e2e_now_s() + timeout;
+    for (;;) {
+        int st = e2e_http_get(port, "GET", path, body, size);
+        if (last_status)
+            *last_status = st;
+        if (st == status && (!text || (strstr(body, text) != NULL) == present))
+            return true;
+        if (e2e_now_s() >= deadline)
+            return false;
+        e2e_sleep_s(0.1);
+    }
+}
+
 double e2e_metric_sample(const char *text, const char *series)
 {
     size_t n = strlen(series);

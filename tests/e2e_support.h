@@ -100,6 +100,13 @@ int e2e_free_port(void);
  * truncated to size). */
 int e2e_http_get(int port, const char *method, const char *path, char *body, size_t size);
 
+/* Polls `GET path` every 0.1 s, up to timeout seconds, until it answers
+ * status with text in its body (present) or not in it (!present); a NULL
+ * text takes any body. True when it did. Either way body holds the last
+ * answer and *last_status (when not NULL) its status. */
+bool e2e_wait_http(int port, const char *path, int status, const char *text, bool present,
+                   double timeout, char *body, size_t size, int *last_status);
+
 /* The value of one sample of a Prometheus exposition, written exactly as
  * `name{labels}`; NaN when text does not have it. */
 double e2e_metric_sample(const char *text, const char *series);

@@ -998,20 +998,6 @@ static void test_rebalance_exactly_once(void **state)
 
 /* ---- (c) an alert topic that does not take alerts ---- */
 
-/* Waits until /healthz answers status with text in its body. */
-static bool wait_health(int port, int status, const char *text, double timeout, char *body,
-                        size_t size)
-{
-    double deadline = e2e_now_s() + timeout;
-    while (e2e_now_s() < deadline) {
-        int st = e2e_http_get(port, "GET", "/healthz", body, size);
-        if (st == status && (!text || strstr(body, text)))
-            return true;
-        usleep(200000);
-    }
-    return false;
-}
-
 /* kind "too-small": the sanction-news topic's max.message.bytes is below
  * any alert (a permanent MSG_SIZE_TOO_LARGE) until it is raised; kind
  * "missing": that topic does not exist (and may not be auto-created)
@@ -1046,7 +1032,8 @@ static void unwritable_test(bool missing, bool exactly_once)
     pid_t pid = start_vigil(&e);
     static char body[1 << 20];
     const char *unhealthy = exactly_once ? "transactions aborted" : "cannot be delivered";
-    if (!wait_health(e.metrics_port, 503, unhealthy, 60, body, sizeof(body))) {
+    if (!e2e_wait_http(e.metrics_port, "/healthz", 503, unhealthy, true, 60, body, sizeof(body),
+                       NULL)) {
         e2e_dump_file(e.log, 40);
         fail_msg("/healthz did not report undeliverable alerts; last answer: %s", body);
     }
@@ -1090,7 +1077,8 @@ static void unwritable_test(bool missing, bool exactly_once)
     reader_open(&r, &e, exactly_once);
     tally_t t = read_all(&r, &s, 90, exactly_once ? 2.0 : 1.0);
     double recovered = e2e_now_s() - t_fix;
-    if (!wait_health(e.metrics_port, 200, NULL, 30, body, sizeof(body))) {
+    if (!e2e_wait_http(e.metrics_port, "/healthz", 200, NULL, true, 30, body, sizeof(body),
+                       NULL)) {
         e2e_dump_file(e.log, 40);
         fail_msg("/healthz stayed unhealthy after the topic was fixed: %s", body);
     }
