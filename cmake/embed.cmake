@@ -11,14 +11,14 @@ function(vigil_embed target out)
     math(EXPR j "${i} + 1")
     list(GET args ${i} name)
     list(GET args ${j} file)
-    list(APPEND deps ${CMAKE_CURRENT_SOURCE_DIR}/${file})
-    list(APPEND pairs ${name} ${CMAKE_CURRENT_SOURCE_DIR}/${file})
+    list(APPEND deps ${PROJECT_SOURCE_DIR}/${file})
+    list(APPEND pairs ${name} ${PROJECT_SOURCE_DIR}/${file})
   endforeach()
   string(REPLACE ";" "|" pairs "${pairs}")
   add_custom_command(
     OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/${out}
     COMMAND ${CMAKE_COMMAND} -DOUT=${CMAKE_CURRENT_BINARY_DIR}/${out} "-DPAIRS=${pairs}"
-            -P ${CMAKE_CURRENT_SOURCE_DIR}/cmake/embed_run.cmake
-    DEPENDS ${deps} ${CMAKE_CURRENT_SOURCE_DIR}/cmake/embed_run.cmake
+            -P ${PROJECT_SOURCE_DIR}/cmake/embed_run.cmake
+    DEPENDS ${deps} ${PROJECT_SOURCE_DIR}/cmake/embed_run.cmake
     COMMENT "Embedding demo assets" VERBATIM)
 endfunction()

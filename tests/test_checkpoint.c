@@ -16,7 +16,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "test_support.h"
-#include "vigil/checkpoint.h"
+#include "checkpoint.h"
 #include "vigil/event.h"
 #include "vigil/ruleset.h"
 #include "vigil/scanner.h"

@@ -55,10 +55,29 @@ const char *vg_rule_severity(const vg_rule_t *r);
 /* alert.topic, or NULL for the default alert topic. */
 const char *vg_rule_topic(const vg_rule_t *r);
 bool vg_rule_enabled(const vg_rule_t *r);
+/* The alert summary template as written (NULL: none; alerts use the title). */
+const char *vg_rule_summary(const vg_rule_t *r);
+size_t vg_rule_tag_count(const vg_rule_t *r);
+const char *vg_rule_tag(const vg_rule_t *r, size_t i);
 const char *vg_rule_file(const vg_rule_t *r);
 unsigned vg_rule_line(const vg_rule_t *r);
 
 /* Embedded test cases (tests.match / tests.no_match), as JSON text. */
+/* A vigil test sequence (read-only, owned by the ruleset): events fed in order to a fresh state, and the
+ * alerts expected from this rule (partial "state" objects, JSON). */
+typedef struct vg_rule_seq {
+    char *name;
+    unsigned line;
+    char **events;
+    size_t *lens;
+    unsigned *ev_lines;
+    size_t nevents;
+    char *expect; /* JSON array */
+    size_t expect_len;
+    unsigned expect_line;
+} vg_rule_seq_t;
+size_t vg_rule_seq_count(const vg_rule_t *r);
+const vg_rule_seq_t *vg_rule_seq(const vg_rule_t *r, size_t i);
 size_t vg_rule_test_count(const vg_rule_t *r);
 const char *vg_rule_test(const vg_rule_t *r, size_t i, size_t *len, bool *expect_match,
                          unsigned *line);

@@ -2452,6 +2452,27 @@ const char *vg_rule_title(const vg_rule_t *r) { return r->title; }
 const char *vg_rule_severity(const vg_rule_t *r) { return r->severity; }
 const char *vg_rule_topic(const vg_rule_t *r) { return r->topic; }
 bool vg_rule_enabled(const vg_rule_t *r) { return r->enabled; }
+const vg_rule_state_t *vg_rule_state(const vg_rule_t *r) { return r->state; }
+const char *vg_rule_summary(const vg_rule_t *r) { return r->summary; }
+size_t vg_rule_tag_count(const vg_rule_t *r) { return r->ntags; }
+size_t vg_rule_seq_count(const vg_rule_t *r) { return r->nseqs; }
+const vg_rule_seq_t *vg_rule_seq(const vg_rule_t *r, size_t i) { return &r->seqs[i]; }
+const char *vg_rule_tag(const vg_rule_t *r, size_t i) { return r->tags[i]; }
+bool vg_ruleset_has_stateful(const vg_ruleset_t *rs)
+{
+    for (size_t i = 0; i < rs->nrules; i++)
+        if (rs->rules[i]->enabled && rs->rules[i]->state)
+            return true;
+    return false;
+}
+
+bool vg_rule_is_stateful(const vg_rule_t *r) { return r->state != NULL; }
+
+const char *vg_rule_state_summary(const vg_rule_t *r)
+{
+    return r->state ? r->state->summary : NULL;
+}
+
 const char *vg_rule_file(const vg_rule_t *r) { return r->file; }
 unsigned vg_rule_line(const vg_rule_t *r) { return r->line; }
 size_t vg_rule_test_count(const vg_rule_t *r) { return r->ntests; }

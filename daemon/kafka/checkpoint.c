@@ -1,7 +1,7 @@
 /* Checkpoints of stateful-rule state in a compacted Kafka topic (see
  * include/vigil/checkpoint.h for the protocol the pipeline follows).
  * The record value format is in checkpoint_record.c. */
-#include "vigil/checkpoint.h"
+#include "checkpoint.h"
 
 #include <inttypes.h>
 #include <stdio.h>

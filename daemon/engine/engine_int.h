@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "strmap.h"
+#include "vigil/rule_state.h"
 #include "vigil/ruleset.h"
 #include "vigil/scanner.h"
 
@@ -101,61 +102,7 @@ typedef struct vg_rule_test_case {
     unsigned line;
 } vg_rule_test_case_t;
 
-/* A dotted field path, split at the dots. */
-typedef struct vg_path {
-    char *text;
-    char **parts;
-    size_t nparts;
-} vg_path_t;
 
-/* The stateful part of a rule (rules/README.md "Stateful rules"). */
-typedef enum {
-    VG_AGG_NONE,      /* plain rule, with throttle or digest only */
-    VG_AGG_THRESHOLD, /* count events >= count within window */
-    VG_AGG_SPIKE,     /* window count >= factor * trailing baseline */
-    VG_AGG_FIRST_SEEN,/* a value of field not seen within horizon */
-    VG_AGG_ABSENCE    /* no event within window after one was seen */
-} vg_agg_kind_t;
-
-typedef enum { VG_OUT_EACH, VG_OUT_THROTTLE, VG_OUT_DIGEST } vg_out_kind_t;
-
-typedef struct vg_rule_state {
-    vg_agg_kind_t kind;
-    int64_t window_ms;  /* threshold/spike/absence window; first_seen horizon */
-    uint32_t count;     /* threshold */
-    double factor;      /* spike */
-    uint32_t min_count; /* spike */
-    uint32_t baseline;  /* spike: trailing windows in the baseline */
-    vg_path_t field;    /* first_seen */
-    vg_path_t *group;   /* group_by of the aggregation (or of throttle/digest) */
-    size_t ngroup;
-    uint32_t max_keys;
-    vg_out_kind_t out;
-    int64_t out_window_ms;
-    vg_path_t *out_group; /* throttle/digest group_by; NULL: same as group */
-    size_t nout_group;
-    bool out_group_set;
-    uint32_t out_max_keys;
-    uint32_t digest_max_items;
-    vg_path_t time_field; /* text NULL: the command's default time field */
-    int64_t lateness_ms;
-    char *summary;        /* for vigil check */
-    uint64_t fingerprint; /* of everything above: snapshots of other settings are dropped */
-} vg_rule_state_t;
-
-/* A vigil test sequence: events fed in order to a fresh state, and the
- * alerts expected from this rule (partial "state" objects, JSON). */
-typedef struct vg_rule_seq {
-    char *name;
-    unsigned line;
-    char **events;
-    size_t *lens;
-    unsigned *ev_lines;
-    size_t nevents;
-    char *expect; /* JSON array */
-    size_t expect_len;
-    unsigned expect_line;
-} vg_rule_seq_t;
 
 struct vg_rule {
     vg_rule_state_t *state; /* NULL: stateless */
@@ -200,8 +147,6 @@ struct vg_ruleset {
     char hash[17];
 };
 
-#endif
-
 /* One keyword hit kept for evidence: the first valid occurrence of a term
  * in one text field of the current event. */
 typedef struct vg_hit {
@@ -218,3 +163,5 @@ typedef struct vg_hit {
  * array is owned by the scanner and valid until the next evaluation. */
 size_t vg_scanner_evidence(vg_scanner_t *sc, const vg_rule_t *rule,
                            const vg_hit_t *const **out, const char ***lists);
+
+#endif

@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine_int.h"
+#include "vigil/rule_state.h"
+#include "vigil/scanner.h"
 #include "strbuf.h"
 #include "vigil/state.h"
 

@@ -74,7 +74,7 @@ int vg_state_snapshot(const vg_state_t *st, char **out, size_t *len)
     put_u32(&sb, (uint32_t)st->nrules);
     for (size_t i = 0; i < st->nrules; i++) {
         const rstate_t *r = &st->rules[i];
-        put_str(&sb, r->rule->id, strlen(r->rule->id));
+        put_str(&sb, vg_rule_id(r->rule), strlen(vg_rule_id(r->rule)));
         put_u64(&sb, r->cfg->fingerprint);
         put_u64(&sb, (uint64_t)r->clock);
         put_u64(&sb, r->seq);
@@ -308,8 +308,8 @@ int vg_state_restore(vg_state_t *st, const char *buf, size_t len, size_t *droppe
         uint64_t fp = get_u64(&rd);
         rstate_t *r = NULL;
         for (size_t k = 0; id && k < st->nrules && !r; k++)
-            if (strlen(st->rules[k].rule->id) == idl &&
-                memcmp(st->rules[k].rule->id, id, idl) == 0 && st->rules[k].cfg->fingerprint == fp)
+            if (strlen(vg_rule_id(st->rules[k].rule)) == idl &&
+                memcmp(vg_rule_id(st->rules[k].rule), id, idl) == 0 && st->rules[k].cfg->fingerprint == fp)
                 r = &st->rules[k];
         if (r && seen[r - st->rules]) {
             why = "a rule appears twice";

@@ -29,7 +29,7 @@
 
 #include "monotime.h"
 #include "vigil/alert.h"
-#include "vigil/checkpoint.h"
+#include "checkpoint.h"
 #include "vigil/event.h"
 #include "vigil/log.h"
 #include "vigil/metrics.h"

@@ -59,23 +59,6 @@ typedef struct emitter {
     const char *why;
 } emitter_t;
 
-/* ---- public rule helpers ---- */
-
-bool vg_ruleset_has_stateful(const vg_ruleset_t *rs)
-{
-    for (size_t i = 0; i < rs->nrules; i++)
-        if (rs->rules[i]->enabled && rs->rules[i]->state)
-            return true;
-    return false;
-}
-
-bool vg_rule_is_stateful(const vg_rule_t *r) { return r->state != NULL; }
-
-const char *vg_rule_state_summary(const vg_rule_t *r)
-{
-    return r->state ? r->state->summary : NULL;
-}
-
 /* ---- time ---- */
 
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -457,16 +440,16 @@ vg_state_t *vg_state_new(const vg_ruleset_t *rs, const vg_state_options_t *opts)
                                                                    : "published_at";
     if (!init_path(&st->default_time, tf))
         goto fail;
-    st->rules = calloc(rs->nrules ? rs->nrules : 1, sizeof(rstate_t));
+    st->rules = calloc(vg_ruleset_rule_count(rs) ? vg_ruleset_rule_count(rs) : 1, sizeof(rstate_t));
     if (!st->rules)
         goto fail;
-    for (size_t i = 0; i < rs->nrules; i++) {
-        const vg_rule_t *rule = rs->rules[i];
+    for (size_t i = 0; i < vg_ruleset_rule_count(rs); i++) {
+        const vg_rule_t *rule = vg_ruleset_rule(rs, i);
         const vg_rule_t *only = opts ? opts->only_rule : NULL;
-        if (!rule->state || (only ? only != rule : !rule->enabled))
+        if (!vg_rule_state(rule) || (only ? only != rule : !vg_rule_enabled(rule)))
             continue;
         rstate_t *r = &st->rules[st->nrules++];
-        const vg_rule_state_t *c = rule->state;
+        const vg_rule_state_t *c = vg_rule_state(rule);
         r->rule = rule;
         r->cfg = c;
         r->clock = NO_TIME;
@@ -726,7 +709,7 @@ static void put_state(vg_strbuf_t *sb, const rstate_t *r, const cand_t *c, uint6
 static void put_key(vg_strbuf_t *sb, const rstate_t *r, const cand_t *c)
 {
     if (c->npaths == 0) {
-        vg_strbuf_puts(sb, r->rule->id);
+        vg_strbuf_puts(sb, vg_rule_id(r->rule));
         return;
     }
     for (size_t i = 0; i < c->klen; i++)
@@ -740,7 +723,7 @@ static void state_id(const vg_state_t *st, const rstate_t *r, const cand_t *c,
 {
     vg_strbuf_t sb;
     vg_strbuf_init(&sb);
-    vg_strbuf_printf(&sb, "%s%c%s%c%lld%c", r->rule->id, 0, KIND_NAMES[c->kind], 0,
+    vg_strbuf_printf(&sb, "%s%c%s%c%lld%c", vg_rule_id(r->rule), 0, KIND_NAMES[c->kind], 0,
                      (long long)c->wstart, 0);
     vg_strbuf_append(&sb, c->key, c->klen);
     if (c->value) {
@@ -752,7 +735,7 @@ static void state_id(const vg_state_t *st, const rstate_t *r, const cand_t *c,
         if (sb.buf[i] == '\0')
             sb.buf[i] = '\x01';
     vg_alert_source_t none = {.file = "", .line = 0, .timestamp_ms = -1};
-    vg_alert_id(sb.buf ? sb.buf : r->rule->id, st->rs->hash, src ? src : &none, out);
+    vg_alert_id(sb.buf ? sb.buf : vg_rule_id(r->rule), vg_ruleset_hash(st->rs), src ? src : &none, out);
     vg_strbuf_free(&sb);
 }
 
@@ -760,7 +743,7 @@ static void state_id(const vg_state_t *st, const rstate_t *r, const cand_t *c,
  * template with {path} replaced by the group value of that path. */
 static void put_summary(vg_strbuf_t *sb, const rstate_t *r, const cand_t *c)
 {
-    const char *tmpl = r->rule->summary ? r->rule->summary : r->rule->title;
+    const char *tmpl = vg_rule_summary(r->rule) ? vg_rule_summary(r->rule) : vg_rule_title(r->rule);
     vg_strbuf_t out;
     vg_strbuf_init(&out);
     for (const char *p = tmpl; *p;) {
@@ -850,14 +833,14 @@ static void emit_timer_alert(emitter_t *em, rstate_t *r, const cand_t *c)
     vg_strbuf_printf(sb, "{\"alert_id\":\"%s\",", id);
     put_state(sb, r, c, 0);
     vg_strbuf_puts(sb, ",\"rule\":");
-    vg_strbuf_json_string(sb, rule->id, strlen(rule->id));
+    vg_strbuf_json_string(sb, vg_rule_id(rule), strlen(vg_rule_id(rule)));
     vg_strbuf_puts(sb, ",\"title\":");
-    vg_strbuf_json_string(sb, rule->title, strlen(rule->title));
-    vg_strbuf_printf(sb, ",\"severity\":\"%s\",\"tags\":[", rule->severity);
-    for (size_t t = 0; t < rule->ntags; t++) {
+    vg_strbuf_json_string(sb, vg_rule_title(rule), strlen(vg_rule_title(rule)));
+    vg_strbuf_printf(sb, ",\"severity\":\"%s\",\"tags\":[", vg_rule_severity(rule));
+    for (size_t t = 0; t < vg_rule_tag_count(rule); t++) {
         if (t)
             vg_strbuf_putc(sb, ',');
-        vg_strbuf_json_string(sb, rule->tags[t], strlen(rule->tags[t]));
+        vg_strbuf_json_string(sb, vg_rule_tag(rule, t), strlen(vg_rule_tag(rule, t)));
     }
     vg_strbuf_puts(sb, "],\"summary\":");
     put_summary(sb, r, c);
@@ -879,7 +862,7 @@ static void emit_timer_alert(emitter_t *em, rstate_t *r, const cand_t *c)
     } else {
         vg_strbuf_puts(sb, "null");
     }
-    vg_strbuf_printf(sb, ",\"ruleset\":\"%s\",\"event\":null}", st->rs->hash);
+    vg_strbuf_printf(sb, ",\"ruleset\":\"%s\",\"event\":null}", vg_ruleset_hash(st->rs));
     emit_json(em, r, c);
 }
 

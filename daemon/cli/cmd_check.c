@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "engine_int.h" /* embedded test sequences */
+#include "vigil/rule_state.h" /* embedded test sequences */
 #include "vigil/config.h"
 #include "vigil/diag.h"
 #include "vigil/event.h"
@@ -270,7 +270,7 @@ static bool alert_matches(json_object *want, const seq_alert_t *a, char *why, si
 static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t *dec,
                          const vg_rule_t *r, size_t qi, FILE *rep, bool verbose)
 {
-    const vg_rule_seq_t *q = &r->seqs[qi];
+    const vg_rule_seq_t *q = vg_rule_seq(r, qi);
     char label[160];
     if (q->name)
         snprintf(label, sizeof(label), "sequence '%s'", q->name);
@@ -285,22 +285,22 @@ static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t 
         vg_event_t *ev = NULL;
         if (vg_decoder_parse(dec, q->events[i], q->lens[i], &ev, err, sizeof(err)) !=
             VG_EVENT_OK) {
-            fprintf(rep, "  %s:%u: test event is not a valid event: %s\n", r->file,
+            fprintf(rep, "  %s:%u: test event is not a valid event: %s\n", vg_rule_file(r),
                     q->ev_lines[i], err);
             ok = false;
             break;
         }
-        vg_alert_source_t src = {.file = r->file, .line = q->ev_lines[i], .timestamp_ms = -1};
+        vg_alert_source_t src = {.file = vg_rule_file(r), .line = q->ev_lines[i], .timestamp_ms = -1};
         run.at = i + 1;
         if (vg_state_process(st, sc, ev, &src, collect_alert, &run, err, sizeof(err)) < 0) {
-            fprintf(rep, "  %s:%u: %s: %s\n", r->file, q->ev_lines[i], label, err);
+            fprintf(rep, "  %s:%u: %s: %s\n", vg_rule_file(r), q->ev_lines[i], label, err);
             ok = false;
         }
         vg_event_destroy(ev);
     }
     run.at = 0;
     if (ok && vg_state_flush(st, collect_alert, &run, err, sizeof(err)) < 0) {
-        fprintf(rep, "  %s:%u: %s: %s\n", r->file, q->line, label, err);
+        fprintf(rep, "  %s:%u: %s: %s\n", vg_rule_file(r), q->line, label, err);
         ok = false;
     }
     json_object *want = ok ? json_tokener_parse(q->expect) : NULL;
@@ -317,10 +317,10 @@ static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t 
         if (bad != SIZE_MAX || nw != run.n) {
             ok = false;
             if (bad != SIZE_MAX)
-                fprintf(rep, "  %s:%u: %s: alert %zu of %zu differs: %s\n", r->file,
+                fprintf(rep, "  %s:%u: %s: alert %zu of %zu differs: %s\n", vg_rule_file(r),
                         q->expect_line, label, bad + 1, nw, why);
             else
-                fprintf(rep, "  %s:%u: %s: expected %zu alert%s, got %zu\n", r->file,
+                fprintf(rep, "  %s:%u: %s: expected %zu alert%s, got %zu\n", vg_rule_file(r),
                         q->expect_line, label, nw, nw == 1 ? "" : "s", run.n);
             for (size_t i = 0; i < run.n; i++) {
                 json_object *stobj = NULL;
@@ -333,7 +333,7 @@ static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t 
                             json_object_to_json_string_ext(stobj, JSON_C_TO_STRING_PLAIN));
             }
         } else if (verbose) {
-            fprintf(rep, "  %s:%u: ok (%s: %zu alert%s)\n", r->file, q->line, label, run.n,
+            fprintf(rep, "  %s:%u: ok (%s: %zu alert%s)\n", vg_rule_file(r), q->line, label, run.n,
                     run.n == 1 ? "" : "s");
         }
     }
@@ -438,8 +438,8 @@ int vg_cmd_test(int argc, char **argv)
             }
             vg_event_destroy(ev);
         }
-        size_t q_ok = 0, q_n = r->nseqs;
-        for (size_t q = 0; q < r->nseqs && rep; q++) {
+        size_t q_ok = 0, q_n = vg_rule_seq_count(r);
+        for (size_t q = 0; q < q_n && rep; q++) {
             cases++;
             if (run_sequence(rs, sc, dec, r, q, rep, verbose))
                 q_ok++;
