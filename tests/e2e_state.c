@@ -44,20 +44,9 @@ static const char *vigil_bin;
 
 static void create_topic(const char *name, int partitions)
 {
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, NULL, 0);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(producer);
-    rd_kafka_CreateTopics(producer, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    assert_non_null(ev);
-    size_t n;
-    const rd_kafka_topic_result_t **tr =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    assert_int_equal(n, 1);
-    if (rd_kafka_topic_result_error(tr[0]))
-        fail_msg("create topic %s: %s", name, rd_kafka_topic_result_error_string(tr[0]));
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
+    char e[600];
+    if (e2e_create_topic(producer, name, partitions, NULL, false, e, sizeof(e)) != 0)
+        fail_msg("%s", e);
 }
 
 /* ---- children ---- */
@@ -286,18 +275,13 @@ typedef struct reader {
 
 static void reader_open(reader_t *r, const char *topic, bool read_committed)
 {
-    char e[512];
+    char e[600];
     memset(r, 0, sizeof(*r));
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, e, sizeof(e)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "group.id", "e2e-state-reader", e, sizeof(e)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "isolation.level",
-                                       read_committed ? "read_committed" : "read_uncommitted",
-                                       e, sizeof(e)),
-                     0);
-    r->c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
-    assert_non_null(r->c);
-    rd_kafka_poll_set_consumer(r->c);
+    const char *const props[] = {"group.id", "e2e-state-reader", "isolation.level",
+                                 read_committed ? "read_committed" : "read_uncommitted", NULL};
+    r->c = e2e_kafka_client(RD_KAFKA_CONSUMER, brokers, props, NULL, e, sizeof(e));
+    if (!r->c)
+        fail_msg("%s", e);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
     assert_int_equal(rd_kafka_assign(r->c, l), 0);
@@ -680,13 +664,13 @@ static void test_checkpoint_topic(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char e[512];
+    char e[600];
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/vigil-e2e-state-XXXXXX");
     assert_non_null(mkdtemp(tmpdir));
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, e, sizeof(e)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "1", e, sizeof(e)), 0);
-    producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    static const char *const props[] = {"linger.ms", "1", NULL};
+    producer = e2e_kafka_client(RD_KAFKA_PRODUCER, brokers, props, NULL, e, sizeof(e));
+    if (!producer)
+        fail_msg("%s", e);
     assert_non_null(producer);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,16 @@ void e2e_sleep_s(double s)
         return;
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
     nanosleep(&ts, NULL);
+}
+
+void e2e_say(const char *who, const char *tag, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: %s", who, tag);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
 }
 
 /* ---- child processes ---- */
@@ -303,6 +314,74 @@ double e2e_metric_sample(const char *text, const char *series)
             p++;
     }
     return NAN;
+}
+
+/* ---- Kafka clients ---- */
+
+rd_kafka_t *e2e_kafka_client(rd_kafka_type_t type, const char *brokers, const char *const *props,
+                             void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                             char *err, size_t err_size)
+{
+    char e[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, e, sizeof(e)) != RD_KAFKA_CONF_OK) {
+        snprintf(err, err_size, "kafka property bootstrap.servers=%s: %s", brokers, e);
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    for (size_t i = 0; props && props[i]; i += 2)
+        if (rd_kafka_conf_set(c, props[i], props[i + 1], e, sizeof(e)) != RD_KAFKA_CONF_OK) {
+            snprintf(err, err_size, "kafka property %s=%s: %s", props[i], props[i + 1], e);
+            rd_kafka_conf_destroy(c);
+            return NULL;
+        }
+    if (dr_msg_cb)
+        rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
+    rd_kafka_t *rk = rd_kafka_new(type, c, e, sizeof(e));
+    if (!rk) {
+        snprintf(err, err_size, "%s: %s", type == RD_KAFKA_PRODUCER ? "producer" : "consumer", e);
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    if (type == RD_KAFKA_CONSUMER)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+int e2e_create_topic(rd_kafka_t *admin, const char *name, int partitions, const char *const *config,
+                     bool exist_ok, char *err, size_t err_size)
+{
+    int rc = -1;
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, err, err_size);
+    if (!nt)
+        return -1;
+    for (size_t i = 0; config && config[i]; i += 2)
+        if (rd_kafka_NewTopic_set_config(nt, config[i], config[i + 1])) {
+            snprintf(err, err_size, "create topic %s: bad config %s", name, config[i]);
+            rd_kafka_NewTopic_destroy(nt);
+            return -1;
+        }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(admin);
+    rd_kafka_CreateTopics(admin, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+    size_t n = 0;
+    const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+    rd_kafka_resp_err_t te = tr && n == 1 ? rd_kafka_topic_result_error(tr[0]) : 0;
+    if (!ev)
+        snprintf(err, err_size, "create topic %s: no answer in 30 s", name);
+    else if (!tr || n != 1)
+        snprintf(err, err_size, "create topic %s: %s", name, rd_kafka_event_error_string(ev));
+    else if (te && !(exist_ok && te == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS))
+        snprintf(err, err_size, "create topic %s: %s", name,
+                 rd_kafka_topic_result_error_string(tr[0]));
+    else
+        rc = 0;
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
 }
 
 /* ---- the mock cluster ---- */

@@ -23,6 +23,13 @@ double e2e_now_s(void);
 /* Sleeps s seconds; nothing when s <= 0 (thread-safe). */
 void e2e_sleep_s(double s);
 
+/* Writes "who: ", tag, the printf-style message and a line end to stderr:
+ * the one shape of a program's progress and error lines (a program
+ * defines its note() and die() with it; die() then stops in its own way).
+ * tag may be "" (or "error: "). */
+void e2e_say(const char *who, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- child processes ---- */
 
 /* How many children are remembered at once for e2e_kill_children(). */
@@ -110,6 +117,23 @@ bool e2e_wait_http(int port, const char *path, int status, const char *text, boo
 /* The value of one sample of a Prometheus exposition, written exactly as
  * `name{labels}`; NaN when text does not have it. */
 double e2e_metric_sample(const char *text, const char *series);
+
+/* ---- Kafka clients ---- */
+
+/* A client of brokers with props ("key", "value", ..., NULL; may be
+ * NULL) and, for a producer, dr_msg_cb (may be NULL); a consumer polls
+ * through rd_kafka_consumer_poll. NULL with err filled (naming the
+ * property librdkafka refused) when it cannot be made. */
+rd_kafka_t *e2e_kafka_client(rd_kafka_type_t type, const char *brokers, const char *const *props,
+                             void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                             char *err, size_t err_size);
+
+/* Creates topic name (partitions, replication 1, config "key", "value",
+ * ..., NULL or NULL) through admin, waiting up to 30 s for the answer. A
+ * topic that exists already is an error unless exist_ok. 0, or -1 with
+ * err filled. */
+int e2e_create_topic(rd_kafka_t *admin, const char *name, int partitions, const char *const *config,
+                     bool exist_ok, char *err, size_t err_size);
 
 /* ---- the mock cluster ---- */
 

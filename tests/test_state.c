@@ -1,6 +1,13 @@
 /* Stateful rules: every window edge, eviction, the output stages,
  * determinism of alert ids, and snapshot/restore equal to an
- * uninterrupted run. */
+ * uninterrupted run.
+ *
+ * Most cases are rows of a table (scenarios[]): a rule file and steps run
+ * in order on one partition's state: events, each with the number of
+ * alerts it must raise, and checks of the alerts' fields and of the
+ * state's counters. Rule errors and time formats are tables too. What
+ * needs code of its own (snapshots, restores of damaged images, reloads)
+ * stays a function. Every event reaches the state through process(). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,13 +25,29 @@
 #include "vigil/state.h"
 
 #define H (INT64_C(3600000))
+#define M (INT64_C(60000))
 #define T0 (INT64_C(1704067200000)) /* 2024-01-01T00:00:00Z */
 
-static void destroy_ruleset(void *p) { vg_ruleset_destroy(p); }
-static void destroy_scanner(void *p) { vg_scanner_destroy(p); }
-static void destroy_state(void *p) { vg_state_destroy(p); }
-static void destroy_decoder(void *p) { vg_decoder_destroy(p); }
-static void destroy_diags(void *p) { vg_diags_destroy(p); }
+static void destroy_ruleset(void *p)
+{
+    vg_ruleset_destroy(p);
+}
+static void destroy_scanner(void *p)
+{
+    vg_scanner_destroy(p);
+}
+static void destroy_state(void *p)
+{
+    vg_state_destroy(p);
+}
+static void destroy_decoder(void *p)
+{
+    vg_decoder_destroy(p);
+}
+static void destroy_diags(void *p)
+{
+    vg_diags_destroy(p);
+}
 
 static vg_ruleset_t *load(const char *yaml)
 {
@@ -47,10 +70,8 @@ static const char *load_error(const char *yaml, unsigned *line, unsigned *col)
     assert_null(rs);
     assert_true(vg_diags_errors(d) > 0);
     const vg_diag_t *g = vg_diags_get(d, 0);
-    if (line)
-        *line = g->line;
-    if (col)
-        *col = g->col;
+    *line = g->line;
+    *col = g->col;
     return g->message;
 }
 
@@ -89,19 +110,27 @@ static void run_init(run_t *r, const vg_ruleset_t *rs)
     assert_non_null(r->st);
 }
 
-/* Feeds one event (JSON) and returns how many alerts it raised. */
-static int feed(run_t *r, const char *json)
+/* The one place where events reach the state: decodes json and gives it
+ * to the state as coming from src; returns how many alerts it raised. */
+static int process(run_t *r, const char *json, const vg_alert_source_t *src)
 {
     vg_event_t *ev = NULL;
     char err[256];
     assert_int_equal(vg_decoder_parse(r->dec, json, strlen(json), &ev, err, sizeof(err)),
                      VG_EVENT_OK);
-    vg_alert_source_t src = {.file = "in.jsonl", .line = ++r->line, .timestamp_ms = -1};
-    int n = vg_state_process(r->st, r->sc, ev, &src, keep, r, err, sizeof(err));
+    int n = vg_state_process(r->st, r->sc, ev, src, keep, r, err, sizeof(err));
     vg_event_destroy(ev);
     if (n < 0)
         fail_msg("%s", err);
     return n;
+}
+
+/* Feeds one event (JSON), the next line of a file, and returns how many
+ * alerts it raised. */
+static int feed(run_t *r, const char *json)
+{
+    vg_alert_source_t src = {.file = "in.jsonl", .line = ++r->line, .timestamp_ms = -1};
+    return process(r, json, &src);
 }
 
 static char *iso(int64_t ms)
@@ -132,13 +161,6 @@ static json_object *field(json_object *o, const char *path)
     return o;
 }
 
-static int64_t num(json_object *a, const char *path)
-{
-    json_object *v = field(a, path);
-    assert_non_null(v);
-    return json_object_get_int64(v);
-}
-
 static const char *str(json_object *a, const char *path)
 {
     json_object *v = field(a, path);
@@ -146,101 +168,440 @@ static const char *str(json_object *a, const char *path)
     return json_object_get_string(v);
 }
 
-static const char *THRESHOLD =
-    "rules:\n"
-    "  - id: surge\n"
-    "    match: {text: {any: [entity list]}}\n"
-    "    threshold: {count: 3, window: 24h, group_by: entities}\n"
-    "    event_time: {lateness: 2h}\n";
-
-static void threshold_exactly_n(void **state)
+/* The state as a snapshot image, freed by cleanup(). */
+static char *snapshot(const run_t *r, size_t *len)
 {
-    (void)state;
-    run_t r;
-    run_init(&r, load(THRESHOLD));
-    assert_int_equal(news(&r, 0, "SMIC", "a"), 0);
-    assert_int_equal(news(&r, 5 * H, "SMIC", "a"), 0);
-    assert_int_equal(news(&r, 9 * H, "YMTC", "a"), 0);
-    assert_int_equal(news(&r, 10 * H, "SMIC", "a"), 1);
-    json_object *a = r.alerts[0];
-    assert_string_equal(str(a, "rule"), "surge");
-    assert_string_equal(str(a, "state.kind"), "threshold");
-    assert_string_equal(str(a, "state.group.entities"), "smic");
-    assert_int_equal(num(a, "state.count"), 3);
-    assert_string_equal(str(a, "state.window_start"), iso(T0));
-    assert_string_equal(str(a, "state.window_end"), iso(T0 + 10 * H));
-    assert_int_equal(num(a, "source.line"), 4);
-    assert_non_null(field(a, "event"));
-    /* The events that fired are used up: the next two do not fire again. */
-    assert_int_equal(news(&r, 11 * H, "SMIC", "a"), 0);
-    assert_int_equal(news(&r, 12 * H, "SMIC", "a"), 0);
-    assert_int_equal(news(&r, 13 * H, "SMIC", "a"), 1);
+    char *snap = NULL;
+    assert_int_equal(vg_state_snapshot(r->st, &snap, len), 0);
+    return own(free, snap);
 }
 
-static void threshold_n_minus_one(void **state)
+/* Writes the checksum of a changed image into its last 8 bytes, as a
+ * writer would have: damage the checksum cannot catch. */
+static void reseal(char *img, size_t len)
 {
-    (void)state;
-    run_t r;
-    run_init(&r, load(THRESHOLD));
-    assert_int_equal(news(&r, 0, "SMIC", "a"), 0);
-    assert_int_equal(news(&r, 23 * H, "SMIC", "a"), 0);
-    assert_int_equal(news(&r, 30 * H, "YMTC", "a"), 0);
-    assert_int_equal(r.n, 0);
+    uint64_t sum = vg_hash_finish(vg_hash64(VG_HASH_INIT, img, len - 8));
+    for (int i = 0; i < 8; i++)
+        img[len - 8 + i] = (char)(sum >> (8 * i));
 }
 
-/* Within a window means less than the window apart: an event exactly one
- * window after the first does not count with it. */
-static void threshold_window_boundary(void **state)
-{
-    (void)state;
-    run_t r;
-    run_init(&r, load(THRESHOLD));
-    assert_int_equal(news(&r, 0, "SMIC", "a"), 0);
-    assert_int_equal(news(&r, 12 * H, "SMIC", "a"), 0);
-    assert_int_equal(news(&r, 24 * H, "SMIC", "a"), 0);
-    /* ... but 12h, 24h and 24h + 1 ms are within one window. */
-    assert_int_equal(news(&r, 24 * H + 1, "SMIC", "a"), 1);
-    assert_string_equal(str(r.alerts[0], "state.window_start"), iso(T0 + 12 * H));
+/* ---- Scenarios: a rule file and steps, run by run_scenario() ---- */
 
-    run_t q;
-    run_init(&q, load(THRESHOLD));
-    assert_int_equal(news(&q, 0, "SMIC", "a"), 0);
-    assert_int_equal(news(&q, 12 * H, "SMIC", "a"), 0);
-    assert_int_equal(news(&q, 24 * H - 1, "SMIC", "a"), 1);
+typedef enum step_kind {
+    STEP_END,       /* ends the steps */
+    STEP_NEWS,      /* news(at, entity, source) raises `alerts` alerts */
+    STEP_EVENT,     /* json raises `alerts`; a %s in it is the time T0 + at */
+    STEP_FLUSH,     /* vg_state_flush raises `alerts` */
+    STEP_ADVANCE,   /* vg_state_advance to T0 + at raises `alerts` */
+    STEP_ALERTS,    /* `alerts` alerts so far */
+    STEP_STAT,      /* counter `stat` of the state is `value` */
+    STEP_RULE_STAT, /* counter `stat` of rule number `rule` is `value` */
+    STEP_STR,       /* field `path` of alert number `alert` is the string text */
+    STEP_NUM,       /* ... is the integer value */
+    STEP_TIME,      /* ... is the time iso(T0 + at) */
+    STEP_REAL,      /* ... is the number real, exactly */
+    STEP_TRUE,      /* ... is boolean true */
+    STEP_NULL,      /* ... is null or missing */
+    STEP_PRESENT,   /* ... is there and not null */
+    STEP_LENGTH,    /* ... is an array of `value` items */
+} step_kind_t;
+
+typedef struct step {
+    step_kind_t kind;
+    int64_t at;
+    const char *text; /* NEWS: the entity; EVENT: the JSON; STR: the value */
+    const char *source;
+    int alerts;
+    size_t alert, rule;
+    const char *path;
+    size_t stat; /* offset in vg_state_stats_t */
+    int64_t value;
+    double real;
+} step_t;
+
+/* One step each; the table reads as a sentence per step. */
+/* clang-format off */
+#define NEWS(ms, entity, src, n) {STEP_NEWS, .at = (ms), .text = (entity), .source = (src), .alerts = (n)}
+#define EVENT(json, n)           {STEP_EVENT, .text = (json), .alerts = (n)}
+#define EVENT_AT(ms, json, n)    {STEP_EVENT, .at = (ms), .text = (json), .alerts = (n)}
+#define FLUSH(n)                 {STEP_FLUSH, .alerts = (n)}
+#define ADVANCE(ms, n)           {STEP_ADVANCE, .at = (ms), .alerts = (n)}
+#define ALERTS(n)                {STEP_ALERTS, .alerts = (n)}
+#define STAT(name, v)            {STEP_STAT, .path = #name, \
+                                  .stat = offsetof(vg_state_stats_t, name), .value = (v)}
+#define RULE_STAT(r, name, v)    {STEP_RULE_STAT, .rule = (r), .path = #name, \
+                                  .stat = offsetof(vg_state_stats_t, name), .value = (v)}
+#define STR(i, p, s)             {STEP_STR, .alert = (i), .path = (p), .text = (s)}
+#define NUM(i, p, v)             {STEP_NUM, .alert = (i), .path = (p), .value = (v)}
+#define TIME(i, p, ms)           {STEP_TIME, .alert = (i), .path = (p), .at = (ms)}
+#define REAL(i, p, d)            {STEP_REAL, .alert = (i), .path = (p), .real = (d)}
+#define IS_TRUE(i, p)            {STEP_TRUE, .alert = (i), .path = (p)}
+#define IS_NULL(i, p)            {STEP_NULL, .alert = (i), .path = (p)}
+#define PRESENT(i, p)            {STEP_PRESENT, .alert = (i), .path = (p)}
+#define LENGTH(i, p, n)          {STEP_LENGTH, .alert = (i), .path = (p), .value = (n)}
+/* clang-format on */
+
+typedef struct scenario {
+    const char *name;
+    const char *rules; /* a rule file */
+    const step_t *steps;
+} scenario_t;
+
+#define STEPS(...) ((const step_t[]){__VA_ARGS__, {.kind = STEP_END}})
+
+#define THRESHOLD                                                                                  \
+    "rules:\n"                                                                                     \
+    "  - id: surge\n"                                                                              \
+    "    match: {text: {any: [entity list]}}\n"                                                    \
+    "    threshold: {count: 3, window: 24h, group_by: entities}\n"                                 \
+    "    event_time: {lateness: 2h}\n"
+
+#define ABSENCE                                                                                    \
+    "rules:\n"                                                                                     \
+    "  - id: quiet\n"                                                                              \
+    "    match: {field: type, eq: news}\n"                                                         \
+    "    absence: {window: 6h, group_by: source}\n"                                                \
+    "    alert: {summary: \"{source} went quiet\"}\n"
+
+#define SPIKE                                                                                      \
+    "rules:\n"                                                                                     \
+    "  - id: spike\n"                                                                              \
+    "    match: {text: {any: [entity list]}}\n"                                                    \
+    "    spike: {factor: 2, min_count: 3, window: 1h, baseline: 2}\n"
+
+#define DIGEST                                                                                     \
+    "rules:\n"                                                                                     \
+    "  - id: daily\n"                                                                              \
+    "    match: {text: {any: [entity list]}}\n"                                                    \
+    "    digest: {window: 1d, max_items: 2}\n"
+
+/* An event without a time, matching THRESHOLD. */
+#define UNTIMED "{\"title\":\"entity list\",\"entities\":[\"X\"]}"
+/* A news event at %s from source A or a, with entities. */
+#define PAIR_EVENT(src, ents)                                                                      \
+    "{\"type\":\"news\",\"published_at\":\"%s\",\"source\":\"" src "\",\"entities\":" ents "}"
+/* An event whose time is an epoch number, seconds or milliseconds. */
+#define EPOCH_EVENT(n) "{\"published_at\":" #n ",\"title\":\"entity list\",\"entities\":[\"A\"]}"
+
+static const scenario_t scenarios[] = {
+    {"threshold_exactly_n", THRESHOLD,
+     STEPS(NEWS(0, "SMIC", "a", 0), NEWS(5 * H, "SMIC", "a", 0), NEWS(9 * H, "YMTC", "a", 0),
+           NEWS(10 * H, "SMIC", "a", 1), STR(0, "rule", "surge"), STR(0, "state.kind", "threshold"),
+           STR(0, "state.group.entities", "smic"), NUM(0, "state.count", 3),
+           TIME(0, "state.window_start", 0), TIME(0, "state.window_end", 10 * H),
+           NUM(0, "source.line", 4), PRESENT(0, "event"),
+           /* The events that fired are used up: the next two do not fire again. */
+           NEWS(11 * H, "SMIC", "a", 0), NEWS(12 * H, "SMIC", "a", 0),
+           NEWS(13 * H, "SMIC", "a", 1))},
+    {"threshold_n_minus_one", THRESHOLD,
+     STEPS(NEWS(0, "SMIC", "a", 0), NEWS(23 * H, "SMIC", "a", 0), NEWS(30 * H, "YMTC", "a", 0),
+           ALERTS(0))},
+    /* Within a window means less than the window apart: an event exactly
+     * one window after the first does not count with it ... */
+    {"threshold_window_boundary", THRESHOLD,
+     STEPS(NEWS(0, "SMIC", "a", 0), NEWS(12 * H, "SMIC", "a", 0), NEWS(24 * H, "SMIC", "a", 0),
+           /* ... but 12h, 24h and 24h + 1 ms are within one window. */
+           NEWS(24 * H + 1, "SMIC", "a", 1), TIME(0, "state.window_start", 12 * H))},
+    {"threshold_window_just_inside", THRESHOLD,
+     STEPS(NEWS(0, "SMIC", "a", 0), NEWS(12 * H, "SMIC", "a", 0),
+           NEWS(24 * H - 1, "SMIC", "a", 1))},
+    /* Events older than the watermark (clock - lateness) are dropped and
+     * counted; those within the lateness count where they belong. */
+    {"late_event", THRESHOLD,
+     STEPS(NEWS(10 * H, "SMIC", "a", 0), NEWS(9 * H, "SMIC", "a", 0), /* 1h late: allowed */
+           NEWS(7 * H, "SMIC", "a", 0),                               /* 3h late: dropped */
+           STAT(late, 1), STAT(events, 3), NEWS(11 * H, "SMIC", "a", 1),
+           TIME(0, "state.window_start", 9 * H),
+           /* An event without a time happens at the clock. */
+           EVENT(UNTIMED, 0), STAT(untimed, 0))},
+    {"untimed_before_any_time", THRESHOLD, STEPS(EVENT(UNTIMED, 0), STAT(untimed, 1))},
+    {"key_eviction_counted",
+     "rules:\n"
+     "  - id: pair\n"
+     "    match: {text: {any: [entity list]}}\n"
+     "    threshold: {count: 2, window: 1d, group_by: entities, max_keys: 2}\n",
+     STEPS(NEWS(0, "A", "s", 0), NEWS(1, "B", "s", 0),
+           NEWS(2, "C", "s", 0), /* A goes: least recently updated */
+           STAT(evicted, 1), STAT(keys, 2), NEWS(3, "A", "s", 0), /* counted from scratch; B goes */
+           NEWS(4, "C", "s", 1),                                  /* C was kept */
+           STR(0, "state.group.entities", "c"), RULE_STAT(0, evicted, 2))},
+    {"spike_with_minimum", SPIKE,
+     /* Hour 0: 1 event, hour 1: 1 event, baseline for hour 2 is 1. */
+     STEPS(NEWS(0, "A", "s", 0), NEWS(H, "A", "s", 0), NEWS(2 * H, "A", "s", 0),
+           NEWS(2 * H + 1, "A", "s", 0), /* 2 >= 2 x 1, but under min_count */
+           NEWS(2 * H + 2, "A", "s", 1), /* 3: fires */
+           NEWS(2 * H + 3, "A", "s", 0), /* once per window */
+           NUM(0, "state.count", 3), TIME(0, "state.window_start", 2 * H),
+           TIME(0, "state.window_end", 3 * H), REAL(0, "state.baseline", 1.0),
+           /* Hour 3: baseline (1 + 4) / 2 = 2.5; 3 events are not twice that. */
+           NEWS(3 * H, "A", "s", 0), NEWS(3 * H + 1, "A", "s", 0), NEWS(3 * H + 2, "A", "s", 0),
+           NEWS(3 * H + 3, "A", "s", 0), NEWS(3 * H + 9, "A", "s", 1) /* 5 >= 5 */)},
+    {"first_seen_horizon",
+     "rules:\n"
+     "  - id: new-name\n"
+     "    match: {text: {any: [entity list]}}\n"
+     "    first_seen: {field: entities, horizon: 1d}\n",
+     STEPS(NEWS(0, "SMIC", "s", 1), STR(0, "state.value", "smic"),
+           STR(0, "state.field", "entities"), NEWS(H, "SMIC", "s", 0), NEWS(2 * H, "YMTC", "s", 1),
+           /* 25h after the last sighting of SMIC (1h): new again. */
+           NEWS(25 * H - 1, "SMIC", "s", 0), NEWS(50 * H, "SMIC", "s", 1),
+           STAT(keys, 1) /* YMTC expired with the watermark */)},
+    {"absence_fires", ABSENCE,
+     STEPS(NEWS(0, "X", "a", 0), NEWS(H, "X", "b", 0), NEWS(6 * H - 1, "X", "b", 0),
+           NEWS(6 * H, "X", "b", 1), /* a: last seen 0, watermark 6h */
+           STR(0, "state.kind", "absence"), STR(0, "state.group.source", "a"),
+           TIME(0, "state.last_seen", 0), STR(0, "summary", "a went quiet"), IS_NULL(0, "event"),
+           /* Once per silence: more time passing does not repeat it. */
+           NEWS(11 * H, "X", "b", 0))},
+    /* An idle partition: no events, no watermark, no alert. An operator's
+     * idle policy can move time on explicitly. */
+    {"absence_idle_does_not_fire", ABSENCE,
+     STEPS(NEWS(0, "X", "a", 0), FLUSH(0), ALERTS(0), ADVANCE(6 * H, 1))},
+    {"throttle_carries_suppressed",
+     "rules:\n"
+     "  - id: loud\n"
+     "    match: {text: {any: [entity list]}}\n"
+     "    throttle: {window: 1h, group_by: entities}\n",
+     STEPS(NEWS(0, "A", "s", 1), NEWS(10 * M, "A", "s", 0), NEWS(20 * M, "B", "s", 1),
+           NEWS(59 * M, "A", "s", 0), NEWS(60 * M, "A", "s", 1), NUM(0, "state.suppressed", 0),
+           NUM(2, "state.suppressed", 2), STR(2, "state.kind", "throttle"), STAT(suppressed, 2))},
+    {"digest_per_window", DIGEST,
+     STEPS(NEWS(0, "A", "s", 0), NEWS(H, "B", "s", 0), NEWS(2 * H, "C", "s", 0),
+           NEWS(24 * H, "D", "s", 1), STR(0, "state.kind", "digest"), NUM(0, "state.count", 3),
+           LENGTH(0, "state.items", 2), NUM(0, "state.items_dropped", 1),
+           TIME(0, "state.window_start", 0), TIME(0, "state.window_end", 24 * H), FLUSH(1),
+           IS_TRUE(1, "state.partial"), NUM(1, "state.count", 1))},
+    /* Epoch numbers in the event work too, seconds or milliseconds
+     * (T0 is 1704067200 s). */
+    {"epoch_event_times", THRESHOLD,
+     STEPS(EVENT(EPOCH_EVENT(1704067200), 0), EVENT(EPOCH_EVENT(1704067201), 0),
+           EVENT(EPOCH_EVENT(1704067205000), 1))},
+    {"group_by_two_fields_and_arrays",
+     "rules:\n"
+     "  - id: pair\n"
+     "    match: {field: type, eq: news}\n"
+     "    threshold: {count: 2, window: 1d, group_by: [source, entities]}\n",
+     STEPS(EVENT_AT(0, PAIR_EVENT("A", "[\"X\",\"Y\",\"X\"]"), 0),
+           EVENT_AT(1, PAIR_EVENT("a", "[\"y\",\"x\"]"), 2), STR(0, "state.group.source", "a"),
+           STR(0, "state.group.entities", "y"), STR(1, "state.group.entities", "x"),
+           /* An event without the group field counts for nothing. */
+           EVENT_AT(2, "{\"type\":\"news\",\"published_at\":\"%s\"}", 0))},
+};
+
+/* Runs an event step: returns the number of alerts it raised. */
+static int run_event_step(run_t *r, const step_t *s)
+{
+    char err[256];
+    int n = 0;
+    switch (s->kind) {
+    case STEP_NEWS:
+        return news(r, s->at, s->text, s->source);
+    case STEP_EVENT:
+        return feed(r, strstr(s->text, "%s") ? fmt(s->text, iso(T0 + s->at)) : s->text);
+    case STEP_FLUSH:
+        n = vg_state_flush(r->st, keep, r, err, sizeof(err));
+        break;
+    case STEP_ADVANCE:
+        n = vg_state_advance(r->st, T0 + s->at, keep, r, err, sizeof(err));
+        break;
+    default:
+        fail_msg("step kind %d is not an event", (int)s->kind);
+    }
+    if (n < 0)
+        fail_msg("%s", err);
+    return n;
 }
 
-/* Events older than the watermark (clock - lateness) are dropped and
- * counted; those within the lateness count where they belong. */
-static void late_event(void **state)
+/* Checks a counter of the state (STEP_STAT) or of one rule. */
+static void check_stat(const run_t *r, size_t i, const step_t *s)
 {
-    (void)state;
-    run_t r;
-    run_init(&r, load(THRESHOLD));
-    assert_int_equal(news(&r, 10 * H, "SMIC", "a"), 0);
-    assert_int_equal(news(&r, 9 * H, "SMIC", "a"), 0);  /* 1h late: allowed */
-    assert_int_equal(news(&r, 7 * H, "SMIC", "a"), 0);  /* 3h late: dropped */
-    vg_state_stats_t s;
-    vg_state_stats(r.st, &s);
-    assert_int_equal(s.late, 1);
-    assert_int_equal(s.events, 3);
-    assert_int_equal(news(&r, 11 * H, "SMIC", "a"), 1);
-    assert_string_equal(str(r.alerts[0], "state.window_start"), iso(T0 + 9 * H));
-    /* An event without a time happens at the clock. */
-    assert_int_equal(feed(&r, "{\"title\":\"entity list\",\"entities\":[\"X\"]}"), 0);
-    vg_state_stats(r.st, &s);
-    assert_int_equal(s.untimed, 0);
+    vg_state_stats_t st;
+    if (s->kind == STEP_STAT)
+        vg_state_stats(r->st, &st);
+    else
+        assert_true(vg_state_rule_stats(r->st, vg_ruleset_rule(r->rs, s->rule), &st));
+    uint64_t got;
+    memcpy(&got, (const char *)&st + s->stat, sizeof(got));
+    if (got != (uint64_t)s->value)
+        fail_msg("step %zu: %s is %llu, not %lld", i, s->path, (unsigned long long)got,
+                 (long long)s->value);
 }
 
-static void untimed_before_any_time(void **state)
+/* Checks a field of an alert. */
+static void check_field(const run_t *r, size_t i, const step_t *s)
+{
+    if (s->alert >= r->n)
+        fail_msg("step %zu: no alert %zu (%zu alerts)", i, s->alert, r->n);
+    json_object *a = r->alerts[s->alert];
+    json_object *v = field(a, s->path);
+    bool ok = false;
+    switch (s->kind) {
+    case STEP_STR:
+        ok = v && strcmp(json_object_get_string(v), s->text) == 0;
+        break;
+    case STEP_NUM:
+        ok = v && json_object_get_int64(v) == s->value;
+        break;
+    case STEP_TIME:
+        ok = v && strcmp(json_object_get_string(v), iso(T0 + s->at)) == 0;
+        break;
+    case STEP_REAL:
+        ok = v && json_object_get_double(v) == s->real;
+        break;
+    case STEP_TRUE:
+        ok = json_object_get_boolean(v);
+        break;
+    case STEP_NULL:
+        ok = json_object_is_type(v, json_type_null);
+        break;
+    case STEP_PRESENT:
+        ok = v != NULL;
+        break;
+    case STEP_LENGTH:
+        ok = v && json_object_array_length(v) == (size_t)s->value;
+        break;
+    default:
+        fail_msg("step kind %d is not a check", (int)s->kind);
+    }
+    if (!ok)
+        fail_msg("step %zu: alert %zu: %s is not as expected: %s", i, s->alert, s->path,
+                 json_object_to_json_string(a));
+}
+
+static void run_scenario(void **state)
+{
+    const scenario_t *sc = *state;
+    run_t r;
+    run_init(&r, load(sc->rules));
+    for (size_t i = 0; sc->steps[i].kind != STEP_END; i++) {
+        const step_t *s = &sc->steps[i];
+        switch (s->kind) {
+        case STEP_NEWS:
+        case STEP_EVENT:
+        case STEP_FLUSH:
+        case STEP_ADVANCE: {
+            int n = run_event_step(&r, s);
+            if (n != s->alerts)
+                fail_msg("step %zu: %d alerts, expected %d", i, n, s->alerts);
+            break;
+        }
+        case STEP_ALERTS:
+            if (r.n != (size_t)s->alerts)
+                fail_msg("step %zu: %zu alerts so far, expected %d", i, r.n, s->alerts);
+            break;
+        case STEP_STAT:
+        case STEP_RULE_STAT:
+            check_stat(&r, i, s);
+            break;
+        default:
+            check_field(&r, i, s);
+        }
+    }
+}
+
+/* ---- Rule errors: a rule file and its first error ---- */
+
+static const struct {
+    const char *rules;
+    const char *message; /* part of the first error */
+    unsigned line, col;  /* where it points (0: not checked) */
+} rule_errors[] = {
+    {"rules:\n"
+     "  - id: x\n"
+     "    match: {field: type, eq: news}\n"
+     "    threshold: {count: 3, window: 24}\n",
+     "no unit", 4, 35},
+    {"rules:\n"
+     "  - id: x\n"
+     "    match: {field: type, eq: news}\n"
+     "    threshold: {count: 3, window: 1d}\n"
+     "    spike: {factor: 3, min_count: 2, window: 1d}\n",
+     "one of threshold, spike", 5, 0},
+    {"rules:\n"
+     "  - id: x\n"
+     "    match: {field: type, eq: news}\n"
+     "    threshold: {count: 3, windw: 1d}\n",
+     "did you mean 'window'", 0, 0},
+    {"rules:\n"
+     "  - id: x\n"
+     "    match: {field: type, eq: news}\n"
+     "    first_seen: {field: entities, horizon: 3 days}\n",
+     "not a duration", 0, 0},
+    {"rules:\n"
+     "  - id: x\n"
+     "    match: {field: type, eq: news}\n"
+     "    threshold: {count: 3, window: 1d}\n"
+     "    digest: {window: 1d}\n",
+     "'digest' collects", 0, 0},
+    {"rules:\n"
+     "  - id: x\n"
+     "    match: {field: type, eq: news}\n"
+     "    tests: {sequences: [{events: [{a: 1}], expect: []}]}\n",
+     "'sequences' test stateful rules", 0, 0},
+    {"rules:\n"
+     "  - id: x\n"
+     "    match: {field: type, eq: news}\n"
+     "    spike: {factor: 0.5, min_count: 2, window: 1h}\n",
+     "at least 1", 0, 0},
+};
+
+static void rule_errors_are_reported(void **state)
 {
     (void)state;
-    run_t r;
-    run_init(&r, load(THRESHOLD));
-    assert_int_equal(feed(&r, "{\"title\":\"entity list\",\"entities\":[\"X\"]}"), 0);
-    vg_state_stats_t s;
-    vg_state_stats(r.st, &s);
-    assert_int_equal(s.untimed, 1);
+    for (size_t i = 0; i < sizeof(rule_errors) / sizeof(rule_errors[0]); i++) {
+        unsigned line, col;
+        const char *m = load_error(rule_errors[i].rules, &line, &col);
+        if (!strstr(m, rule_errors[i].message))
+            fail_msg("rule error %zu: '%s' does not say '%s'", i, m, rule_errors[i].message);
+        if ((rule_errors[i].line && line != rule_errors[i].line) ||
+            (rule_errors[i].col && col != rule_errors[i].col))
+            fail_msg("rule error %zu at %u:%u, expected %u:%u", i, line, col, rule_errors[i].line,
+                     rule_errors[i].col);
+    }
 }
+
+/* ---- Event times: text, whether it is a time, and which ---- */
+
+static const struct {
+    const char *text;
+    bool ok;
+    bool check_ms; /* compare the time with T0 + ms */
+    int64_t ms;
+} times[] = {
+    {"2024-01-01T00:00:00Z", true, true, 0},
+    {"2024-01-01T02:30:00.250+02:30", true, true, 250},
+    {"2024-01-01", true, true, 0},
+    {"1704067200", true, true, 0},
+    {"1704067200123", true, true, 123},
+    {"2024-13-01", false, false, 0},
+    {"2024-01-01T00:00:00", false, false, 0}, /* no zone */
+    {"yesterday", false, false, 0},
+    /* Days that the month does not have are refused, not moved into the
+     * next month; 29 February only in a leap year. */
+    {"2023-02-29", false, false, 0},
+    {"2023-04-31T00:00:00Z", false, false, 0},
+    {"1900-02-29", false, false, 0},
+    {"2000-02-29", true, false, 0},
+    {"2024-02-29T00:00:00Z", true, true, (int64_t)59 * 86400000},
+    {"2023-12-31T23:59:59.999Z", true, true, -1},
+};
+
+static void time_formats(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        int64_t ms = 0;
+        bool ok = vg_state_parse_time(times[i].text, strlen(times[i].text), &ms);
+        if (ok != times[i].ok)
+            fail_msg("'%s': %s, expected %s", times[i].text, ok ? "a time" : "refused",
+                     times[i].ok ? "a time" : "refused");
+        if (times[i].check_ms && ms != T0 + times[i].ms)
+            fail_msg("'%s': %lld, expected %lld", times[i].text, (long long)ms,
+                     (long long)(T0 + times[i].ms));
+    }
+}
+
+/* ---- Cases with code of their own ---- */
 
 /* A Kafka timestamp is whatever the producer wrote: one far outside the
  * times vigil handles must not become the clock (windows would overflow,
@@ -251,176 +612,39 @@ static void absurd_kafka_timestamp_is_no_time(void **state)
     vg_ruleset_t *rs = load(THRESHOLD);
     run_t r;
     run_init(&r, rs);
-    const char *json = "{\"title\":\"entity list\",\"entities\":[\"X\"]}";
-    vg_event_t *ev = NULL;
-    char err[256];
-    assert_int_equal(vg_decoder_parse(r.dec, json, strlen(json), &ev, err, sizeof(err)),
-                     VG_EVENT_OK);
-    vg_alert_source_t src = {.topic = "news", .partition = 0, .offset = 1,
-                             .timestamp_ms = INT64_MAX - 1};
+    vg_alert_source_t src = {
+        .topic = "news", .partition = 0, .offset = 1, .timestamp_ms = INT64_MAX - 1};
     for (int i = 0; i < 3; i++)
-        assert_int_equal(vg_state_process(r.st, r.sc, ev, &src, keep, &r, err, sizeof(err)), 0);
-    vg_event_destroy(ev);
+        assert_int_equal(process(&r, UNTIMED, &src), 0);
     vg_state_stats_t s;
     vg_state_stats(r.st, &s);
     assert_int_equal(s.untimed, 3);
-    char *snap = NULL;
     size_t len = 0;
-    assert_int_equal(vg_state_snapshot(r.st, &snap, &len), 0);
-    own(free, snap);
+    char *snap = snapshot(&r, &len);
     run_t q;
     run_init(&q, rs);
+    char err[256];
     assert_int_equal(vg_state_restore(q.st, snap, len, NULL, err, sizeof(err)), 0);
 }
 
-static void key_eviction_counted(void **state)
+/* The snapshot image of a state of rs that has seen one news event. */
+static char *one_event_image(const vg_ruleset_t *rs, size_t *len)
 {
-    (void)state;
     run_t r;
-    run_init(&r, load("rules:\n"
-                      "  - id: pair\n"
-                      "    match: {text: {any: [entity list]}}\n"
-                      "    threshold: {count: 2, window: 1d, group_by: entities, max_keys: 2}\n"));
+    run_init(&r, rs);
     assert_int_equal(news(&r, 0, "A", "s"), 0);
-    assert_int_equal(news(&r, 1, "B", "s"), 0);
-    assert_int_equal(news(&r, 2, "C", "s"), 0); /* A goes: least recently updated */
-    vg_state_stats_t s;
-    vg_state_stats(r.st, &s);
-    assert_int_equal(s.evicted, 1);
-    assert_int_equal(s.keys, 2);
-    assert_int_equal(news(&r, 3, "A", "s"), 0); /* counted from scratch; B goes */
-    assert_int_equal(news(&r, 4, "C", "s"), 1); /* C was kept */
-    assert_string_equal(str(r.alerts[0], "state.group.entities"), "c");
-    vg_state_rule_stats(r.st, vg_ruleset_rule(r.rs, 0), &s);
-    assert_int_equal(s.evicted, 2);
+    return snapshot(&r, len);
 }
 
-static void spike_with_minimum(void **state)
+/* Restoring img into a new state of rs is refused, saying why. */
+static void assert_restore_refused(const vg_ruleset_t *rs, const char *img, size_t len,
+                                   const char *why)
 {
-    (void)state;
-    run_t r;
-    run_init(&r, load("rules:\n"
-                      "  - id: spike\n"
-                      "    match: {text: {any: [entity list]}}\n"
-                      "    spike: {factor: 2, min_count: 3, window: 1h, baseline: 2}\n"));
-    /* Hour 0: 1 event, hour 1: 1 event, baseline for hour 2 is 1. */
-    assert_int_equal(news(&r, 0, "A", "s"), 0);
-    assert_int_equal(news(&r, H, "A", "s"), 0);
-    assert_int_equal(news(&r, 2 * H, "A", "s"), 0);
-    assert_int_equal(news(&r, 2 * H + 1, "A", "s"), 0); /* 2 >= 2 x 1, but under min_count */
-    assert_int_equal(news(&r, 2 * H + 2, "A", "s"), 1); /* 3: fires */
-    assert_int_equal(news(&r, 2 * H + 3, "A", "s"), 0); /* once per window */
-    json_object *a = r.alerts[0];
-    assert_int_equal(num(a, "state.count"), 3);
-    assert_string_equal(str(a, "state.window_start"), iso(T0 + 2 * H));
-    assert_string_equal(str(a, "state.window_end"), iso(T0 + 3 * H));
-    assert_true(json_object_get_double(field(a, "state.baseline")) == 1.0);
-    /* Hour 3: baseline (1 + 4) / 2 = 2.5; 3 events are not twice that. */
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(news(&r, 3 * H + i, "A", "s"), 0);
-    assert_int_equal(news(&r, 3 * H + 9, "A", "s"), 1); /* 5 >= 5 */
-}
-
-static void first_seen_horizon(void **state)
-{
-    (void)state;
-    run_t r;
-    run_init(&r, load("rules:\n"
-                      "  - id: new-name\n"
-                      "    match: {text: {any: [entity list]}}\n"
-                      "    first_seen: {field: entities, horizon: 1d}\n"));
-    assert_int_equal(news(&r, 0, "SMIC", "s"), 1);
-    assert_string_equal(str(r.alerts[0], "state.value"), "smic");
-    assert_string_equal(str(r.alerts[0], "state.field"), "entities");
-    assert_int_equal(news(&r, H, "SMIC", "s"), 0);
-    assert_int_equal(news(&r, 2 * H, "YMTC", "s"), 1);
-    /* 25h after the last sighting of SMIC (1h): new again. */
-    assert_int_equal(news(&r, 25 * H - 1, "SMIC", "s"), 0);
-    assert_int_equal(news(&r, 50 * H, "SMIC", "s"), 1);
-    vg_state_stats_t s;
-    vg_state_stats(r.st, &s);
-    assert_int_equal(s.keys, 1); /* YMTC expired with the watermark */
-}
-
-static void absence_fires_and_idle_does_not(void **state)
-{
-    (void)state;
-    const char *yaml = "rules:\n"
-                       "  - id: quiet\n"
-                       "    match: {field: type, eq: news}\n"
-                       "    absence: {window: 6h, group_by: source}\n"
-                       "    alert: {summary: \"{source} went quiet\"}\n";
-    run_t r;
-    run_init(&r, load(yaml));
-    assert_int_equal(news(&r, 0, "X", "a"), 0);
-    assert_int_equal(news(&r, H, "X", "b"), 0);
-    assert_int_equal(news(&r, 6 * H - 1, "X", "b"), 0);
-    assert_int_equal(news(&r, 6 * H, "X", "b"), 1); /* a: last seen 0, watermark 6h */
-    json_object *a = r.alerts[0];
-    assert_string_equal(str(a, "state.kind"), "absence");
-    assert_string_equal(str(a, "state.group.source"), "a");
-    assert_string_equal(str(a, "state.last_seen"), iso(T0));
-    assert_string_equal(str(a, "summary"), "a went quiet");
-    assert_true(json_object_is_type(field(a, "event"), json_type_null));
-    /* Once per silence: more time passing does not repeat it. */
-    assert_int_equal(news(&r, 11 * H, "X", "b"), 0);
-
-    /* An idle partition: no events, no watermark, no alert. */
     run_t q;
-    run_init(&q, load(yaml));
-    assert_int_equal(news(&q, 0, "X", "a"), 0);
+    run_init(&q, rs);
     char err[256];
-    assert_int_equal(vg_state_flush(q.st, keep, &q, err, sizeof(err)), 0);
-    assert_int_equal(q.n, 0);
-    /* An operator's idle policy can move time on explicitly. */
-    assert_int_equal(vg_state_advance(q.st, T0 + 6 * H, keep, &q, err, sizeof(err)), 1);
-}
-
-static void throttle_carries_suppressed(void **state)
-{
-    (void)state;
-    run_t r;
-    run_init(&r, load("rules:\n"
-                      "  - id: loud\n"
-                      "    match: {text: {any: [entity list]}}\n"
-                      "    throttle: {window: 1h, group_by: entities}\n"));
-    int64_t m = 60000;
-    assert_int_equal(news(&r, 0, "A", "s"), 1);
-    assert_int_equal(news(&r, 10 * m, "A", "s"), 0);
-    assert_int_equal(news(&r, 20 * m, "B", "s"), 1);
-    assert_int_equal(news(&r, 59 * m, "A", "s"), 0);
-    assert_int_equal(news(&r, 60 * m, "A", "s"), 1);
-    assert_int_equal(num(r.alerts[0], "state.suppressed"), 0);
-    assert_int_equal(num(r.alerts[2], "state.suppressed"), 2);
-    assert_string_equal(str(r.alerts[2], "state.kind"), "throttle");
-    vg_state_stats_t s;
-    vg_state_stats(r.st, &s);
-    assert_int_equal(s.suppressed, 2);
-}
-
-static void digest_per_window(void **state)
-{
-    (void)state;
-    run_t r;
-    run_init(&r, load("rules:\n"
-                      "  - id: daily\n"
-                      "    match: {text: {any: [entity list]}}\n"
-                      "    digest: {window: 1d, max_items: 2}\n"));
-    assert_int_equal(news(&r, 0, "A", "s"), 0);
-    assert_int_equal(news(&r, H, "B", "s"), 0);
-    assert_int_equal(news(&r, 2 * H, "C", "s"), 0);
-    assert_int_equal(news(&r, 24 * H, "D", "s"), 1);
-    json_object *a = r.alerts[0];
-    assert_string_equal(str(a, "state.kind"), "digest");
-    assert_int_equal(num(a, "state.count"), 3);
-    assert_int_equal(json_object_array_length(field(a, "state.items")), 2);
-    assert_int_equal(num(a, "state.items_dropped"), 1);
-    assert_string_equal(str(a, "state.window_start"), iso(T0));
-    assert_string_equal(str(a, "state.window_end"), iso(T0 + 24 * H));
-    char err[256];
-    assert_int_equal(vg_state_flush(r.st, keep, &r, err, sizeof(err)), 1);
-    assert_true(json_object_get_boolean(field(r.alerts[1], "state.partial")));
-    assert_int_equal(num(r.alerts[1], "state.count"), 1);
+    assert_int_equal(vg_state_restore(q.st, img, len, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, why));
 }
 
 /* Digest items are copied verbatim into alerts: a re-sealed image whose
@@ -429,17 +653,9 @@ static void digest_per_window(void **state)
 static void restore_rejects_digest_item_with_trailing_bytes(void **state)
 {
     (void)state;
-    vg_ruleset_t *rs = load("rules:\n"
-                            "  - id: daily\n"
-                            "    match: {text: {any: [entity list]}}\n"
-                            "    digest: {window: 1d, max_items: 2}\n");
-    run_t r;
-    run_init(&r, rs);
-    assert_int_equal(news(&r, 0, "A", "s"), 0);
-    char *snap = NULL;
+    vg_ruleset_t *rs = load(DIGEST);
     size_t len = 0;
-    assert_int_equal(vg_state_snapshot(r.st, &snap, &len), 0);
-    own(free, snap);
+    char *snap = one_event_image(rs, &len);
     /* {"source":{...},"event_time":...} -> {"source":{...}}"event_time":... */
     static const char *const edits[][2] = {{",\"event_time\"", "}\"event_time\""},
                                            {",\"event_time\"", "\n\"event_time\""}};
@@ -453,14 +669,8 @@ static void restore_rejects_digest_item_with_trailing_bytes(void **state)
                 at = copy + i;
         assert_non_null(at);
         memcpy(at, edits[k][1], el);
-        uint64_t sum = vg_hash_finish(vg_hash64(VG_HASH_INIT, copy, len - 8));
-        for (int i = 0; i < 8; i++)
-            copy[len - 8 + i] = (char)(sum >> (8 * i));
-        run_t q;
-        run_init(&q, rs);
-        char err[256];
-        assert_int_equal(vg_state_restore(q.st, copy, len, NULL, err, sizeof(err)), -1);
-        assert_non_null(strstr(err, "digest item"));
+        reseal(copy, len);
+        assert_restore_refused(rs, copy, len, "digest item");
     }
 }
 
@@ -470,17 +680,9 @@ static void restore_rejects_digest_item_with_trailing_bytes(void **state)
 static void restore_rejects_spike_window_out_of_range(void **state)
 {
     (void)state;
-    vg_ruleset_t *rs = load("rules:\n"
-                            "  - id: spike\n"
-                            "    match: {text: {any: [entity list]}}\n"
-                            "    spike: {factor: 2, min_count: 3, window: 1h, baseline: 2}\n");
-    run_t r;
-    run_init(&r, rs);
-    assert_int_equal(news(&r, 0, "A", "s"), 0);
-    char *snap = NULL;
+    vg_ruleset_t *rs = load(SPIKE);
     size_t len = 0;
-    assert_int_equal(vg_state_snapshot(r.st, &snap, &len), 0);
-    own(free, snap);
+    char *snap = one_event_image(rs, &len);
     char *copy = own(free, malloc(len));
     memcpy(copy, snap, len);
     uint64_t w = (uint64_t)(T0 / H), big = UINT64_C(1) << 59;
@@ -495,14 +697,8 @@ static void restore_rejects_spike_window_out_of_range(void **state)
             found++;
         }
     assert_int_equal(found, 1);
-    uint64_t sum = vg_hash_finish(vg_hash64(VG_HASH_INIT, copy, len - 8));
-    for (int i = 0; i < 8; i++)
-        copy[len - 8 + i] = (char)(sum >> (8 * i));
-    run_t q;
-    run_init(&q, rs);
-    char err[256];
-    assert_int_equal(vg_state_restore(q.st, copy, len, NULL, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "out of range"));
+    reseal(copy, len);
+    assert_restore_refused(rs, copy, len, "out of range");
 }
 
 /* A mixed ruleset and a reproducible stream with many keys, for replays. */
@@ -548,6 +744,16 @@ static void run_stream(run_t *r, int from, int to)
 {
     for (int i = from; i < to; i++)
         feed(r, stream_event(i));
+}
+
+/* The snapshot image of a state of rs that has seen the first n events
+ * of the stream. */
+static char *stream_image(const vg_ruleset_t *rs, int n, size_t *len)
+{
+    run_t r;
+    run_init(&r, rs);
+    run_stream(&r, 0, n);
+    return snapshot(&r, len);
 }
 
 static void assert_same_alerts(const run_t *a, const run_t *b)
@@ -599,10 +805,8 @@ static void snapshot_restore_equals_uninterrupted(void **state)
         run_t first;
         run_init(&first, rs);
         run_stream(&first, 0, cuts[c]);
-        char *snap = NULL;
         size_t len = 0;
-        assert_int_equal(vg_state_snapshot(first.st, &snap, &len), 0);
-        own(free, snap);
+        char *snap = snapshot(&first, &len);
         run_t second;
         run_init(&second, rs);
         second.line = (uint64_t)cuts[c];
@@ -611,10 +815,8 @@ static void snapshot_restore_equals_uninterrupted(void **state)
         assert_int_equal(vg_state_restore(second.st, snap, len, &dropped, err, sizeof(err)), 0);
         assert_int_equal(dropped, 0);
         /* The restored state snapshots to the same bytes. */
-        char *again = NULL;
         size_t len2 = 0;
-        assert_int_equal(vg_state_snapshot(second.st, &again, &len2), 0);
-        own(free, again);
+        char *again = snapshot(&second, &len2);
         assert_int_equal(len, len2);
         assert_memory_equal(snap, again, len);
         run_stream(&second, cuts[c], STREAM);
@@ -634,13 +836,8 @@ static void restore_rejects_corruption(void **state)
 {
     (void)state;
     vg_ruleset_t *rs = load(MIXED);
-    run_t r;
-    run_init(&r, rs);
-    run_stream(&r, 0, 120);
-    char *snap = NULL;
     size_t len = 0;
-    assert_int_equal(vg_state_snapshot(r.st, &snap, &len), 0);
-    own(free, snap);
+    char *snap = stream_image(rs, 120, &len);
     run_t q;
     run_init(&q, rs);
     char err[256];
@@ -718,13 +915,8 @@ static void restore_survives_resealed_damage(void **state)
 {
     (void)state;
     vg_ruleset_t *rs = load(MIXED);
-    run_t r;
-    run_init(&r, rs);
-    run_stream(&r, 0, 150);
-    char *snap = NULL;
     size_t len = 0;
-    assert_int_equal(vg_state_snapshot(r.st, &snap, &len), 0);
-    own(free, snap);
+    char *snap = stream_image(rs, 150, &len);
     char *copy = own(free, malloc(len));
     uint32_t seed = 99;
     size_t accepted = 0;
@@ -735,9 +927,7 @@ static void restore_survives_resealed_damage(void **state)
             size_t at = 8 + (seed >> 4) % (len - 16);
             copy[at] = (char)(seed >> 24);
         }
-        uint64_t sum = vg_hash_finish(vg_hash64(VG_HASH_INIT, copy, len - 8));
-        for (int i = 0; i < 8; i++)
-            copy[len - 8 + i] = (char)(sum >> (8 * i));
+        reseal(copy, len);
         size_t mark = g_nowned;
         run_t q;
         run_init(&q, rs);
@@ -753,139 +943,13 @@ static void restore_survives_resealed_damage(void **state)
     assert_true(accepted > 0);
 }
 
-static void rule_errors(void **state)
-{
-    (void)state;
-    unsigned line, col;
-    const char *m = load_error("rules:\n"
-                               "  - id: x\n"
-                               "    match: {field: type, eq: news}\n"
-                               "    threshold: {count: 3, window: 24}\n",
-                               &line, &col);
-    assert_non_null(strstr(m, "no unit"));
-    assert_int_equal(line, 4);
-    assert_int_equal(col, 35);
-    m = load_error("rules:\n"
-                   "  - id: x\n"
-                   "    match: {field: type, eq: news}\n"
-                   "    threshold: {count: 3, window: 1d}\n"
-                   "    spike: {factor: 3, min_count: 2, window: 1d}\n",
-                   &line, NULL);
-    assert_non_null(strstr(m, "one of threshold, spike"));
-    assert_int_equal(line, 5);
-    m = load_error("rules:\n"
-                   "  - id: x\n"
-                   "    match: {field: type, eq: news}\n"
-                   "    threshold: {count: 3, windw: 1d}\n",
-                   NULL, NULL);
-    assert_non_null(strstr(m, "did you mean 'window'"));
-    m = load_error("rules:\n"
-                   "  - id: x\n"
-                   "    match: {field: type, eq: news}\n"
-                   "    first_seen: {field: entities, horizon: 3 days}\n",
-                   NULL, NULL);
-    assert_non_null(strstr(m, "not a duration"));
-    m = load_error("rules:\n"
-                   "  - id: x\n"
-                   "    match: {field: type, eq: news}\n"
-                   "    threshold: {count: 3, window: 1d}\n"
-                   "    digest: {window: 1d}\n",
-                   NULL, NULL);
-    assert_non_null(strstr(m, "'digest' collects"));
-    m = load_error("rules:\n"
-                   "  - id: x\n"
-                   "    match: {field: type, eq: news}\n"
-                   "    tests: {sequences: [{events: [{a: 1}], expect: []}]}\n",
-                   NULL, NULL);
-    assert_non_null(strstr(m, "'sequences' test stateful rules"));
-    m = load_error("rules:\n"
-                   "  - id: x\n"
-                   "    match: {field: type, eq: news}\n"
-                   "    spike: {factor: 0.5, min_count: 2, window: 1h}\n",
-                   NULL, NULL);
-    assert_non_null(strstr(m, "at least 1"));
-}
-
-static void time_formats(void **state)
-{
-    (void)state;
-    int64_t ms;
-    assert_true(vg_state_parse_time("2024-01-01T00:00:00Z", 20, &ms));
-    assert_int_equal(ms, T0);
-    assert_true(vg_state_parse_time("2024-01-01T02:30:00.250+02:30", 29, &ms));
-    assert_int_equal(ms, T0 + 250);
-    assert_true(vg_state_parse_time("2024-01-01", 10, &ms));
-    assert_int_equal(ms, T0);
-    assert_true(vg_state_parse_time("1704067200", 10, &ms));
-    assert_int_equal(ms, T0);
-    assert_true(vg_state_parse_time("1704067200123", 13, &ms));
-    assert_int_equal(ms, T0 + 123);
-    assert_false(vg_state_parse_time("2024-13-01", 10, &ms));
-    assert_false(vg_state_parse_time("2024-01-01T00:00:00", 19, &ms)); /* no zone */
-    assert_false(vg_state_parse_time("yesterday", 9, &ms));
-    /* Days that the month does not have are refused, not moved into the
-     * next month; 29 February only in a leap year. */
-    assert_false(vg_state_parse_time("2023-02-29", 10, &ms));
-    assert_false(vg_state_parse_time("2023-04-31T00:00:00Z", 20, &ms));
-    assert_false(vg_state_parse_time("1900-02-29", 10, &ms));
-    assert_true(vg_state_parse_time("2000-02-29", 10, &ms));
-    assert_true(vg_state_parse_time("2024-02-29T00:00:00Z", 20, &ms));
-    assert_int_equal(ms, T0 + (int64_t)59 * 86400000);
-    assert_true(vg_state_parse_time("2023-12-31T23:59:59.999Z", 24, &ms));
-    assert_int_equal(ms, T0 - 1);
-    /* Epoch numbers in the event work too, seconds or milliseconds. */
-    run_t r;
-    run_init(&r, load(THRESHOLD));
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(feed(&r, fmt("{\"published_at\":%lld,\"title\":\"entity list\","
-                                      "\"entities\":[\"A\"]}",
-                                      (long long)(T0 / 1000 + i))),
-                         0);
-    assert_int_equal(feed(&r, fmt("{\"published_at\":%lld,\"title\":\"entity list\","
-                                  "\"entities\":[\"A\"]}",
-                                  (long long)(T0 + 5000))),
-                     1);
-}
-
-static void group_by_two_fields_and_arrays(void **state)
-{
-    (void)state;
-    run_t r;
-    run_init(&r, load("rules:\n"
-                      "  - id: pair\n"
-                      "    match: {field: type, eq: news}\n"
-                      "    threshold: {count: 2, window: 1d, group_by: [source, entities]}\n"));
-    assert_int_equal(feed(&r, fmt("{\"type\":\"news\",\"published_at\":\"%s\",\"source\":\"A\","
-                                  "\"entities\":[\"X\",\"Y\",\"X\"]}",
-                                  iso(T0))),
-                     0);
-    assert_int_equal(feed(&r, fmt("{\"type\":\"news\",\"published_at\":\"%s\",\"source\":\"a\","
-                                  "\"entities\":[\"y\",\"x\"]}",
-                                  iso(T0 + 1))),
-                     2);
-    assert_string_equal(str(r.alerts[0], "state.group.source"), "a");
-    assert_string_equal(str(r.alerts[0], "state.group.entities"), "y");
-    assert_string_equal(str(r.alerts[1], "state.group.entities"), "x");
-    /* An event without the group field counts for nothing. */
-    assert_int_equal(feed(&r, fmt("{\"type\":\"news\",\"published_at\":\"%s\"}", iso(T0 + 2))),
-                     0);
-}
-
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(threshold_exactly_n, cleanup),
-        cmocka_unit_test_teardown(threshold_n_minus_one, cleanup),
-        cmocka_unit_test_teardown(threshold_window_boundary, cleanup),
-        cmocka_unit_test_teardown(late_event, cleanup),
-        cmocka_unit_test_teardown(untimed_before_any_time, cleanup),
+    enum { NS = sizeof(scenarios) / sizeof(scenarios[0]) };
+    static const struct CMUnitTest own_code[] = {
+        cmocka_unit_test_teardown(rule_errors_are_reported, cleanup),
+        cmocka_unit_test_teardown(time_formats, cleanup),
         cmocka_unit_test_teardown(absurd_kafka_timestamp_is_no_time, cleanup),
-        cmocka_unit_test_teardown(key_eviction_counted, cleanup),
-        cmocka_unit_test_teardown(spike_with_minimum, cleanup),
-        cmocka_unit_test_teardown(first_seen_horizon, cleanup),
-        cmocka_unit_test_teardown(absence_fires_and_idle_does_not, cleanup),
-        cmocka_unit_test_teardown(throttle_carries_suppressed, cleanup),
-        cmocka_unit_test_teardown(digest_per_window, cleanup),
         cmocka_unit_test_teardown(restore_rejects_digest_item_with_trailing_bytes, cleanup),
         cmocka_unit_test_teardown(restore_rejects_spike_window_out_of_range, cleanup),
         cmocka_unit_test_teardown(replay_gives_same_ids, cleanup),
@@ -893,9 +957,16 @@ int main(void)
         cmocka_unit_test_teardown(restore_rejects_corruption, cleanup),
         cmocka_unit_test_teardown(rebuild_on_reload, cleanup),
         cmocka_unit_test_teardown(restore_survives_resealed_damage, cleanup),
-        cmocka_unit_test_teardown(rule_errors, cleanup),
-        cmocka_unit_test_teardown(time_formats, cleanup),
-        cmocka_unit_test_teardown(group_by_two_fields_and_arrays, cleanup),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    enum { NO = sizeof(own_code) / sizeof(own_code[0]) };
+    struct CMUnitTest tests[NS + NO];
+    /* One test per scenario, named for it. */
+    for (size_t i = 0; i < NS; i++)
+        tests[i] = (struct CMUnitTest){.name = scenarios[i].name,
+                                       .test_func = run_scenario,
+                                       .teardown_func = cleanup,
+                                       .initial_state = (void *)&scenarios[i]};
+    for (size_t i = 0; i < NO; i++)
+        tests[NS + i] = own_code[i];
+    return _cmocka_run_group_tests("test_state", tests, NS + NO, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 #include "vigil/utf8.h"
 
 #include <string.h>
+
+#include "utf8_int.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -31,16 +33,15 @@
 #define FOLD_ASCII(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 0x20 : (c))
 #define SPACE_ASCII(c) ((c) == ' ' || ((c) >= 0x09 && (c) <= 0x0D))
 #define COLLAPSE_ASCII(c) (SPACE_ASCII(c) ? 0x80 | ' ' : FOLD_ASCII(c))
-#define ROW8(M, b) M((b) + 0), M((b) + 1), M((b) + 2), M((b) + 3), \
-                   M((b) + 4), M((b) + 5), M((b) + 6), M((b) + 7)
-#define ROWS128(M) \
-    ROW8(M, 0x00), ROW8(M, 0x08), ROW8(M, 0x10), ROW8(M, 0x18), \
-    ROW8(M, 0x20), ROW8(M, 0x28), ROW8(M, 0x30), ROW8(M, 0x38), \
-    ROW8(M, 0x40), ROW8(M, 0x48), ROW8(M, 0x50), ROW8(M, 0x58), \
-    ROW8(M, 0x60), ROW8(M, 0x68), ROW8(M, 0x70), ROW8(M, 0x78)
+#define ROW8(M, b)                                                                                 \
+    M((b) + 0), M((b) + 1), M((b) + 2), M((b) + 3), M((b) + 4), M((b) + 5), M((b) + 6), M((b) + 7)
+#define ROWS128(M)                                                                                 \
+    ROW8(M, 0x00), ROW8(M, 0x08), ROW8(M, 0x10), ROW8(M, 0x18), ROW8(M, 0x20), ROW8(M, 0x28),      \
+        ROW8(M, 0x30), ROW8(M, 0x38), ROW8(M, 0x40), ROW8(M, 0x48), ROW8(M, 0x50), ROW8(M, 0x58),  \
+        ROW8(M, 0x60), ROW8(M, 0x68), ROW8(M, 0x70), ROW8(M, 0x78)
 
-static const unsigned char fold_keep[128] = { ROWS128(FOLD_ASCII) };
-static const unsigned char fold_collapse[128] = { ROWS128(COLLAPSE_ASCII) };
+static const unsigned char fold_keep[128] = {ROWS128(FOLD_ASCII)};
+static const unsigned char fold_collapse[128] = {ROWS128(COLLAPSE_ASCII)};
 
 /* Decodes one code point following the well-formed byte sequences of
  * Unicode Table 3-7; the tight second-byte ranges after E0, ED, F0 and F4
@@ -55,7 +56,7 @@ static inline uint32_t decode_seq(const unsigned char *p, size_t n, size_t *len)
         *len = 1;
         return c;
     }
-    if (c < 0xC2)               /* continuation byte, or overlong C0/C1 */
+    if (c < 0xC2) /* continuation byte, or overlong C0/C1 */
         goto bad;
     if (c < 0xE0) {
         if (n < 2 || (p[1] & 0xC0) != 0x80)
@@ -69,18 +70,16 @@ static inline uint32_t decode_seq(const unsigned char *p, size_t n, size_t *len)
         if (n < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80)
             goto bad;
         *len = 3;
-        return ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6)
-               | (p[2] & 0x3F);
+        return ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
     }
     if (c < 0xF5) {
         unsigned lo = c == 0xF0 ? 0x90 : 0x80;
         unsigned hi = c == 0xF4 ? 0x8F : 0xBF;
-        if (n < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80
-            || (p[3] & 0xC0) != 0x80)
+        if (n < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
             goto bad;
         *len = 4;
-        return ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12)
-               | ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+        return ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
+               ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
     }
 bad:
     *len = 1;
@@ -99,12 +98,12 @@ static inline uint64_t load64(const unsigned char *p)
 /* Lowercases the eight ASCII bytes of w at once. Bytes are below 0x80, so
  * adding at most 0x3F never carries into the next byte: the top bit of each
  * sum says whether the byte is >= 'A', resp. > 'Z'. */
-static inline uint64_t fold_ascii8(uint64_t w)
+static inline uint64_t fold_ascii_word(uint64_t w)
 {
     uint64_t ge_a = w + ONES * (0x80 - 'A');
     uint64_t gt_z = w + ONES * (0x80 - 'Z' - 1);
     uint64_t upper = ge_a & ~gt_z & HIGHS;
-    return w | (upper >> 2);    /* 0x80 >> 2 == 0x20, the case bit */
+    return w | (upper >> 2); /* 0x80 >> 2 == 0x20, the case bit */
 }
 
 /* Cheap pre-test for vg_unicode_is_space on non-ASCII code points: only
@@ -113,6 +112,46 @@ static inline uint64_t fold_ascii8(uint64_t w)
 static inline bool maybe_space(uint32_t cp)
 {
     return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp - 0x2000) <= 0x1000;
+}
+
+/* The byte at index i of a two-stage table (utf8_int.h); i < t->limit. */
+static inline unsigned stage_lookup(const vg_unicode_stages_t *t, uint32_t i)
+{
+    unsigned block = t->stage1[i >> t->shift];
+    return t->stage2[(block << t->shift) | (i & ((1U << t->shift) - 1))];
+}
+
+uint32_t vg_unicode_fold(uint32_t cp)
+{
+    if (cp >= vg_fold_stages.limit)
+        return cp;
+    /* Unsigned wrap-around turns the negative deltas into subtraction. */
+    return cp + (uint32_t)vg_fold_delta[stage_lookup(&vg_fold_stages, cp)];
+}
+
+bool vg_unicode_is_word(uint32_t cp)
+{
+    if (cp >= vg_word_stages.limit)
+        return false;
+    return (stage_lookup(&vg_word_stages, cp >> 3) >> (cp & 7)) & 1U;
+}
+
+bool vg_unicode_is_space(uint32_t cp)
+{
+    /* Outside the first..last span (CJK, Hangul, other planes) no search. */
+    size_t lo = 0, hi = vg_space_range_count;
+    if (cp < vg_space_ranges[0].lo || cp > vg_space_ranges[hi - 1].hi)
+        return false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp > vg_space_ranges[mid].hi)
+            lo = mid + 1;
+        else if (cp < vg_space_ranges[mid].lo)
+            hi = mid;
+        else
+            return true;
+    }
+    return false;
 }
 
 bool vg_utf8_valid(const char *s, size_t n)
@@ -198,145 +237,187 @@ size_t vg_utf8_encode(uint32_t cp, char *out)
     return 4;
 }
 
-size_t vg_utf8_fold(const char *s, size_t n, bool collapse_space, char *out,
-                    uint32_t *map)
+/* Where vg_utf8_fold() stands: the input, the output, how far each has got,
+ * and whether the last output byte is the U+0020 standing for a white-space
+ * run that may still go on (only ever set when collapsing). The steps below
+ * take it by pointer; they are inlined, so it lives in registers. */
+typedef struct fold_cursor {
+    const unsigned char *p;
+    size_t n;
+    unsigned char *q;
+    uint32_t *map;
+    size_t i, o;
+    unsigned in_space;
+    bool collapse;
+} fold_cursor_t;
+
+/* map[o..o+count) = i, i+1, ...: ASCII, one output byte per input byte. */
+static inline void map_ascii(const fold_cursor_t *c, unsigned count)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    unsigned char *q = (unsigned char *)out;
-    const unsigned char *table = collapse_space ? fold_collapse : fold_keep;
-    size_t i = 0, o = 0;
-    /* 1 while the last output byte is the U+0020 standing for a white-space
-     * run that may still go on; only ever set when collapsing. */
-    unsigned in_space = 0;
+    if (c->map)
+        for (unsigned k = 0; k < count; k++)
+            c->map[c->o + k] = (uint32_t)(c->i + k);
+}
 
-    while (i < n) {
 #if defined(__SSE2__)
-        /* Sixteen ASCII bytes at a time (SSE2 is part of x86-64), whenever
-         * they give sixteen output bytes: always when white space is kept;
-         * when it is collapsed, as long as no two white-space bytes are
-         * adjacent (also across blocks). A lone newline or tab, as in
-         * wrapped news text, becomes a space in place. */
-        while (n - i >= 16) {
-            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-            if (_mm_movemask_epi8(x))
-                break; /* a byte >= 0x80 */
-            /* Bytes are ASCII here, so signed compares are plain ones. */
-            __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
-                                          _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
-            __m128i y = _mm_add_epi8(x, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
-            if (collapse_space) {
-                __m128i sp = _mm_or_si128(
-                    _mm_cmpeq_epi8(x, _mm_set1_epi8(' ')),
-                    _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('\t' - 1)),
-                                  _mm_cmplt_epi8(x, _mm_set1_epi8('\r' + 1))));
-                unsigned m = (unsigned)_mm_movemask_epi8(sp);
-                if ((m & (m << 1)) || (in_space & m))
-                    break; /* a run to collapse */
-                y = _mm_or_si128(_mm_andnot_si128(sp, y), _mm_and_si128(sp, _mm_set1_epi8(' ')));
-                in_space = (m >> 15) & 1;
-            }
-            _mm_storeu_si128((__m128i *)(void *)(q + o), y);
-            if (map)
-                for (unsigned k = 0; k < 16; k++)
-                    map[o + k] = (uint32_t)(i + k);
-            i += 16;
-            o += 16;
+/* Sixteen ASCII bytes at a time (SSE2 is part of x86-64), whenever they
+ * give sixteen output bytes: always when white space is kept; when it is
+ * collapsed, as long as no two white-space bytes are adjacent (also across
+ * blocks). A lone newline or tab, as in wrapped news text, becomes a space
+ * in place. */
+static inline void fold_ascii16(fold_cursor_t *c)
+{
+    while (c->n - c->i >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(c->p + c->i));
+        if (_mm_movemask_epi8(x))
+            return; /* a byte >= 0x80 */
+        /* Bytes are ASCII here, so signed compares are plain ones. */
+        __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                                      _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
+        __m128i y = _mm_add_epi8(x, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+        if (c->collapse) {
+            __m128i sp = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')),
+                                      _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('\t' - 1)),
+                                                    _mm_cmplt_epi8(x, _mm_set1_epi8('\r' + 1))));
+            unsigned m = (unsigned)_mm_movemask_epi8(sp);
+            if ((m & (m << 1)) || (c->in_space & m))
+                return; /* a run to collapse */
+            y = _mm_or_si128(_mm_andnot_si128(sp, y), _mm_and_si128(sp, _mm_set1_epi8(' ')));
+            c->in_space = (m >> 15) & 1;
         }
-#endif
-        /* Eight ASCII bytes at a time, whenever they give eight output bytes:
-         * always when white space is kept; when it is collapsed, as long as
-         * the only white space is single U+0020s (the common case of prose)
-         * and no space continues a run from before. */
-        while (n - i >= 8) {
-            uint64_t w = load64(p + i);
-            if (w & HIGHS)
-                break;
-            if (collapse_space) {
-                /* Any byte below 0x20: maybe a tab or newline. */
-                if ((w - ONES * 0x20) & ~w & HIGHS)
-                    break;
-                if (in_space && p[i] == ' ')
-                    break;
-                /* Exact per-byte test for ' ', then for two in a row. */
-                uint64_t x = w ^ (ONES * ' ');
-                uint64_t sp = ~(((x & ~HIGHS) + ~HIGHS) | x | ~HIGHS);
-                if (sp & (sp << 8))
-                    break;
-                in_space = p[i + 7] == ' ';
-            }
-            w = fold_ascii8(w);
-            memcpy(q + o, &w, sizeof w);
-            if (map)
-                for (unsigned k = 0; k < 8; k++)
-                    map[o + k] = (uint32_t)(i + k);
-            i += 8;
-            o += 8;
-        }
-
-        /* ASCII a byte at a time, up to the next 8-byte boundary so that the
-         * loop above gets another chance. Each byte is written at q[o] and
-         * o only moves on when the byte is not a white-space byte following
-         * white space: the skipped write lands on the slot after the run's
-         * U+0020 and is overwritten (or becomes the NUL / map[out_len])
-         * later, so it is always inside the caller's buffers. */
-        size_t stop = n - i > 8 ? i + 8 : n;
-        unsigned c;
-        while (i < stop && (c = p[i]) < 0x80) {
-            unsigned v = table[c];
-            unsigned sp = v >> 7;
-            q[o] = (unsigned char)(v & 0x7F);
-            if (map)
-                map[o] = (uint32_t)i;
-            o += !(sp & in_space);
-            in_space = sp;
-            i++;
-        }
-        if (i >= n)
-            break;
-        if (p[i] < 0x80)
-            continue;
-
-        size_t len;
-        uint32_t cp = decode_seq(p + i, n - i, &len);
-        if (collapse_space && maybe_space(cp) && vg_unicode_is_space(cp)) {
-            if (!in_space) {
-                q[o] = ' ';
-                if (map)
-                    map[o] = (uint32_t)i;
-                o++;
-                in_space = 1;
-            }
-            i += len;
-            continue;
-        }
-        in_space = 0;
-        uint32_t f = vg_unicode_fold(cp);
-        size_t out_len;
-        if (f == cp && len > 1) {
-            /* Unchanged and well-formed: copy rather than re-encode. Byte
-             * stores, since a memcpy of a variable 2..4 bytes is a call. */
-            q[o] = p[i];
-            q[o + 1] = p[i + 1];
-            if (len > 2) {
-                q[o + 2] = p[i + 2];
-                if (len > 3)
-                    q[o + 3] = p[i + 3];
-            }
-            out_len = len;
-        } else {
-            /* A fold, or an ill-formed byte becoming U+FFFD (3 bytes for 1,
-             * which is what the 3*n+1 output bound allows for). */
-            out_len = vg_utf8_encode(f, (char *)(q + o));
-        }
-        if (map)
-            for (size_t k = 0; k < out_len; k++)
-                map[o + k] = (uint32_t)i;
-        o += out_len;
-        i += len;
+        _mm_storeu_si128((__m128i *)(void *)(c->q + c->o), y);
+        map_ascii(c, 16);
+        c->i += 16;
+        c->o += 16;
     }
+}
+#endif
 
-    q[o] = '\0';
+/* Eight ASCII bytes at a time, whenever they give eight output bytes:
+ * always when white space is kept; when it is collapsed, as long as the
+ * only white space is single U+0020s (the common case of prose) and no
+ * space continues a run from before. */
+static inline void fold_ascii8(fold_cursor_t *c)
+{
+    while (c->n - c->i >= 8) {
+        uint64_t w = load64(c->p + c->i);
+        if (w & HIGHS)
+            return;
+        if (c->collapse) {
+            /* Any byte below 0x20: maybe a tab or newline. */
+            if ((w - ONES * 0x20) & ~w & HIGHS)
+                return;
+            if (c->in_space && c->p[c->i] == ' ')
+                return;
+            /* Exact per-byte test for ' ', then for two in a row. */
+            uint64_t x = w ^ (ONES * ' ');
+            uint64_t sp = ~(((x & ~HIGHS) + ~HIGHS) | x | ~HIGHS);
+            if (sp & (sp << 8))
+                return;
+            c->in_space = c->p[c->i + 7] == ' ';
+        }
+        w = fold_ascii_word(w);
+        memcpy(c->q + c->o, &w, sizeof w);
+        map_ascii(c, 8);
+        c->i += 8;
+        c->o += 8;
+    }
+}
+
+/* ASCII a byte at a time, up to the next 8-byte boundary so that the
+ * word loops get another chance. Each byte is written at q[o] and o only
+ * moves on when the byte is not a white-space byte following white space:
+ * the skipped write lands on the slot after the run's U+0020 and is
+ * overwritten (or becomes the NUL / map[out_len]) later, so it is always
+ * inside the caller's buffers. */
+static inline void fold_ascii_bytes(fold_cursor_t *c, const unsigned char *table)
+{
+    size_t stop = c->n - c->i > 8 ? c->i + 8 : c->n;
+    unsigned b;
+    while (c->i < stop && (b = c->p[c->i]) < 0x80) {
+        unsigned v = table[b];
+        unsigned sp = v >> 7;
+        c->q[c->o] = (unsigned char)(v & 0x7F);
+        if (c->map)
+            c->map[c->o] = (uint32_t)c->i;
+        c->o += !(sp & c->in_space);
+        c->in_space = sp;
+        c->i++;
+    }
+}
+
+/* Writes the len-byte code point cp read at p[i] in folded form; returns
+ * the output length. */
+static inline size_t put_folded(fold_cursor_t *c, uint32_t cp, size_t len)
+{
+    uint32_t f = vg_unicode_fold(cp);
+    const unsigned char *in = c->p + c->i;
+    unsigned char *out = c->q + c->o;
+    if (f == cp && len > 1) {
+        /* Unchanged and well-formed: copy rather than re-encode. Byte
+         * stores, since a memcpy of a variable 2..4 bytes is a call. */
+        out[0] = in[0];
+        out[1] = in[1];
+        if (len > 2) {
+            out[2] = in[2];
+            if (len > 3)
+                out[3] = in[3];
+        }
+        return len;
+    }
+    /* A fold, or an ill-formed byte becoming U+FFFD (3 bytes for 1, which
+     * is what the 3*n+1 output bound allows for). */
+    return vg_utf8_encode(f, (char *)out);
+}
+
+/* One code point at p[i] >= 0x80: white space (when collapsing) joins or
+ * starts a run, anything else is folded. */
+static inline void fold_code_point(fold_cursor_t *c)
+{
+    size_t len;
+    uint32_t cp = decode_seq(c->p + c->i, c->n - c->i, &len);
+    if (c->collapse && maybe_space(cp) && vg_unicode_is_space(cp)) {
+        if (!c->in_space) {
+            c->q[c->o] = ' ';
+            if (c->map)
+                c->map[c->o] = (uint32_t)c->i;
+            c->o++;
+            c->in_space = 1;
+        }
+        c->i += len;
+        return;
+    }
+    c->in_space = 0;
+    size_t out_len = put_folded(c, cp, len);
+    if (c->map)
+        for (size_t k = 0; k < out_len; k++)
+            c->map[c->o + k] = (uint32_t)c->i;
+    c->o += out_len;
+    c->i += len;
+}
+
+size_t vg_utf8_fold(const char *s, size_t n, bool collapse_space, char *out, uint32_t *map)
+{
+    fold_cursor_t c = {.p = (const unsigned char *)s,
+                       .n = n,
+                       .q = (unsigned char *)out,
+                       .map = map,
+                       .collapse = collapse_space};
+    const unsigned char *table = collapse_space ? fold_collapse : fold_keep;
+    while (c.i < n) {
+#if defined(__SSE2__)
+        fold_ascii16(&c);
+#endif
+        fold_ascii8(&c);
+        fold_ascii_bytes(&c, table);
+        if (c.i >= n)
+            break;
+        if (c.p[c.i] < 0x80)
+            continue;
+        fold_code_point(&c);
+    }
+    c.q[c.o] = '\0';
     if (map)
-        map[o] = (uint32_t)n;
-    return o;
+        map[c.o] = (uint32_t)n;
+    return c.o;
 }

@@ -107,26 +107,8 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_e2e: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_e2e: error: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(3);
-}
+#define note(...) e2e_say("bench_e2e", "", __VA_ARGS__)
+#define die(...) (e2e_say("bench_e2e", "error: ", __VA_ARGS__), exit(3))
 
 static bool want(const char *part)
 {
@@ -425,27 +407,23 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
-static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
-{
-    char e[512];
-    if (rd_kafka_conf_set(c, k, v, e, sizeof(e)) != RD_KAFKA_CONF_OK)
-        die("kafka property %s=%s: %s", k, v, e);
-}
-
 static rd_kafka_t *new_producer(const char *linger)
 {
-    char e[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    conf_set(c, "bootstrap.servers", brokers);
-    conf_set(c, "linger.ms", linger);
-    conf_set(c, "acks", "all");
-    conf_set(c, "batch.size", "1000000");
-    conf_set(c, "queue.buffering.max.kbytes", "262144");
-    conf_set(c, "queue.buffering.max.messages", "1000000");
-    rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof(e));
+    const char *const props[] = {"linger.ms",
+                                 linger,
+                                 "acks",
+                                 "all",
+                                 "batch.size",
+                                 "1000000",
+                                 "queue.buffering.max.kbytes",
+                                 "262144",
+                                 "queue.buffering.max.messages",
+                                 "1000000",
+                                 NULL};
+    char e[600];
+    rd_kafka_t *rk = e2e_kafka_client(RD_KAFKA_PRODUCER, brokers, props, dr_cb, e, sizeof(e));
     if (!rk)
-        die("producer: %s", e);
+        die("%s", e);
     return rk;
 }
 
@@ -453,39 +431,22 @@ static rd_kafka_t *new_producer(const char *linger)
  * still wants a group.id; it never joins or commits). */
 static rd_kafka_t *new_consumer(const char *group)
 {
-    char e[512], reader[200];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    conf_set(c, "bootstrap.servers", brokers);
+    char e[600], reader[200];
     snprintf(reader, sizeof(reader), "%s-reader", prefix);
-    conf_set(c, "group.id", group ? group : reader);
-    conf_set(c, "enable.auto.commit", "false");
-    conf_set(c, "enable.partition.eof", "false");
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e, sizeof(e));
+    const char *const props[] = {"group.id", group ? group : reader, "enable.auto.commit",
+                                 "false",    "enable.partition.eof", "false",
+                                 NULL};
+    rd_kafka_t *rk = e2e_kafka_client(RD_KAFKA_CONSUMER, brokers, props, NULL, e, sizeof(e));
     if (!rk)
-        die("consumer: %s", e);
-    rd_kafka_poll_set_consumer(rk);
+        die("%s", e);
     return rk;
 }
 
 static void create_topic(const char *name, int partitions)
 {
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, NULL, 0);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(prod);
-    rd_kafka_CreateTopics(prod, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    if (!ev)
-        die("create topic %s: no answer in 30 s", name);
-    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-    size_t n = 0;
-    const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-    if (!tr || n != 1)
-        die("create topic %s: %s", name, rd_kafka_event_error_string(ev));
-    if (rd_kafka_topic_result_error(tr[0]) &&
-        rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-        die("create topic %s: %s", name, rd_kafka_topic_result_error_string(tr[0]));
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
+    char e[600];
+    if (e2e_create_topic(prod, name, partitions, NULL, true, e, sizeof(e)) != 0)
+        die("%s", e);
 }
 
 static int64_t high_wm(const char *topic, int part)
@@ -659,22 +620,26 @@ static rd_kafka_t *bare_subscribe(const char *who, const char *bk, const char *t
 {
     signal(SIGTERM, bare_on_term);
     signal(SIGINT, bare_on_term);
-    char e[512];
+    char e[600];
     brokers = bk;
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    conf_set(c, "bootstrap.servers", bk);
-    conf_set(c, "group.id", group);
-    conf_set(c, "auto.offset.reset", "earliest");
-    conf_set(c, "enable.auto.commit", "true");
-    conf_set(c, "auto.commit.interval.ms", "200");
-    conf_set(c, "session.timeout.ms", "6000");
-    conf_set(c, "heartbeat.interval.ms", "500");
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e, sizeof(e));
+    const char *const props[] = {"group.id",
+                                 group,
+                                 "auto.offset.reset",
+                                 "earliest",
+                                 "enable.auto.commit",
+                                 "true",
+                                 "auto.commit.interval.ms",
+                                 "200",
+                                 "session.timeout.ms",
+                                 "6000",
+                                 "heartbeat.interval.ms",
+                                 "500",
+                                 NULL};
+    rd_kafka_t *rk = e2e_kafka_client(RD_KAFKA_CONSUMER, bk, props, NULL, e, sizeof(e));
     if (!rk) {
         fprintf(stderr, "%s: %s\n", who, e);
         return NULL;
     }
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_subscribe(rk, l);
@@ -712,13 +677,10 @@ static int bare_consumer(const char *bk, const char *topic, const char *group)
  * on this broker. */
 static int bare_relay(const char *bk, const char *topic, const char *atopic, const char *group)
 {
-    char e[512];
-    rd_kafka_conf_t *pc = rd_kafka_conf_new();
-    conf_set(pc, "bootstrap.servers", bk);
-    conf_set(pc, "acks", "all");
-    conf_set(pc, "linger.ms", "1");
-    conf_set(pc, "enable.idempotence", "true");
-    rd_kafka_t *pk = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof(e));
+    static const char *const props[] = {"acks", "all", "linger.ms", "1", "enable.idempotence",
+                                        "true", NULL};
+    char e[600];
+    rd_kafka_t *pk = e2e_kafka_client(RD_KAFKA_PRODUCER, bk, props, NULL, e, sizeof(e));
     if (!pk) {
         fprintf(stderr, "bare relay: %s\n", e);
         return 3;

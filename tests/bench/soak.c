@@ -63,24 +63,12 @@ static long broken_every = 5, bad_every = 10000;
 static char prefix[64];
 static pid_t vigil_pid;
 
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("soak: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
+#define note(...) e2e_say("soak", "", __VA_ARGS__)
+/* Says why, kills vigil when it runs, and exits 2. */
+#define die(...) (e2e_say("soak", "", __VA_ARGS__), give_up())
 
-static void die(const char *fmt, ...)
+static _Noreturn void give_up(void)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("soak: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
     if (vigil_pid > 0)
         kill(vigil_pid, SIGKILL);
     exit(2);
@@ -216,60 +204,38 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
-static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
-{
-    char e[512];
-    if (rd_kafka_conf_set(c, k, v, e, sizeof(e)) != RD_KAFKA_CONF_OK)
-        die("kafka property %s=%s: %s", k, v, e);
-}
-
 static void new_producer(void)
 {
-    char e[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    conf_set(c, "bootstrap.servers", brokers);
-    conf_set(c, "enable.idempotence", "true"); /* offset i is event i */
-    conf_set(c, "linger.ms", "50");
-    conf_set(c, "batch.size", "1000000");
-    conf_set(c, "queue.buffering.max.kbytes", "262144");
-    rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
-    prod = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof(e));
+    static const char *const props[] = {"enable.idempotence",
+                                        "true", /* offset i is event i */
+                                        "linger.ms",
+                                        "50",
+                                        "batch.size",
+                                        "1000000",
+                                        "queue.buffering.max.kbytes",
+                                        "262144",
+                                        NULL};
+    char e[600];
+    prod = e2e_kafka_client(RD_KAFKA_PRODUCER, brokers, props, dr_cb, e, sizeof(e));
     if (!prod)
-        die("producer: %s", e);
+        die("%s", e);
 }
 
 static rd_kafka_t *new_consumer(const char *group)
 {
-    char e[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    conf_set(c, "bootstrap.servers", brokers);
-    conf_set(c, "group.id", group);
-    conf_set(c, "enable.auto.commit", "false");
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e, sizeof(e));
+    const char *const props[] = {"group.id", group, "enable.auto.commit", "false", NULL};
+    char e[600];
+    rd_kafka_t *rk = e2e_kafka_client(RD_KAFKA_CONSUMER, brokers, props, NULL, e, sizeof(e));
     if (!rk)
-        die("consumer: %s", e);
-    rd_kafka_poll_set_consumer(rk);
+        die("%s", e);
     return rk;
 }
 
 static void create_topic(const char *name)
 {
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, 1, 1, NULL, 0);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(prod);
-    rd_kafka_CreateTopics(prod, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    if (!ev)
-        die("create topic %s: no answer in 30 s", name);
-    size_t n = 0;
-    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-    const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-    if (!tr || n != 1 || rd_kafka_topic_result_error(tr[0]))
-        die("create topic %s: %s", name,
-            tr && n == 1 ? rd_kafka_topic_result_error_string(tr[0])
-                         : rd_kafka_event_error_string(ev));
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
+    char e[600];
+    if (e2e_create_topic(prod, name, 1, NULL, false, e, sizeof(e)) != 0)
+        die("%s", e);
 }
 
 /* The end offset of topic's partition 0; 0 for a topic that does not

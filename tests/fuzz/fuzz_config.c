@@ -17,8 +17,7 @@ static void check(const vg_config_t *cfg)
         !cfg->dead_letter_topic || !cfg->metrics_listen)
         fuzz_fail("a string field is NULL in a loaded configuration");
     if (cfg->prop_keys.count != cfg->prop_values.count)
-        fuzz_fail("%zu property keys but %zu values", cfg->prop_keys.count,
-                  cfg->prop_values.count);
+        fuzz_fail("%zu property keys but %zu values", cfg->prop_keys.count, cfg->prop_values.count);
     for (size_t i = 0; i < cfg->prop_keys.count; i++)
         if (vg_config_property(cfg, cfg->prop_keys.items[i]) == NULL)
             fuzz_fail("property '%s' is listed but not found", cfg->prop_keys.items[i]);
@@ -49,17 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!d)
         return 0;
     vg_config_t *cfg = vg_config_load_buffer("fuzz.yaml", (const char *)data, size, d);
-    char line[512];
-    for (size_t i = 0; i < vg_diags_count(d); i++)
-        vg_diags_format(d, i, line, sizeof(line));
-    if (cfg && vg_diags_errors(d))
-        fuzz_fail("a configuration came back with %zu errors", vg_diags_errors(d));
-    if (!cfg && !vg_diags_errors(d))
-        fuzz_fail("no configuration and no error message");
-    if (getenv("VIGIL_FUZZ_VERBOSE")) {
-        vg_diags_print(d, stderr);
+    fuzz_check_diags(d, cfg != NULL, "configuration");
+    if (fuzz_verbose())
         fprintf(stderr, "fuzz_config: %s\n", cfg ? "loaded" : "refused");
-    }
     if (cfg)
         check(cfg);
     vg_config_t *again = vg_config_load_buffer(NULL, (const char *)data, size, NULL);

@@ -11,9 +11,6 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "vigil/event.h"
-#include "vigil/ruleset.h"
-#include "vigil/scanner.h"
 
 static void exercise(const vg_ruleset_t *rs)
 {
@@ -57,27 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vg_diags_t *d = vg_diags_new();
     if (!d)
         return 0;
-    vg_rule_source_t src = {.name = "/nonexistent/vigil-fuzz/rules.yaml",
-                            .data = (const char *)data, .len = size};
+    vg_rule_source_t src = {
+        .name = "/nonexistent/vigil-fuzz/rules.yaml", .data = (const char *)data, .len = size};
     vg_ruleset_t *rs = vg_ruleset_load_sources(&src, 1, NULL, d);
-    char line[512];
-    for (size_t i = 0; i < vg_diags_count(d); i++) {
-        vg_diags_format(d, i, line, sizeof(line));
-        if (!memchr(line, '\0', sizeof(line)))
-            fuzz_fail("diagnostic %zu is not NUL-terminated", i);
-    }
-    if (rs && vg_diags_errors(d))
-        fuzz_fail("a ruleset came back with %zu errors", vg_diags_errors(d));
-    if (!rs && !vg_diags_errors(d))
-        fuzz_fail("no ruleset and no error message");
-    static int verbose = -1;
-    if (verbose < 0)
-        verbose = getenv("VIGIL_FUZZ_VERBOSE") != NULL;
-    if (verbose) {
-        vg_diags_print(d, stderr);
+    fuzz_check_diags(d, rs != NULL, "ruleset");
+    if (fuzz_verbose())
         fprintf(stderr, "fuzz_rules: %s (%zu rules)\n", rs ? "compiled" : "refused",
                 rs ? vg_ruleset_rule_count(rs) : 0);
-    }
     if (rs) {
         exercise(rs);
         vg_ruleset_destroy(rs);
