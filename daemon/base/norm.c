@@ -54,6 +54,7 @@ enum {
     P_MN = 1 << 4,         /* general category Mn */
     P_MARK = 1 << 5,       /* M* */
     P_LGC_LETTER = 1 << 6, /* a letter of the Latin, Greek or Cyrillic script */
+    P_PUNCT = 1 << 7,      /* a rule-9 apostrophe or dash */
 };
 
 typedef struct {
@@ -74,11 +75,14 @@ struct vg_norm {
     size_t res_len;
     bool identity; /* the last run was ASCII: map[i] == i, not filled yet */
     bool fold;
-    /* The segment being collected (UTF-16), and ICU's scratch. */
-    UChar *seg, *t[2];
-    size_t seg_cap, t_cap[2];
-    size_t seg_len, seg_cps;
+    /* The segment being collected: input bytes [seg_src, seg_end) holding
+     * seg_cps characters (invisible ones aside), the first being seg_cp. */
+    size_t seg_end, seg_cps;
     uint32_t seg_src, seg_cp;
+    uint8_t seg_bytes, seg_props; /* of seg_cp */
+    /* The segment in UTF-16 (for ICU), and ICU's scratch. */
+    UChar *seg, *t[2];
+    size_t seg_cap, seg_len, t_cap[2];
     /* True while the current combining sequence started with a Latin, Greek
      * or Cyrillic letter: its Mn marks are dropped (rule 8). */
     bool lgc;
@@ -138,6 +142,8 @@ static uint8_t props_compute(const vg_norm_t *n, UChar32 c)
         p |= P_MARK;
     if ((gc & U_GC_L_MASK) && is_lgc_script(c))
         p |= P_LGC_LETTER;
+    if (punct_map((uint32_t)c) != (uint32_t)c)
+        p |= P_PUNCT;
     /* Quick check YES: NFKC keeps the character as it is. Decomposing it
      * and composing it again gives it back too, unless rule 8 drops a mark
      * on the way: a precomposed Latin, Greek or Cyrillic letter (é) is not
@@ -345,9 +351,15 @@ static int grow_map(vg_norm_t *n, size_t need)
 
 /* Room for `extra` more output bytes and their map entries after o, plus
  * the map's final entry. */
-static int reserve(vg_norm_t *n, size_t o, size_t extra)
+static int reserve_slow(vg_norm_t *n, size_t need)
 {
-    return grow_out(n, o + extra + 1) != 0 || grow_map(n, o + extra + 1) != 0 ? -1 : 0;
+    return grow_out(n, need) != 0 || grow_map(n, need) != 0 ? -1 : 0;
+}
+
+static inline int reserve(vg_norm_t *n, size_t o, size_t extra)
+{
+    size_t need = o + extra + 1;
+    return need <= n->out_cap && need <= n->map_cap ? 0 : reserve_slow(n, need);
 }
 
 static void errf(char *err, size_t err_size, const char *fmt, ...)
@@ -421,10 +433,30 @@ static int32_t drop_lgc_marks(vg_norm_t *n, UChar *t, int32_t len)
     return w;
 }
 
-/* The whole pipeline on the collected segment, through ICU, ping-ponging
- * between the two scratch buffers. */
+/* Converts the segment's input bytes to UTF-16 for ICU, without the
+ * invisible characters inside it. */
+static int seg_utf16(vg_norm_t *n)
+{
+    /* A byte gives at most one UTF-16 unit (four bytes give two). */
+    UChar *b = grow(n->seg, &n->seg_cap, n->seg_end - n->seg_src + 1, sizeof(UChar));
+    if (!b)
+        return -1;
+    n->seg = b;
+    n->seg_len = 0;
+    for (size_t i = n->seg_src, l; i < n->seg_end; i += l) {
+        uint32_t cp = vg_utf8_decode(n->in + i, n->seg_end - i, &l);
+        if (!is_invisible(cp))
+            U16_APPEND_UNSAFE(n->seg, n->seg_len, cp);
+    }
+    return 0;
+}
+
+/* The whole pipeline on the segment, through ICU, ping-ponging between the
+ * two scratch buffers. */
 static int flush_complex(vg_norm_t *n, size_t *o)
 {
+    if (seg_utf16(n) != 0)
+        return -1;
     int32_t len = icu_step(n, STEP_NFKC, n->seg, (int32_t)n->seg_len, 0);
     int d = 0;
     if (len >= 0 && n->fold) {
@@ -452,53 +484,83 @@ static int flush_complex(vg_norm_t *n, size_t *o)
     return 0;
 }
 
-/* Normalises the collected segment and appends it to the output. */
-static int flush(vg_norm_t *n, size_t *o)
+/* A segment of one character that normalisation leaves alone: it is copied
+ * (unless rule 8 drops it or rule 9 maps it). */
+static inline int flush_one(vg_norm_t *n, size_t *o)
+{
+    uint32_t cp = n->seg_cp;
+    uint8_t p = n->seg_props;
+    if (!(p & P_MARK))
+        n->lgc = (p & P_LGC_LETTER) != 0;
+    if ((p & P_MN) && n->lgc)
+        return 0;
+    if (reserve(n, *o, 4) != 0)
+        return -1;
+    if ((p & P_PUNCT) || cp == 0xFFFD) {
+        put_cp(n, o, cp, n->seg_src);
+        return 0;
+    }
+    char *q = n->out + *o;
+    const char *src = n->in + n->seg_src;
+    uint32_t *m = n->map + *o;
+    switch (n->seg_bytes) {
+    case 4:
+        q[3] = src[3];
+        m[3] = n->seg_src;
+        /* fall through */
+    case 3:
+        q[2] = src[2];
+        m[2] = n->seg_src;
+        /* fall through */
+    case 2:
+        q[1] = src[1];
+        m[1] = n->seg_src;
+        /* fall through */
+    default:
+        q[0] = n->fold ? (char)ascii_lower((unsigned char)src[0]) : src[0];
+        m[0] = n->seg_src;
+    }
+    *o += n->seg_bytes;
+    return 0;
+}
+
+/* Normalises the segment and appends it to the output. */
+static inline int flush(vg_norm_t *n, size_t *o)
 {
     if (!n->seg_cps)
         return 0;
-    int rc = 0;
-    uint32_t cp = n->seg_cp;
-    if (n->seg_cps == 1 && cp < 0x80) {
-        n->lgc = ascii_letter(cp);
-        if (n->fold)
-            cp = ascii_lower(cp);
-        rc = reserve(n, *o, 1);
-        if (rc == 0)
-            put_cp(n, o, cp, n->seg_src);
-        n->seg_len = n->seg_cps = 0;
-        return rc;
+    uint8_t p = n->seg_props;
+    size_t cps = n->seg_cps;
+    n->seg_cps = 0;
+    /* Full-width ASCII (common in CJK text) is ASCII after NFKC. */
+    if (cps == 1 && n->seg_cp - 0xFF01u <= 0x5Du) {
+        uint32_t c = n->seg_cp - 0xFEE0u;
+        n->lgc = ascii_letter(c);
+        if (reserve(n, *o, 1) != 0)
+            return -1;
+        put_cp(n, o, n->fold ? ascii_lower(c) : c, n->seg_src);
+        return 0;
     }
-    uint8_t p = props(n, cp);
-    if (n->seg_cps == 1 && (p & P_STABLE) && !(n->fold && (p & P_FOLDS))) {
-        /* A character normalisation leaves alone, alone in its segment. */
-        if (!(p & P_MARK))
-            n->lgc = (p & P_LGC_LETTER) != 0;
-        if (!((p & P_MN) && n->lgc)) {
-            rc = reserve(n, *o, 4);
-            if (rc == 0)
-                put_cp(n, o, cp, n->seg_src);
-        }
-    } else {
-        rc = flush_complex(n, o);
-    }
-    n->seg_len = n->seg_cps = 0;
-    return rc;
+    /* (An ASCII capital is stable in this sense: flush_one lower-cases.) */
+    if (cps == 1 && (p & P_STABLE) && !(n->fold && (p & P_FOLDS)))
+        return flush_one(n, o);
+    return flush_complex(n, o);
 }
 
-static int seg_add(vg_norm_t *n, uint32_t cp, size_t src)
+/* Starts a segment with cp, the `bytes` bytes of the input at src. */
+static inline void seg_start(vg_norm_t *n, uint32_t cp, size_t src, size_t bytes, uint8_t p)
 {
-    if (!n->seg_cps) {
-        n->seg_src = (uint32_t)src;
-        n->seg_cp = cp;
-    }
-    UChar *b = grow(n->seg, &n->seg_cap, n->seg_len + 2, sizeof(UChar));
-    if (!b)
-        return -1;
-    n->seg = b;
-    U16_APPEND_UNSAFE(n->seg, n->seg_len, cp);
-    n->seg_cps++;
-    return 0;
+    n->seg_src = (uint32_t)src;
+    n->seg_end = src + bytes;
+    n->seg_cp = cp;
+    n->seg_bytes = (uint8_t)bytes;
+    n->seg_props = p;
+    n->seg_cps = 1;
+}
+
+static inline uint8_t ascii_props(unsigned c)
+{
+    return P_KNOWN | P_BOUNDARY | P_STABLE | (ascii_letter(c) ? P_LGC_LETTER : 0);
 }
 
 /* Text with a byte >= 0x80 somewhere at or after i (and s[0..i) already
@@ -511,7 +573,7 @@ static int run_mixed(vg_norm_t *n, const char *s, size_t len, size_t i, size_t *
         return -1;
     for (size_t k = 0; k < i; k++)
         n->map[k] = (uint32_t)k;
-    n->seg_len = n->seg_cps = 0;
+    n->seg_cps = 0;
     n->lgc = false;
     while (i < len) {
         if (p[i] < 0x80) {
@@ -523,14 +585,12 @@ static int run_mixed(vg_norm_t *n, const char *s, size_t len, size_t i, size_t *
             size_t keep = i + k < len ? k - 1 : k;
             for (size_t j = 0; j < keep; j++)
                 n->map[o + j] = (uint32_t)(i + j);
-            if (keep) {
+            if (keep)
                 n->lgc = ascii_letter(p[i + keep - 1]);
-            }
             o += keep;
             i += keep;
             if (i < len && p[i] < 0x80) {
-                if (seg_add(n, p[i], i) != 0)
-                    return -1;
+                seg_start(n, p[i], i, 1, ascii_props(p[i]));
                 i++;
             }
             continue;
@@ -538,11 +598,15 @@ static int run_mixed(vg_norm_t *n, const char *s, size_t len, size_t i, size_t *
         size_t l;
         uint32_t cp = vg_utf8_decode(s + i, len - i, &l);
         if (!is_invisible(cp)) {
-            if (n->seg_cps && ((props(n, cp) & P_BOUNDARY) || n->seg_cps >= SEG_MAX) &&
-                flush(n, &o) != 0)
-                return -1;
-            if (seg_add(n, cp, i) != 0)
-                return -1;
+            uint8_t pr = props(n, cp);
+            if (n->seg_cps && !(pr & P_BOUNDARY) && n->seg_cps < SEG_MAX) {
+                n->seg_cps++;
+                n->seg_end = i + l;
+            } else {
+                if (flush(n, &o) != 0)
+                    return -1;
+                seg_start(n, cp, i, l, pr);
+            }
         }
         i += l;
     }
