@@ -10,7 +10,7 @@
 # touch (librdkafka outside kafka/ and cli/).
 
 # Which layer owns each public header in include/vigil/.
-set(VIGIL_LAYER_HEADERS_base diag.h yaml.h utf8.h)
+set(VIGIL_LAYER_HEADERS_base diag.h yaml.h utf8.h norm.h)
 set(VIGIL_LAYER_HEADERS_engine event.h ruleset.h rule_state.h scanner.h alert.h workpool.h)
 set(VIGIL_LAYER_HEADERS_state state.h partstates.h checkpoint_record.h)
 set(VIGIL_LAYER_HEADERS_ops config.h log.h metrics.h metrics_http.h watch.h state_metrics.h)

@@ -2,7 +2,7 @@
 # Runs every libFuzzer target for a bounded time and fails on any crash,
 # leak, timeout or out-of-memory, naming the reproducer.
 #
-#   tests/fuzz/run.sh BUILD_DIR SECONDS [TARGET...]   TARGET: rules config event state
+#   tests/fuzz/run.sh BUILD_DIR SECONDS [TARGET...]   TARGET: rules config event state norm
 #
 # BUILD_DIR must be configured with clang and -DVIGIL_FUZZ=ON:
 #   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DVIGIL_FUZZ=ON
@@ -32,7 +32,7 @@ BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "run.sh: no folder $1" >&2; exit 2
 SECONDS_EACH=$2
 shift 2
 case $SECONDS_EACH in ''|*[!0-9]*) usage ;; esac
-TARGETS=${*:-rules config event state}
+TARGETS=${*:-rules config event state norm}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FUZZ=$ROOT/tests/fuzz
 SHARED=${VIGIL_SHARED_DIR:-$ROOT/../shared}
