@@ -64,64 +64,111 @@ static void set_error(vg_batch_t *b, vg_work_item_t *it, const char *msg)
         it->err_len = strlen(msg);
 }
 
-static void process_batch(worker_t *w, vg_batch_t *b)
+static bool grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return true;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    void *na = realloc(*arr, ncap * size);
+    if (!na)
+        return false;
+    *arr = na;
+    *cap = ncap;
+    return true;
+}
+
+/* Renders the k-th match (a stateless rule) of the scanner's last
+ * evaluation into the batch. */
+static bool add_alert(worker_t *w, vg_batch_t *b, vg_work_item_t *it, vg_event_t *ev, size_t k)
 {
     const vg_workpool_options_t *o = &w->pool->opts;
+    size_t len, off;
+    vg_alert_options_t ao = {.time_field = o->time_field, .omit_event = o->omit_event,
+                             .max_matches = o->max_matches};
+    char *a = vg_alert_render_ex(w->sc, ev, k, &it->src, &ao, &len);
+    bool ok = a && grow((void **)&b->alerts, &b->alerts_cap, b->nalerts + 1, sizeof(*b->alerts)) &&
+              text_append(b, a, len, &off);
+    free(a);
+    if (!ok)
+        return false;
+    b->alerts[b->nalerts++] = (vg_work_alert_t){vg_scanner_match(w->sc, k), off, len};
+    it->nalerts++;
+    return true;
+}
+
+static void process_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it)
+{
+    const vg_workpool_options_t *o = &w->pool->opts;
+    char err[256];
+    vg_event_t *ev = NULL;
+    if (it->oversize) {
+        snprintf(err, sizeof(err), "event of %zu bytes exceeds the limit of %zu bytes", it->len,
+                 o->limits.max_bytes);
+        it->status = VG_EVENT_TOO_LARGE;
+        set_error(b, it, err);
+        return;
+    }
+    it->status =
+        vg_decoder_parse(w->dec, it->data ? it->data : "", it->len, &ev, err, sizeof(err));
+    if (it->status != VG_EVENT_OK) {
+        set_error(b, it, err);
+        return;
+    }
+    size_t nstateless = 0;
+    int n = o->stateful ? vg_scanner_eval_all(w->sc, ev, &nstateless, err, sizeof(err))
+                        : vg_scanner_eval(w->sc, ev, err, sizeof(err));
+    if (!o->stateful && n > 0)
+        nstateless = (size_t)n;
+    for (int k = 0; k < n && !it->eval_failed; k++) {
+        if ((size_t)k < nstateless ? add_alert(w, b, it, ev, (size_t)k)
+                                   : vg_match_set_take(&b->matches, w->sc, (size_t)k,
+                                                       (size_t)k + 1) == 0)
+            continue;
+        it->eval_failed = 1;
+        set_error(b, it, "out of memory rendering an alert");
+    }
+    if (n < 0) {
+        it->eval_failed = 1;
+        set_error(b, it, err);
+    }
+    if (o->stateful && !it->eval_failed)
+        it->event = ev; /* the state step's, until the batch is released */
+    else
+        vg_event_destroy(ev);
+}
+
+static void process_batch(worker_t *w, vg_batch_t *b)
+{
     b->nalerts = 0;
     b->text_len = 0;
+    vg_match_set_reset(&b->matches);
     for (size_t i = 0; i < b->n; i++) {
         vg_work_item_t *it = &b->items[i];
-        char err[256];
-        vg_event_t *ev = NULL;
         it->nalerts = 0;
         it->first_alert = b->nalerts;
+        it->first_match = b->matches.n;
+        it->matches = NULL;
         it->eval_failed = 0;
         it->err_len = 0;
-        if (it->oversize) {
-            snprintf(err, sizeof(err), "event of %zu bytes exceeds the limit of %zu bytes",
-                     it->len, o->limits.max_bytes);
-            it->status = VG_EVENT_TOO_LARGE;
-            set_error(b, it, err);
-            continue;
-        }
-        it->status = vg_decoder_parse(w->dec, it->data ? it->data : "", it->len, &ev, err,
-                                      sizeof(err));
-        if (it->status != VG_EVENT_OK) {
-            set_error(b, it, err);
-            continue;
-        }
-        int n = vg_scanner_eval(w->sc, ev, err, sizeof(err));
-        if (n < 0) {
-            it->eval_failed = 1;
-            set_error(b, it, err);
-            vg_event_destroy(ev);
-            continue;
-        }
-        for (int k = 0; k < n; k++) {
-            size_t len;
-            vg_alert_options_t ao = {.time_field = o->time_field, .omit_event = o->omit_event,
-                                     .max_matches = o->max_matches};
-            char *a = vg_alert_render_ex(w->sc, ev, (size_t)k, &it->src, &ao, &len);
-            if (b->nalerts == b->alerts_cap) {
-                size_t cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
-                vg_work_alert_t *na = realloc(b->alerts, cap * sizeof(*na));
-                if (na) {
-                    b->alerts = na;
-                    b->alerts_cap = cap;
-                }
-            }
-            size_t off;
-            if (!a || b->nalerts == b->alerts_cap || !text_append(b, a, len, &off)) {
-                free(a);
-                it->eval_failed = 1;
-                set_error(b, it, "out of memory rendering an alert");
-                break;
-            }
-            free(a);
-            b->alerts[b->nalerts++] = (vg_work_alert_t){vg_scanner_match(w->sc, (size_t)k), off, len};
-            it->nalerts++;
-        }
-        vg_event_destroy(ev);
+        process_item(w, b, it);
+        if (it->eval_failed)
+            b->matches.n = it->first_match; /* nothing of it goes to the state */
+        it->nmatches = b->matches.n - it->first_match;
+    }
+    /* The set has stopped moving: point items at their matches. */
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].nmatches)
+            b->items[i].matches = b->matches.matches + b->items[i].first_match;
+}
+
+/* Frees the decoded events items keep for the state step. */
+static void drop_events(vg_batch_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_event_destroy(b->items[i].event);
+        b->items[i].event = NULL;
     }
 }
 
@@ -230,7 +277,10 @@ void vg_workpool_destroy(vg_workpool_t *p)
     }
     worker_free(&p->inline_worker);
     for (size_t i = 0; p->all && i < p->nbatches; i++) {
+        if (p->all[i].items)
+            drop_events(&p->all[i], p->all[i].cap);
         free(p->all[i].items);
+        vg_match_set_free(&p->all[i].matches);
         free(p->all[i].alerts);
         free(p->all[i].text);
         free(p->all[i].in);
@@ -362,6 +412,7 @@ vg_batch_t *vg_workpool_next(vg_workpool_t *p, bool wait)
 void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b)
 {
     atomic_fetch_sub(&p->out_bytes, b->text_len);
+    drop_events(b, b->n);
     b->text_len = 0;
     if (b->text_cap > BATCH_KEEP_BYTES) {
         free(b->text);

@@ -77,7 +77,7 @@ void vg_state_destroy(vg_state_t *st);
 
 /* Feeds one decoded event (the next one of the partition). sc is a
  * scanner of the same ruleset, used to evaluate the stateful rules'
- * conditions and to render alerts; src says where the event came from
+ * conditions (vg_state_apply then does the rest); src says where the event came from
  * (alert source and id; src->timestamp_ms is the fallback event time).
  * Alerts go to emit in a deterministic order (emit NULL: they are only
  * counted, as when replaying events whose alerts were sent before).
@@ -86,6 +86,16 @@ void vg_state_destroy(vg_state_t *st);
 int vg_state_process(vg_state_t *st, vg_scanner_t *sc, const vg_event_t *ev,
                      const vg_alert_source_t *src, vg_state_emit_fn emit, void *ctx, char *err,
                      size_t err_size);
+
+/* The in-order half of vg_state_process, for an event whose stateful
+ * rules were evaluated already (by a worker of a pool with
+ * options.stateful, see vg_work_item_t): matches[0..nmatches) are the
+ * stateful rules that matched ev, with their evidence (rules this state
+ * does not keep are ignored). Only applies windows: nothing is evaluated
+ * again. Same alerts, order, counting and errors as vg_state_process. */
+int vg_state_apply(vg_state_t *st, const vg_event_t *ev, const vg_rule_match_t *matches,
+                   size_t nmatches, const vg_alert_source_t *src, vg_state_emit_fn emit, void *ctx,
+                   char *err, size_t err_size);
 
 /* Moves every rule's clock to at least time_ms (epoch milliseconds), as
  * if an event of that time had arrived, firing absence alerts and
