@@ -141,6 +141,9 @@ static void process_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it)
 
 static void process_batch(worker_t *w, vg_batch_t *b)
 {
+    for (size_t i = 0; i < b->nstale; i++)
+        vg_event_destroy(b->stale[i]);
+    b->nstale = 0;
     b->nalerts = 0;
     b->text_len = 0;
     vg_match_set_reset(&b->matches);
@@ -163,11 +166,13 @@ static void process_batch(worker_t *w, vg_batch_t *b)
             b->items[i].matches = b->matches.matches + b->items[i].first_match;
 }
 
-/* Frees the decoded events items keep for the state step. */
-static void drop_events(vg_batch_t *b, size_t n)
+/* Hands the decoded events items kept for the state step to the next
+ * worker of the batch (b->stale has room for every item). */
+static void drop_events(vg_batch_t *b)
 {
-    for (size_t i = 0; i < n; i++) {
-        vg_event_destroy(b->items[i].event);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->items[i].event)
+            b->stale[b->nstale++] = b->items[i].event;
         b->items[i].event = NULL;
     }
 }
@@ -240,7 +245,8 @@ vg_workpool_t *vg_workpool_new(const vg_ruleset_t *rs, const vg_workpool_options
         goto fail;
     for (size_t i = 0; i < p->nbatches; i++) {
         p->all[i].items = calloc(p->opts.batch_size, sizeof(vg_work_item_t));
-        if (!p->all[i].items)
+        p->all[i].stale = calloc(p->opts.batch_size, sizeof(vg_event_t *));
+        if (!p->all[i].items || !p->all[i].stale)
             goto fail;
         p->all[i].cap = p->opts.batch_size;
         p->all[i].next = p->free_list;
@@ -277,9 +283,13 @@ void vg_workpool_destroy(vg_workpool_t *p)
     }
     worker_free(&p->inline_worker);
     for (size_t i = 0; p->all && i < p->nbatches; i++) {
-        if (p->all[i].items)
-            drop_events(&p->all[i], p->all[i].cap);
-        free(p->all[i].items);
+        vg_batch_t *b = &p->all[i];
+        for (size_t k = 0; b->items && k < b->cap; k++)
+            vg_event_destroy(b->items[k].event);
+        for (size_t k = 0; k < b->nstale; k++)
+            vg_event_destroy(b->stale[k]);
+        free(b->stale);
+        free(b->items);
         vg_match_set_free(&p->all[i].matches);
         free(p->all[i].alerts);
         free(p->all[i].text);
@@ -412,7 +422,7 @@ vg_batch_t *vg_workpool_next(vg_workpool_t *p, bool wait)
 void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b)
 {
     atomic_fetch_sub(&p->out_bytes, b->text_len);
-    drop_events(b, b->n);
+    drop_events(b);
     b->text_len = 0;
     if (b->text_cap > BATCH_KEEP_BYTES) {
         free(b->text);

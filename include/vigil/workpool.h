@@ -56,6 +56,11 @@ typedef struct vg_batch {
     char *in; /* copies of inputs added with vg_batch_add_copy */
     size_t in_len, in_cap;
     vg_match_set_t matches; /* stateful matches of every item (options.stateful) */
+    /* Events of released items, freed by the worker that takes the batch
+     * next: a decoded event is freed on the parallel side, not by the
+     * in-order thread that releases it. */
+    vg_event_t **stale;
+    size_t nstale;
     /* private to the pool */
     int state;
     struct vg_batch *next;
