@@ -302,8 +302,8 @@ static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t 
             snprintf(err, sizeof(err), "out of memory");
             nm = -1;
         }
-        if (nm < 0 || vg_state_apply(st, ev, ms.matches, ms.n, &src, collect_alert, &run, err,
-                                     sizeof(err)) < 0) {
+        vg_state_input_t in = {.event = ev, .matches = ms.matches, .nmatches = ms.n};
+        if (nm < 0 || vg_state_apply(st, &in, &src, collect_alert, &run, err, sizeof(err)) < 0) {
             fprintf(rep, "  %s:%u: %s: %s\n", vg_rule_file(r), q->ev_lines[i], label, err);
             ok = false;
         }

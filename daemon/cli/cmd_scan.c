@@ -262,10 +262,10 @@ static int print_state_alert(void *ctx, const vg_state_alert_t *a)
 static bool state_item(scan_state_t *ss, const vg_work_item_t *it)
 {
     char err[256];
-    if (!it->event)
+    vg_state_input_t in;
+    if (!vg_state_input_from_item(&in, it))
         return true; /* reported by the parallel step already */
-    int n = vg_state_apply(ss->st, it->event, it->matches, it->nmatches, &it->src,
-                           print_state_alert, ss, err, sizeof(err));
+    int n = vg_state_apply(ss->st, &in, &it->src, print_state_alert, ss, err, sizeof(err));
     if (n < 0) {
         fprintf(stderr, "%s:%llu: %s\n", it->src.file, (unsigned long long)it->src.line, err);
         return false;

@@ -13,6 +13,7 @@
 
 #include "hex.h"
 #include "path.h"
+#include "timefmt.h"
 #include "vigil/utf8.h"
 
 struct vg_decoder {
@@ -656,4 +657,15 @@ json_object *vg_json_lookup(json_object *o, const vg_path_t *p, vg_lookup_mode_t
             return NULL;
     }
     return o;
+}
+
+bool vg_event_time(const vg_event_t *ev, const vg_path_t *p, int64_t *ms)
+{
+    json_object *v = vg_json_lookup(ev->root, p, VG_LOOKUP_FIRST);
+    if (v && json_object_is_type(v, json_type_string))
+        return vg_time_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+                             ms);
+    if (v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+        return vg_time_from_epoch(json_object_get_double(v), ms);
+    return false;
 }

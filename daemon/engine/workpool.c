@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "path.h"
+#include "vigil/rule_state.h"
 #include "vigil/scanner.h"
 
 enum { B_FREE, B_FILLING, B_QUEUED, B_WORKING, B_DONE };
@@ -34,6 +36,10 @@ struct vg_workpool {
     size_t nfree; /* batches on the free list */
     atomic_size_t out_bytes; /* text of finished batches not yet released */
     bool stopping;
+    /* options.stateful: the time fields the state step reads */
+    vg_path_t *time_paths;
+    char **time_fields;
+    size_t ntimes;
     worker_t *workers;
     worker_t inline_worker; /* for workers == 0 */
 };
@@ -133,7 +139,19 @@ static void process_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it)
         it->eval_failed = 1;
         set_error(b, it, err);
     }
-    if (o->stateful && !it->eval_failed)
+    if (!o->stateful || it->eval_failed) {
+        vg_event_destroy(ev);
+        return;
+    }
+    vg_workpool_t *p = w->pool;
+    int64_t *t = b->times + (size_t)(it - b->items) * p->ntimes;
+    for (size_t k = 0; k < p->ntimes; k++)
+        if (!vg_event_time(ev, &p->time_paths[k], &t[k]))
+            t[k] = INT64_MIN;
+    /* The event itself only when a stateful rule matched: its alert
+     * embeds it and its group keys come from it. Others are freed here,
+     * while their memory is still warm for the next decode. */
+    if (b->matches.n > it->first_match)
         it->event = ev; /* the state step's, until the batch is released */
     else
         vg_event_destroy(ev);
@@ -147,6 +165,9 @@ static void process_batch(worker_t *w, vg_batch_t *b)
     b->nalerts = 0;
     b->text_len = 0;
     vg_match_set_reset(&b->matches);
+    size_t nt = w->pool->ntimes;
+    bool times_ok = !w->pool->opts.stateful ||
+                    grow((void **)&b->times, &b->times_cap, b->n * nt + 1, sizeof(int64_t));
     for (size_t i = 0; i < b->n; i++) {
         vg_work_item_t *it = &b->items[i];
         it->nalerts = 0;
@@ -155,15 +176,27 @@ static void process_batch(worker_t *w, vg_batch_t *b)
         it->matches = NULL;
         it->eval_failed = 0;
         it->err_len = 0;
-        process_item(w, b, it);
+        it->time_fields = (const char *const *)w->pool->time_fields;
+        it->ntimes = nt;
+        it->times = NULL;
+        if (times_ok) {
+            process_item(w, b, it);
+        } else {
+            it->eval_failed = 1;
+            set_error(b, it, "out of memory");
+        }
         if (it->eval_failed)
             b->matches.n = it->first_match; /* nothing of it goes to the state */
         it->nmatches = b->matches.n - it->first_match;
     }
     /* The set has stopped moving: point items at their matches. */
-    for (size_t i = 0; i < b->n; i++)
-        if (b->items[i].nmatches)
-            b->items[i].matches = b->matches.matches + b->items[i].first_match;
+    for (size_t i = 0; i < b->n; i++) {
+        vg_work_item_t *it = &b->items[i];
+        if (it->nmatches)
+            it->matches = b->matches.matches + it->first_match;
+        if (w->pool->opts.stateful && it->status == VG_EVENT_OK && !it->eval_failed)
+            it->times = b->times + i * nt;
+    }
 }
 
 /* Hands the decoded events items kept for the state step to the next
@@ -210,6 +243,50 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static void free_time_paths(vg_workpool_t *p)
+{
+    for (size_t i = 0; i < p->ntimes; i++)
+        vg_path_free(&p->time_paths[i]);
+    free(p->time_paths);
+    free(p->time_fields);
+    p->time_paths = NULL;
+    p->time_fields = NULL;
+    p->ntimes = 0;
+}
+
+/* The distinct time fields of rs's enabled stateful rules, the pool's
+ * default first (the same default as vg_state_new's). */
+static bool set_time_paths(vg_workpool_t *p, const vg_ruleset_t *rs)
+{
+    free_time_paths(p);
+    if (!p->opts.stateful)
+        return true;
+    size_t nr = vg_ruleset_rule_count(rs);
+    p->time_paths = calloc(nr + 1, sizeof(*p->time_paths));
+    p->time_fields = calloc(nr + 1, sizeof(*p->time_fields));
+    if (!p->time_paths || !p->time_fields)
+        return false;
+    const char *def = p->opts.time_field && *p->opts.time_field ? p->opts.time_field
+                                                                  : "published_at";
+    for (size_t i = 0; i <= nr; i++) {
+        const vg_rule_t *r = i ? vg_ruleset_rule(rs, i - 1) : NULL;
+        const vg_rule_state_t *cfg = r ? vg_rule_state(r) : NULL;
+        const char *f = !r ? def : cfg && vg_rule_enabled(r) ? cfg->time_field.text : NULL;
+        bool seen = !f;
+        for (size_t k = 0; !seen && k < p->ntimes; k++)
+            seen = strcmp(p->time_fields[k], f) == 0;
+        if (seen)
+            continue;
+        if (!vg_path_init_str(&p->time_paths[p->ntimes], f)) {
+            p->ntimes++;
+            return false;
+        }
+        p->time_fields[p->ntimes] = p->time_paths[p->ntimes].text;
+        p->ntimes++;
+    }
+    return true;
+}
+
 static bool worker_init(worker_t *w, vg_workpool_t *p)
 {
     w->pool = p;
@@ -253,7 +330,7 @@ vg_workpool_t *vg_workpool_new(const vg_ruleset_t *rs, const vg_workpool_options
         p->free_list = &p->all[i];
         p->nfree++;
     }
-    if (!worker_init(&p->inline_worker, p))
+    if (!set_time_paths(p, rs) || !worker_init(&p->inline_worker, p))
         goto fail;
     for (unsigned i = 0; i < p->opts.workers; i++) {
         if (!worker_init(&p->workers[i], p))
@@ -289,6 +366,7 @@ void vg_workpool_destroy(vg_workpool_t *p)
         for (size_t k = 0; k < b->nstale; k++)
             vg_event_destroy(b->stale[k]);
         free(b->stale);
+        free(b->times);
         free(b->items);
         vg_match_set_free(&p->all[i].matches);
         free(p->all[i].alerts);
@@ -297,6 +375,7 @@ void vg_workpool_destroy(vg_workpool_t *p)
     }
     free(p->all);
     free(p->workers);
+    free_time_paths(p);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
     pthread_cond_destroy(&p->done_cv);
@@ -471,14 +550,16 @@ int vg_workpool_set_ruleset(vg_workpool_t *p, const vg_ruleset_t *rs)
     vg_scanner_t **fresh = calloc(n, sizeof(*fresh));
     if (!fresh)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        fresh[i] = vg_scanner_new(rs);
-        if (!fresh[i]) {
-            for (size_t k = 0; k < i; k++)
-                vg_scanner_destroy(fresh[k]);
-            free(fresh);
-            return -1;
-        }
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (fresh[i] = vg_scanner_new(rs)) != NULL;
+    /* The old ruleset's time fields again when the new ones fail. */
+    if (!ok || !set_time_paths(p, rs)) {
+        set_time_paths(p, p->rs);
+        for (size_t k = 0; k < n; k++)
+            vg_scanner_destroy(fresh[k]);
+        free(fresh);
+        return -1;
     }
     /* Workers only touch their scanner while a batch is in flight, and
      * none is. */

@@ -205,11 +205,11 @@ int vg_partstates_apply(vg_partstates_t *ps, const vg_work_item_t *it, vg_state_
 {
     int rc;
     part_t *p = begin(ps, &it->src, send_stateless, &rc, err, err_size);
-    if (!p || !it->event)
+    vg_state_input_t in;
+    if (!p || !vg_state_input_from_item(&in, it))
         return rc; /* no event: dead-lettered by the stateless path */
     bool silent = it->src.offset < p->plan.emit_from;
-    int n = vg_state_apply(p->st, it->event, it->matches, it->nmatches, &it->src,
-                           silent ? NULL : emit, ctx, err, err_size);
+    int n = vg_state_apply(p->st, &in, &it->src, silent ? NULL : emit, ctx, err, err_size);
     return n < 0 ? -1 : silent ? 0 : n;
 }
 

@@ -136,11 +136,42 @@ static void apply_rule(emitter_t *em, rstate_t *r, int64_t t, keyset_t *ks, vg_s
         vg_state_feed(em, r, ks->buf.buf + ks->off[k], ks->len[k], t, vals->buf, nvals);
 }
 
-int vg_state_apply(vg_state_t *st, const vg_event_t *ev, const vg_rule_match_t *matches,
-                   size_t nmatches, const vg_alert_source_t *src, vg_state_emit_fn emit, void *ctx,
-                   char *err, size_t err_size)
+bool vg_state_input_from_item(vg_state_input_t *in, const vg_work_item_t *it)
 {
-    emitter_t em = {.st = st, .ev = ev, .src = src, .fn = emit, .ctx = ctx};
+    *in = (vg_state_input_t){.event = it->event, .matches = it->matches,
+                             .nmatches = it->nmatches, .time_fields = it->time_fields,
+                             .times = it->times, .ntimes = it->ntimes};
+    return it->times != NULL;
+}
+
+/* The event time of the input for rule r: the one found already for its
+ * time field (the index is remembered per rule: the list of a pool stays
+ * the same from event to event), else read from the event. */
+static int64_t input_time(const vg_state_t *st, rstate_t *r, const vg_state_input_t *in,
+                          const vg_alert_source_t *src)
+{
+    if (in->ntimes) {
+        if (r->time_list != in->time_fields || r->time_idx >= in->ntimes) {
+            r->time_list = in->time_fields;
+            r->time_idx = SIZE_MAX;
+            for (size_t k = 0; k < in->ntimes && r->time_idx == SIZE_MAX; k++)
+                if (strcmp(in->time_fields[k], r->time_field) == 0)
+                    r->time_idx = k;
+        }
+        if (r->time_idx != SIZE_MAX) {
+            int64_t t = in->times[r->time_idx];
+            return t != INT64_MIN ? t : vg_state_kafka_time(src);
+        }
+    }
+    return in->event ? vg_state_event_time(st, r, in->event, src) : vg_state_kafka_time(src);
+}
+
+int vg_state_apply(vg_state_t *st, const vg_state_input_t *in, const vg_alert_source_t *src,
+                   vg_state_emit_fn emit, void *ctx, char *err, size_t err_size)
+{
+    const vg_rule_match_t *matches = in->matches;
+    size_t nmatches = in->nmatches;
+    emitter_t em = {.st = st, .ev = in->event, .src = src, .fn = emit, .ctx = ctx};
     st->events++;
     if (st->nrules == 0)
         return 0;
@@ -152,7 +183,7 @@ int vg_state_apply(vg_state_t *st, const vg_event_t *ev, const vg_rule_match_t *
     for (size_t i = 0; i < st->nrules && !em.failed; i++) {
         rstate_t *r = &st->rules[i];
         r->stats.events++;
-        int64_t t = vg_state_event_time(st, r, ev, src);
+        int64_t t = input_time(st, r, in, src);
         if (t == NO_TIME) {
             if (r->clock == NO_TIME) {
                 r->stats.untimed++;
@@ -165,7 +196,7 @@ int vg_state_apply(vg_state_t *st, const vg_event_t *ev, const vg_rule_match_t *
         }
         vg_state_advance_rule(&em, r, t);
         em.match = find_match(matches, nmatches, r->rule);
-        if (em.match && !em.failed)
+        if (em.match && em.ev && !em.failed)
             apply_rule(&em, r, t, &ks, &vals);
     }
     vg_strbuf_free(&ks.buf);
@@ -192,7 +223,8 @@ int vg_state_process(vg_state_t *st, vg_scanner_t *sc, const vg_event_t *ev,
         snprintf(err, err_size, "out of memory");
         return -1;
     }
-    int n = vg_state_apply(st, ev, ms.matches, ms.n, src, emit, ctx, err, err_size);
+    vg_state_input_t in = {.event = ev, .matches = ms.matches, .nmatches = ms.n};
+    int n = vg_state_apply(st, &in, src, emit, ctx, err, err_size);
     vg_match_set_free(&ms);
     return n;
 }

@@ -62,6 +62,8 @@ typedef struct rstate {
     const vg_path_t *out_group; /* keys of the output stage of a plain rule */
     size_t nout_group;
     const char *time_field;
+    const char *const *time_list; /* vg_state_input_t.time_fields last seen ... */
+    size_t time_idx;              /* ... and this rule's index in it (SIZE_MAX: none) */
     table_t agg, out;
     bool has_agg, has_out;
     int64_t clock;
@@ -145,6 +147,8 @@ void vg_state_clear(vg_state_t *st);
 
 /* The event time of ev for rule r (its time field, else the Kafka
  * timestamp), or NO_TIME. */
+/* The Kafka timestamp of src as an event time, or NO_TIME. */
+int64_t vg_state_kafka_time(const vg_alert_source_t *src);
 int64_t vg_state_event_time(const vg_state_t *st, const rstate_t *r, const vg_event_t *ev,
                             const vg_alert_source_t *src);
 

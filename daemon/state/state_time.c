@@ -1,119 +1,27 @@
-/* Event time: parsing the time field of an event (RFC 3339, dates, epoch
- * numbers), with the Kafka timestamp as the fallback. */
-#include <json-c/json.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "path.h"
+/* Event time of the stateful rules: the rule's time field (parsed by
+ * vg_event_time), else the Kafka timestamp. */
 #include "state_int.h"
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static unsigned days_in_month(unsigned y, unsigned m)
-{
-    static const unsigned char dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    return m == 2 && leap ? 29 : dm[m - 1];
-}
-
-static bool digits(const char *s, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-static bool epoch_number(double v, int64_t *ms)
-{
-    if (!(v > -1e15 && v < 1e15))
-        return false;
-    /* Seconds until the year 5138; beyond that the value is milliseconds. */
-    *ms = v >= 1e11 || v <= -1e11 ? (int64_t)v : (int64_t)(v * 1000.0);
-    return true;
-}
+#include "timefmt.h"
 
 bool vg_state_parse_time(const char *s, size_t n, int64_t *ms)
 {
-    unsigned y, mo, d, h = 0, mi = 0, se = 0;
-    if (n > 0 && n <= 20 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) &&
-        (n < 5 || s[4] != '-')) {
-        char buf[32], *end;
-        memcpy(buf, s, n);
-        buf[n] = '\0';
-        double v = strtod(buf, &end);
-        return *end == '\0' && epoch_number(v, ms);
-    }
-    if (n < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
-        return false;
-    int64_t frac = 0, off = 0;
-    if (n > 10) {
-        if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || n < 19 ||
-            !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-            !digits(s + 17, 2, &se) || h > 23 || mi > 59 || se > 60)
-            return false;
-        size_t i = 19;
-        if (i < n && s[i] == '.') {
-            size_t k = ++i;
-            int64_t scale = 100;
-            while (i < n && s[i] >= '0' && s[i] <= '9') {
-                frac += (s[i] - '0') * scale;
-                scale /= 10;
-                i++;
-            }
-            if (i == k)
-                return false;
-        }
-        if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-            i++;
-        } else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-            unsigned oh, om;
-            if (!digits(s + i + 1, 2, &oh) || !digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-                return false;
-            off = ((int64_t)oh * 60 + om) * 60000 * (s[i] == '-' ? -1 : 1);
-            i += 6;
-        } else {
-            return false;
-        }
-        if (i != n)
-            return false;
-    }
-    int64_t days = days_from_civil((int64_t)y, mo, d);
-    *ms = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)se * 1000 + frac - off;
-    return true;
+    return vg_time_parse(s, n, ms);
 }
 
-
-int64_t vg_state_event_time(const vg_state_t *st, const rstate_t *r, const vg_event_t *ev,
-                          const vg_alert_source_t *src)
+int64_t vg_state_kafka_time(const vg_alert_source_t *src)
 {
-    const vg_path_t *p = r->cfg->time_field.text ? &r->cfg->time_field : &st->default_time;
-    json_object *v = vg_json_lookup(vg_event_json(ev), p, VG_LOOKUP_FIRST);
-    int64_t ms;
-    if (v && json_object_is_type(v, json_type_string) &&
-        vg_state_parse_time(json_object_get_string(v), (size_t)json_object_get_string_len(v),
-                            &ms))
-        return ms;
-    if (v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) &&
-        epoch_number(json_object_get_double(v), &ms))
-        return ms;
     /* The producer sets the Kafka timestamp: the same range as epoch
      * numbers, so that window arithmetic cannot overflow. */
     if (src && src->topic && src->timestamp_ms >= 0 &&
         src->timestamp_ms < INT64_C(1000000000000000))
         return src->timestamp_ms;
     return NO_TIME;
+}
+
+int64_t vg_state_event_time(const vg_state_t *st, const rstate_t *r, const vg_event_t *ev,
+                            const vg_alert_source_t *src)
+{
+    const vg_path_t *p = r->cfg->time_field.text ? &r->cfg->time_field : &st->default_time;
+    int64_t ms;
+    return vg_event_time(ev, p, &ms) ? ms : vg_state_kafka_time(src);
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct json_object;
 struct vg_path; /* vg_path_t, daemon/base/path.h */
@@ -80,5 +81,11 @@ typedef enum {
  * returned whole), or NULL when there is none (or it is a JSON null). */
 struct json_object *vg_json_lookup(struct json_object *o, const struct vg_path *p,
                                    vg_lookup_mode_t mode);
+
+/* The event time at p (arrays on the way stand for their first element):
+ * a string in RFC 3339, a date, or epoch seconds/milliseconds, or an
+ * epoch number (see vg_state_parse_time). true and *ms when there is one
+ * and it parses. */
+bool vg_event_time(const vg_event_t *ev, const struct vg_path *p, int64_t *ms);
 
 #endif

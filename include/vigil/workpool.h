@@ -43,6 +43,13 @@ typedef struct vg_work_item {
     vg_event_t *event;
     const vg_rule_match_t *matches;
     size_t nmatches;
+    /* The event times the state step reads, found by the worker so that
+     * an event no stateful rule matched need not be kept: times[k] is
+     * the time at field time_fields[k] (INT64_MIN: none or unparsable),
+     * for the pool's default time field and each stateful rule's own. */
+    const char *const *time_fields;
+    const int64_t *times;
+    size_t ntimes;
     size_t first_match; /* private to the pool */
 } vg_work_item_t;
 
@@ -61,6 +68,8 @@ typedef struct vg_batch {
      * in-order thread that releases it. */
     vg_event_t **stale;
     size_t nstale;
+    int64_t *times; /* n * ntimes event times of the items */
+    size_t times_cap;
     /* private to the pool */
     int state;
     struct vg_batch *next;
