@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "grow.h"
 #include "strbuf.h"
 #include "vigil/utf8.h"
 
@@ -712,21 +713,6 @@ void vg_match_set_free(vg_match_set_t *ms)
     vg_match_set_init(ms);
 }
 
-static bool grow_array(void **arr, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return true;
-    size_t ncap = *cap ? *cap : 16;
-    while (ncap < need)
-        ncap *= 2;
-    void *na = realloc(*arr, ncap * size);
-    if (!na)
-        return false;
-    *arr = na;
-    *cap = ncap;
-    return true;
-}
-
 static int take_one(vg_match_set_t *ms, vg_scanner_t *sc, size_t i)
 {
     const vg_evidence_t *evd;
@@ -746,7 +732,7 @@ static int take_one(vg_match_set_t *ms, vg_scanner_t *sc, size_t i)
         ms->cap = ncap;
     }
     size_t old_cap = ms->evidence_cap;
-    if (!grow_array((void **)&ms->evidence, &ms->evidence_cap, ms->nevidence + ne,
+    if (!vg_grow((void **)&ms->evidence, &ms->evidence_cap, ms->nevidence + ne,
                     sizeof(*ms->evidence)))
         return -1;
     if (ne)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "path.h"
 #include "vigil/rule_state.h"
 #include "vigil/scanner.h"
@@ -70,21 +71,6 @@ static void set_error(vg_batch_t *b, vg_work_item_t *it, const char *msg)
         it->err_len = strlen(msg);
 }
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return true;
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need)
-        ncap *= 2;
-    void *na = realloc(*arr, ncap * size);
-    if (!na)
-        return false;
-    *arr = na;
-    *cap = ncap;
-    return true;
-}
-
 /* Renders the k-th match (a stateless rule) of the scanner's last
  * evaluation into the batch. */
 static bool add_alert(worker_t *w, vg_batch_t *b, vg_work_item_t *it, vg_event_t *ev, size_t k)
@@ -94,7 +80,8 @@ static bool add_alert(worker_t *w, vg_batch_t *b, vg_work_item_t *it, vg_event_t
     vg_alert_options_t ao = {.time_field = o->time_field, .omit_event = o->omit_event,
                              .max_matches = o->max_matches};
     char *a = vg_alert_render_ex(w->sc, ev, k, &it->src, &ao, &len);
-    bool ok = a && grow((void **)&b->alerts, &b->alerts_cap, b->nalerts + 1, sizeof(*b->alerts)) &&
+    bool ok = a &&
+              vg_grow((void **)&b->alerts, &b->alerts_cap, b->nalerts + 1, sizeof(*b->alerts)) &&
               text_append(b, a, len, &off);
     free(a);
     if (!ok)
@@ -167,7 +154,7 @@ static void process_batch(worker_t *w, vg_batch_t *b)
     vg_match_set_reset(&b->matches);
     size_t nt = w->pool->ntimes;
     bool times_ok = !w->pool->opts.stateful ||
-                    grow((void **)&b->times, &b->times_cap, b->n * nt + 1, sizeof(int64_t));
+                    vg_grow((void **)&b->times, &b->times_cap, b->n * nt + 1, sizeof(int64_t));
     for (size_t i = 0; i < b->n; i++) {
         vg_work_item_t *it = &b->items[i];
         it->nalerts = 0;
