@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hex.h"
+
 /* ---- arena -------------------------------------------------------------- */
 
 #define VG_ARENA_CHUNK (64 * 1024)
@@ -155,17 +157,6 @@ static bool vg_is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static int vg_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool vg_text_is(const char *s, size_t len, const char *word)
 {
     return strlen(word) == len && memcmp(s, word, len) == 0;
@@ -255,7 +246,7 @@ static void vg_type_plain(vg_ynode_t *n)
         double v = 0;
         size_t j = 2;
         for (; j < len; j++) {
-            int d = vg_hex_value(s[j]);
+            int d = vg_hex_digit(s[j]);
             if (d < 0 || d >= base)
                 break;
             v = v * base + d;

@@ -279,6 +279,8 @@ static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t 
     vg_state_options_t so = {.only_rule = r};
     vg_state_t *st = vg_state_new(rs, &so);
     seq_run_t run = {0};
+    vg_match_set_t ms;
+    vg_match_set_init(&ms);
     bool ok = st != NULL;
     char err[256] = "out of memory";
     for (size_t i = 0; ok && i < q->nevents; i++) {
@@ -292,7 +294,16 @@ static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t 
         }
         vg_alert_source_t src = {.file = vg_rule_file(r), .line = q->ev_lines[i], .timestamp_ms = -1};
         run.at = i + 1;
-        if (vg_state_process(st, sc, ev, &src, collect_alert, &run, err, sizeof(err)) < 0) {
+        /* The rule is evaluated even when disabled: only its windows are
+         * tested here. */
+        int nm = vg_scanner_eval_rule(sc, ev, r, err, sizeof(err));
+        vg_match_set_reset(&ms);
+        if (nm > 0 && vg_match_set_take(&ms, sc, 0, (size_t)nm) != 0) {
+            snprintf(err, sizeof(err), "out of memory");
+            nm = -1;
+        }
+        vg_state_input_t in = {.event = ev, .matches = ms.matches, .nmatches = ms.n};
+        if (nm < 0 || vg_state_apply(st, &in, &src, collect_alert, &run, err, sizeof(err)) < 0) {
             fprintf(rep, "  %s:%u: %s: %s\n", vg_rule_file(r), q->ev_lines[i], label, err);
             ok = false;
         }
@@ -341,6 +352,7 @@ static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t 
     for (size_t i = 0; i < run.n; i++)
         json_object_put(run.alerts[i].alert);
     free(run.alerts);
+    vg_match_set_free(&ms);
     vg_state_destroy(st);
     return ok;
 }

@@ -241,11 +241,10 @@ bad:
 }
 
 /* The serial state step of stateful rules: each input file is one
- * partition with a state of its own, fed in line order after the parallel
- * stateless matching (rules/README.md "Stateful rules"). */
+ * partition with a state of its own, fed in line order with what the
+ * workers decoded and matched (rules/README.md "Stateful rules"). */
 typedef struct scan_state {
-    vg_scanner_t *sc;
-    vg_decoder_t *dec;
+    const vg_ruleset_t *rs;
     vg_state_t *st; /* of the current input */
     vg_state_stats_t total;
     uint64_t *alerts;
@@ -262,14 +261,11 @@ static int print_state_alert(void *ctx, const vg_state_alert_t *a)
 
 static bool state_item(scan_state_t *ss, const vg_work_item_t *it)
 {
-    vg_event_t *ev = NULL;
     char err[256];
-    if (vg_decoder_parse(ss->dec, it->data ? it->data : "", it->len, &ev, err, sizeof(err)) !=
-        VG_EVENT_OK)
+    vg_state_input_t in;
+    if (!vg_state_input_from_item(&in, it))
         return true; /* reported by the parallel step already */
-    int n = vg_state_process(ss->st, ss->sc, ev, &it->src, print_state_alert, ss, err,
-                             sizeof(err));
-    vg_event_destroy(ev);
+    int n = vg_state_apply(ss->st, &in, &it->src, print_state_alert, ss, err, sizeof(err));
     if (n < 0) {
         fprintf(stderr, "%s:%llu: %s\n", it->src.file, (unsigned long long)it->src.line, err);
         return false;
@@ -345,7 +341,7 @@ static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ni
         }
         if (ss) {
             vg_state_options_t so = {.time_field = o->time_field};
-            if (!(ss->st = vg_state_new(vg_scanner_ruleset(ss->sc), &so))) {
+            if (!(ss->st = vg_state_new(ss->rs, &so))) {
                 fprintf(stderr, "vigil scan: out of memory\n");
                 failed = true;
             }
@@ -408,9 +404,11 @@ int vg_cmd_scan(int argc, char **argv)
     vg_ruleset_t *rs = load(&o);
     if (!rs)
         return VG_EXIT_INVALID;
+    bool stateful = vg_ruleset_has_stateful(rs);
     vg_workpool_options_t po = {.workers = default_workers(),
                                 .limits = {o.max_bytes, o.max_depth},
-                                .time_field = o.time_field};
+                                .time_field = o.time_field,
+                                .stateful = stateful};
     vg_workpool_t *pool = vg_workpool_new(rs, &po);
     int rc = VG_EXIT_OK;
     if (!pool) {
@@ -423,17 +421,7 @@ int vg_cmd_scan(int argc, char **argv)
     size_t ninputs = optind < argc ? (size_t)(argc - optind) : 1;
     input_stats_t st = {0};
     uint64_t alerts = 0;
-    scan_state_t ss = {.alerts = &alerts};
-    bool stateful = vg_ruleset_has_stateful(rs);
-    if (stateful) {
-        vg_event_limits_t lim = {o.max_bytes, o.max_depth};
-        ss.sc = vg_scanner_new(rs);
-        ss.dec = vg_decoder_new(&lim);
-        if (!ss.sc || !ss.dec) {
-            fprintf(stderr, "vigil scan: cannot set up matching (out of memory)\n");
-            rc = VG_EXIT_RUNTIME;
-        }
-    }
+    scan_state_t ss = {.rs = rs, .alerts = &alerts};
     double t0 = vg_monotime();
     if (rc == VG_EXIT_OK && scan_inputs(pool, inputs, ninputs, &o, isatty(STDERR_FILENO),
                                         &alerts, &st, stateful ? &ss : NULL) != 0)
@@ -455,8 +443,6 @@ int vg_cmd_scan(int argc, char **argv)
                 (unsigned long long)ss.total.late, (unsigned long long)ss.total.untimed,
                 (unsigned long long)ss.total.evicted, (unsigned long long)ss.total.suppressed);
     vg_state_destroy(ss.st);
-    vg_scanner_destroy(ss.sc);
-    vg_decoder_destroy(ss.dec);
     vg_workpool_destroy(pool);
     vg_ruleset_destroy(rs);
     return rc;

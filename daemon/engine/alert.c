@@ -7,11 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine_int.h"
 #include "hash.h"
+#include "path.h"
 #include "strbuf.h"
+#include "timefmt.h"
 
 #define SUMMARY_MAX 1024
 #define SNIPPET_CONTEXT 40
@@ -42,69 +43,37 @@ void vg_alert_id(const char *rule_id, const char *ruleset_hash, const vg_alert_s
              (unsigned long long)vg_hash_finish(h2 + h1));
 }
 
-static void rfc3339_ms(char *buf, size_t size, int64_t ms)
+/* Appends the text of every value at path (arrays joined with ", "). */
+typedef struct path_text {
+    vg_strbuf_t *sb;
+    bool first;
+} path_text_t;
+
+static bool append_leaf_text(json_object *o, void *arg)
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
+    path_text_t *pt = arg;
+    if (!o)
+        return false; /* a null has no text */
+    if (!pt->first)
+        vg_strbuf_puts(pt->sb, ", ");
+    pt->first = false;
+    if (json_object_is_type(o, json_type_string))
+        vg_strbuf_append(pt->sb, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+    else
+        vg_strbuf_puts(pt->sb, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    return false;
 }
 
-/* Appends the text of the value(s) at a dotted path, arrays joined with
- * ", ". Returns false when nothing was there. */
-static bool append_path_text(vg_strbuf_t *sb, json_object *o, const char *path, size_t plen,
-                             bool *first, unsigned depth)
+/* A path of an alert template or of the time field. An empty last key
+ * (from "" or a trailing dot) is not looked up: "{}" stands for the whole
+ * event and "{a.}" for a, as they always have. */
+static bool alert_path(vg_path_t *p, const char *text, size_t len)
 {
-    if (!o || depth > 64)
+    if (!vg_path_init(p, text, len))
         return false;
-    if (json_object_is_type(o, json_type_array)) {
-        bool any = false;
-        for (size_t i = 0; i < json_object_array_length(o); i++)
-            any |= append_path_text(sb, json_object_array_get_idx(o, i), path, plen, first,
-                                    depth + 1);
-        return any;
-    }
-    if (plen == 0) {
-        if (!*first)
-            vg_strbuf_puts(sb, ", ");
-        *first = false;
-        if (json_object_is_type(o, json_type_string))
-            vg_strbuf_append(sb, json_object_get_string(o), (size_t)json_object_get_string_len(o));
-        else
-            vg_strbuf_puts(sb, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        return true;
-    }
-    const char *dot = memchr(path, '.', plen);
-    size_t kl = dot ? (size_t)(dot - path) : plen;
-    char key[256];
-    if (kl >= sizeof(key) || !json_object_is_type(o, json_type_object))
-        return false;
-    memcpy(key, path, kl);
-    key[kl] = '\0';
-    json_object *next;
-    if (!json_object_object_get_ex(o, key, &next))
-        return false;
-    return append_path_text(sb, next, dot ? dot + 1 : path + plen, dot ? plen - kl - 1 : 0,
-                            first, depth + 1);
-}
-
-/* The value at a dotted path of objects (no arrays), or NULL. */
-static json_object *lookup_path(json_object *o, const char *path)
-{
-    char key[256];
-    while (o && *path) {
-        const char *dot = strchr(path, '.');
-        size_t kl = dot ? (size_t)(dot - path) : strlen(path);
-        if (kl >= sizeof(key) || !json_object_is_type(o, json_type_object))
-            return NULL;
-        memcpy(key, path, kl);
-        key[kl] = '\0';
-        if (!json_object_object_get_ex(o, key, &o))
-            return NULL;
-        path = dot ? dot + 1 : path + kl;
-    }
-    return o;
+    if (p->nparts && !p->parts[p->nparts - 1][0])
+        free(p->parts[--p->nparts]);
+    return true;
 }
 
 /* Expands {path} placeholders; "{{" and "}}" are literal braces. */
@@ -121,8 +90,13 @@ static void render_summary(vg_strbuf_t *out, const char *tmpl, json_object *root
             p += 2;
         } else if (p[0] == '{' && strchr(p, '}')) {
             const char *e = strchr(p, '}');
-            bool first = true;
-            append_path_text(&sb, root, p + 1, (size_t)(e - p - 1), &first, 0);
+            vg_path_t path;
+            path_text_t pt = {&sb, true};
+            if (!alert_path(&path, p + 1, (size_t)(e - p - 1)))
+                sb.failed = true;
+            else if (root)
+                vg_json_walk(root, path.parts, path.nparts, append_leaf_text, &pt);
+            vg_path_free(&path);
             p = e + 1;
         } else {
             vg_strbuf_putc(&sb, *p++);
@@ -134,11 +108,13 @@ static void render_summary(vg_strbuf_t *out, const char *tmpl, json_object *root
         while (n > 0 && ((unsigned char)sb.buf[n] & 0xC0) == 0x80)
             n--; /* do not cut a UTF-8 sequence */
     }
+    if (sb.failed)
+        out->failed = true;
     vg_strbuf_json_string(out, sb.buf ? sb.buf : "", n);
     vg_strbuf_free(&sb);
 }
 
-static void snippet(vg_strbuf_t *sb, const vg_hit_t *h)
+static void snippet(vg_strbuf_t *sb, const vg_evidence_t *h)
 {
     size_t s = h->offset > SNIPPET_CONTEXT ? h->offset - SNIPPET_CONTEXT : 0;
     size_t e = h->offset + h->length + SNIPPET_CONTEXT;
@@ -149,6 +125,120 @@ static void snippet(vg_strbuf_t *sb, const vg_hit_t *h)
     while (e < h->value_len && ((unsigned char)h->value[e] & 0xC0) == 0x80)
         e++;
     vg_strbuf_json_string(sb, h->value + s, e - s);
+}
+
+static void put_time(vg_strbuf_t *sb, int64_t ms)
+{
+    char ts[VG_TIME_TEXT_MAX];
+    vg_strbuf_printf(sb, "\"%s\"", vg_time_format_ms(ts, sizeof(ts), ms));
+}
+
+/* "event_time": the explicit one of the options, else the event's time
+ * field, else the Kafka timestamp, else null. */
+static void put_event_time(vg_strbuf_t *sb, json_object *root, const vg_alert_source_t *src,
+                           const vg_alert_options_t *o)
+{
+    vg_strbuf_puts(sb, ",\"event_time\":");
+    if (o->event_time_set) {
+        if (o->event_time_ms == INT64_MIN)
+            vg_strbuf_puts(sb, "null");
+        else
+            put_time(sb, o->event_time_ms);
+        return;
+    }
+    json_object *tv = NULL;
+    if (root && o->time_field && *o->time_field) {
+        vg_path_t tp;
+        if (alert_path(&tp, o->time_field, strlen(o->time_field)))
+            tv = vg_json_lookup(root, &tp, VG_LOOKUP_OBJECTS);
+        else
+            sb->failed = true;
+        vg_path_free(&tp);
+    }
+    if (tv && (json_object_is_type(tv, json_type_string) || json_object_is_type(tv, json_type_int) ||
+               json_object_is_type(tv, json_type_double))) {
+        if (json_object_is_type(tv, json_type_string))
+            vg_strbuf_json_string(sb, json_object_get_string(tv),
+                                  (size_t)json_object_get_string_len(tv));
+        else
+            vg_strbuf_puts(sb, json_object_to_json_string_ext(tv, JSON_C_TO_STRING_PLAIN));
+    } else if (src && src->topic && src->timestamp_ms >= 0) {
+        put_time(sb, src->timestamp_ms);
+    } else {
+        vg_strbuf_puts(sb, "null");
+    }
+}
+
+static void put_matches(vg_strbuf_t *sb, const vg_rule_match_t *m, size_t max_matches)
+{
+    size_t nh = m->nevidence, omitted = 0;
+    if (max_matches && nh > max_matches) {
+        omitted = nh - max_matches;
+        nh = max_matches;
+    }
+    vg_strbuf_puts(sb, ",\"matches\":[");
+    for (size_t k = 0; k < nh; k++) {
+        const vg_evidence_t *h = &m->evidence[k];
+        if (k)
+            vg_strbuf_putc(sb, ',');
+        vg_strbuf_puts(sb, "{\"field\":");
+        vg_strbuf_json_string(sb, h->field, strlen(h->field));
+        vg_strbuf_puts(sb, ",\"term\":");
+        vg_strbuf_json_string(sb, h->term, strlen(h->term));
+        vg_strbuf_puts(sb, ",\"list\":");
+        if (h->list)
+            vg_strbuf_json_string(sb, h->list, strlen(h->list));
+        else
+            vg_strbuf_puts(sb, "null");
+        vg_strbuf_printf(sb, ",\"offset\":%zu,\"length\":%zu,\"snippet\":", h->offset, h->length);
+        snippet(sb, h);
+        vg_strbuf_putc(sb, '}');
+    }
+    vg_strbuf_putc(sb, ']');
+    if (omitted)
+        vg_strbuf_printf(sb, ",\"matches_omitted\":%zu", omitted);
+}
+
+static void put_source(vg_strbuf_t *sb, const vg_alert_source_t *src)
+{
+    vg_strbuf_puts(sb, ",\"source\":");
+    if (!src) {
+        vg_strbuf_puts(sb, "null");
+    } else if (src->topic) {
+        vg_strbuf_puts(sb, "{\"topic\":");
+        vg_strbuf_json_string(sb, src->topic, strlen(src->topic));
+        vg_strbuf_printf(sb, ",\"partition\":%d,\"offset\":%lld}", (int)src->partition,
+                         (long long)src->offset);
+    } else {
+        vg_strbuf_puts(sb, "{\"file\":");
+        const char *f = src->file ? src->file : "-";
+        vg_strbuf_json_string(sb, f, strlen(f));
+        vg_strbuf_printf(sb, ",\"line\":%llu}", (unsigned long long)src->line);
+    }
+}
+
+/* The event as its original bytes, trimmed of surrounding white space,
+ * line breaks flattened. */
+static void put_event(vg_strbuf_t *sb, const vg_event_t *ev)
+{
+    vg_strbuf_puts(sb, ",\"event\":");
+    if (!ev) {
+        vg_strbuf_puts(sb, "null");
+        return;
+    }
+    size_t rawlen;
+    const char *raw = vg_event_raw(ev, &rawlen);
+    while (rawlen && (raw[rawlen - 1] == '\n' || raw[rawlen - 1] == '\r' ||
+                      raw[rawlen - 1] == ' ' || raw[rawlen - 1] == '\t'))
+        rawlen--;
+    while (rawlen && (*raw == '\n' || *raw == '\r' || *raw == ' ' || *raw == '\t'))
+        raw++, rawlen--;
+    size_t at = sb->len;
+    vg_strbuf_append(sb, raw, rawlen);
+    if (!vg_strbuf_failed(sb))
+        for (char *q = sb->buf + at, *e = sb->buf + sb->len; q < e; q++)
+            if (*q == '\n' || *q == '\r')
+                *q = ' ';
 }
 
 char *vg_alert_render(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
@@ -162,20 +252,35 @@ char *vg_alert_render_ex(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
                          const vg_alert_source_t *src, const vg_alert_options_t *opts,
                          size_t *len)
 {
+    vg_rule_match_t m = {.rule = vg_scanner_match(sc, i)};
+    if (!m.rule)
+        return NULL;
+    m.nevidence = vg_scanner_match_evidence(sc, i, &m.evidence);
+    return vg_alert_render_match(vg_scanner_ruleset(sc), ev, &m, src, opts, len);
+}
+
+char *vg_alert_render_match(const vg_ruleset_t *rs, const vg_event_t *ev,
+                            const vg_rule_match_t *m, const vg_alert_source_t *src,
+                            const vg_alert_options_t *opts, size_t *len)
+{
     static const vg_alert_options_t none = {0};
     if (!opts)
         opts = &none;
-    const char *time_field = opts->time_field;
-    const vg_rule_t *r = vg_scanner_match(sc, i);
-    const vg_ruleset_t *rs = vg_scanner_ruleset(sc);
-    if (!r)
-        return NULL;
-    json_object *root = vg_event_json(ev);
+    const vg_rule_t *r = m->rule;
+    json_object *root = ev ? vg_event_json(ev) : NULL;
     vg_strbuf_t sb;
     vg_strbuf_init(&sb);
     char id[33];
-    vg_alert_id(r->id, rs->hash, src, id);
-    vg_strbuf_printf(&sb, "{\"alert_id\":\"%s\",\"rule\":", id);
+    static const vg_alert_source_t nowhere = {.file = "", .timestamp_ms = -1};
+    if (!opts->alert_id)
+        vg_alert_id(r->id, rs->hash, src ? src : &nowhere, id);
+    vg_strbuf_printf(&sb, "{\"alert_id\":\"%s\",", opts->alert_id ? opts->alert_id : id);
+    if (opts->state) {
+        vg_strbuf_puts(&sb, "\"state\":");
+        vg_strbuf_append(&sb, opts->state, opts->state_len);
+        vg_strbuf_putc(&sb, ',');
+    }
+    vg_strbuf_puts(&sb, "\"rule\":");
     vg_strbuf_json_string(&sb, r->id, strlen(r->id));
     vg_strbuf_puts(&sb, ",\"title\":");
     vg_strbuf_json_string(&sb, r->title, strlen(r->title));
@@ -186,92 +291,19 @@ char *vg_alert_render_ex(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
         vg_strbuf_json_string(&sb, r->tags[t], strlen(r->tags[t]));
     }
     vg_strbuf_puts(&sb, "],\"summary\":");
-    render_summary(&sb, r->summary ? r->summary : r->title, root);
-
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    char ts[64];
-    rfc3339_ms(ts, sizeof(ts), (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-    vg_strbuf_printf(&sb, ",\"time\":\"%s\",\"event_time\":", ts);
-    json_object *tv = time_field && *time_field ? lookup_path(root, time_field) : NULL;
-    if (tv && (json_object_is_type(tv, json_type_string) || json_object_is_type(tv, json_type_int) ||
-               json_object_is_type(tv, json_type_double))) {
-        if (json_object_is_type(tv, json_type_string))
-            vg_strbuf_json_string(&sb, json_object_get_string(tv),
-                                  (size_t)json_object_get_string_len(tv));
-        else
-            vg_strbuf_puts(&sb, json_object_to_json_string_ext(tv, JSON_C_TO_STRING_PLAIN));
-    } else if (src->topic && src->timestamp_ms >= 0) {
-        rfc3339_ms(ts, sizeof(ts), src->timestamp_ms);
-        vg_strbuf_printf(&sb, "\"%s\"", ts);
-    } else {
-        vg_strbuf_puts(&sb, "null");
-    }
-
-    vg_strbuf_puts(&sb, ",\"matches\":[");
-    const vg_hit_t *const *hits;
-    const char **lists;
-    size_t nh = vg_scanner_evidence(sc, r, &hits, &lists), omitted = 0;
-    if (opts->max_matches && nh > opts->max_matches) {
-        omitted = nh - opts->max_matches;
-        nh = opts->max_matches;
-    }
-    for (size_t k = 0; k < nh; k++) {
-        const vg_hit_t *h = hits[k];
-        if (k)
-            vg_strbuf_putc(&sb, ',');
-        vg_strbuf_puts(&sb, "{\"field\":");
-        vg_strbuf_json_string(&sb, rs->slot_text[h->slot], strlen(rs->slot_text[h->slot]));
-        vg_strbuf_puts(&sb, ",\"term\":");
-        const char *term = rs->terms[h->term].text;
-        vg_strbuf_json_string(&sb, term, strlen(term));
-        vg_strbuf_puts(&sb, ",\"list\":");
-        if (lists[k])
-            vg_strbuf_json_string(&sb, lists[k], strlen(lists[k]));
-        else
-            vg_strbuf_puts(&sb, "null");
-        vg_strbuf_printf(&sb, ",\"offset\":%zu,\"length\":%zu,\"snippet\":", h->offset,
-                         h->length);
-        snippet(&sb, h);
-        vg_strbuf_putc(&sb, '}');
-    }
-    vg_strbuf_putc(&sb, ']');
-    if (omitted)
-        vg_strbuf_printf(&sb, ",\"matches_omitted\":%zu", omitted);
-    vg_strbuf_puts(&sb, ",\"source\":");
-    if (src->topic) {
-        vg_strbuf_puts(&sb, "{\"topic\":");
-        vg_strbuf_json_string(&sb, src->topic, strlen(src->topic));
-        vg_strbuf_printf(&sb, ",\"partition\":%d,\"offset\":%lld}", (int)src->partition,
-                         (long long)src->offset);
-    } else {
-        vg_strbuf_puts(&sb, "{\"file\":");
-        const char *f = src->file ? src->file : "-";
-        vg_strbuf_json_string(&sb, f, strlen(f));
-        vg_strbuf_printf(&sb, ",\"line\":%llu}", (unsigned long long)src->line);
-    }
+    if (opts->summary)
+        vg_strbuf_json_string(&sb, opts->summary, opts->summary_len);
+    else
+        render_summary(&sb, r->summary ? r->summary : r->title, root);
+    vg_strbuf_puts(&sb, ",\"time\":");
+    put_time(&sb, vg_time_now_ms());
+    put_event_time(&sb, root, src, opts);
+    put_matches(&sb, m, opts->max_matches);
+    put_source(&sb, src);
     vg_strbuf_printf(&sb, ",\"ruleset\":\"%s\"", rs->hash);
-    if (opts->omit_event) {
-        vg_strbuf_putc(&sb, '}');
-        goto done;
-    }
-    vg_strbuf_puts(&sb, ",\"event\":");
-    size_t rawlen;
-    const char *raw = vg_event_raw(ev, &rawlen);
-    /* Trim surrounding white space and flatten line breaks. */
-    while (rawlen && (raw[rawlen - 1] == '\n' || raw[rawlen - 1] == '\r' ||
-                      raw[rawlen - 1] == ' ' || raw[rawlen - 1] == '\t'))
-        rawlen--;
-    while (rawlen && (*raw == '\n' || *raw == '\r' || *raw == ' ' || *raw == '\t'))
-        raw++, rawlen--;
-    size_t at = sb.len;
-    vg_strbuf_append(&sb, raw, rawlen);
-    if (!vg_strbuf_failed(&sb))
-        for (char *q = sb.buf + at, *e = sb.buf + sb.len; q < e; q++)
-            if (*q == '\n' || *q == '\r')
-                *q = ' ';
+    if (!opts->omit_event)
+        put_event(&sb, ev);
     vg_strbuf_putc(&sb, '}');
-done:
     if (vg_strbuf_failed(&sb)) {
         vg_strbuf_free(&sb);
         return NULL;

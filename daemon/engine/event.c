@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
+#include "path.h"
+#include "timefmt.h"
 #include "vigil/utf8.h"
 
 struct vg_decoder {
@@ -165,30 +168,10 @@ static bool reserve(parser_t *p, size_t need)
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Four hex digits at s[i..i+4), or -1. */
 static long hex4(const char *s, size_t i, size_t n)
 {
-    if (i + 4 > n)
-        return -1;
-    long v = 0;
-    for (size_t k = 0; k < 4; k++) {
-        int h = hexval(s[i + k]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + h;
-    }
-    return v;
+    return i + 4 > n ? -1 : vg_hex_value(s + i, 4);
 }
 
 /* Parses the string at p->i (a '"'). Its text is either a span of the
@@ -623,4 +606,66 @@ const char *vg_event_raw(const vg_event_t *ev, size_t *len)
     if (len)
         *len = ev->raw_len;
     return ev->raw;
+}
+
+/* ---- paths ---- */
+
+/* Deeper than any event the decoder lets through (input.max_event_depth
+ * is at most 1000, but a path walk counts array levels and keys alike):
+ * a bound on the recursion, not a rule about events. */
+#define WALK_MAX_DEPTH 200
+
+static bool walk(json_object *o, char *const *parts, size_t np, vg_json_leaf_fn fn, void *arg,
+                 unsigned depth)
+{
+    if (depth > WALK_MAX_DEPTH)
+        return false;
+    if (json_object_is_type(o, json_type_array)) {
+        size_t n = json_object_array_length(o);
+        for (size_t i = 0; i < n; i++)
+            if (walk(json_object_array_get_idx(o, i), parts, np, fn, arg, depth + 1))
+                return true;
+        return false;
+    }
+    if (np == 0)
+        return fn(o, arg);
+    json_object *next;
+    if (!json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, parts[0], &next))
+        return false;
+    return walk(next, parts + 1, np - 1, fn, arg, depth + 1);
+}
+
+bool vg_json_walk(json_object *o, char *const *parts, size_t nparts, vg_json_leaf_fn fn,
+                  void *arg)
+{
+    return walk(o, parts, nparts, fn, arg, 0);
+}
+
+bool vg_event_walk(const vg_event_t *ev, const vg_path_t *p, vg_json_leaf_fn fn, void *arg)
+{
+    return walk(ev->root, p->parts, p->nparts, fn, arg, 0);
+}
+
+json_object *vg_json_lookup(json_object *o, const vg_path_t *p, vg_lookup_mode_t mode)
+{
+    for (size_t i = 0; o && i < p->nparts; i++) {
+        if (mode == VG_LOOKUP_FIRST && json_object_is_type(o, json_type_array))
+            o = json_object_array_length(o) ? json_object_array_get_idx(o, 0) : NULL;
+        if (!o || !json_object_is_type(o, json_type_object) ||
+            !json_object_object_get_ex(o, p->parts[i], &o))
+            return NULL;
+    }
+    return o;
+}
+
+bool vg_event_time(const vg_event_t *ev, const vg_path_t *p, int64_t *ms)
+{
+    json_object *v = vg_json_lookup(ev->root, p, VG_LOOKUP_FIRST);
+    if (v && json_object_is_type(v, json_type_string))
+        return vg_time_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+                             ms);
+    if (v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+        return vg_time_from_epoch(json_object_get_double(v), ms);
+    return false;
 }

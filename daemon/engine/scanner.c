@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "grow.h"
 #include "strbuf.h"
 #include "vigil/utf8.h"
 
@@ -37,6 +38,8 @@ struct vg_scanner {
     const vg_hit_t **evidence;
     const char **evidence_lists;
     size_t evidence_cap;
+    vg_evidence_t *export; /* vg_scanner_match_evidence */
+    size_t export_cap;
     bool failed;
 };
 
@@ -78,6 +81,7 @@ void vg_scanner_destroy(vg_scanner_t *sc)
     free(sc->matched);
     free(sc->evidence);
     free(sc->evidence_lists);
+    free(sc->export);
     free(sc);
 }
 
@@ -258,31 +262,6 @@ static void scan_value(vg_scanner_t *sc, const char *s, size_t n)
     }
 }
 
-/* Calls fn for every value at path below o; arrays on the way (and at the
- * end) are flattened. Stops early when fn returns true. */
-typedef bool (*leaf_fn)(vg_scanner_t *sc, json_object *leaf, void *arg);
-
-static bool walk(vg_scanner_t *sc, json_object *o, char *const *path, size_t np, leaf_fn fn,
-                 void *arg, unsigned depth)
-{
-    if (depth > 200)
-        return false;
-    if (json_object_is_type(o, json_type_array)) {
-        size_t n = json_object_array_length(o);
-        for (size_t i = 0; i < n; i++)
-            if (walk(sc, json_object_array_get_idx(o, i), path, np, fn, arg, depth + 1))
-                return true;
-        return false;
-    }
-    if (np == 0)
-        return fn(sc, o, arg);
-    json_object *next;
-    if (!json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, path[0], &next))
-        return false;
-    return walk(sc, next, path + 1, np - 1, fn, arg, depth + 1);
-}
-
 /* The text a scalar is compared through: a string's value, or the JSON
  * text of a number, boolean or null. Objects have none. */
 static const char *leaf_text(json_object *o, size_t *len)
@@ -301,8 +280,9 @@ static const char *leaf_text(json_object *o, size_t *len)
     }
 }
 
-static bool scan_leaf(vg_scanner_t *sc, json_object *leaf, void *arg)
+static bool scan_leaf(json_object *leaf, void *arg)
 {
+    vg_scanner_t *sc = arg;
     size_t len;
     const char *s = leaf_text(leaf, &len);
     if (s)
@@ -338,7 +318,7 @@ static void begin_event_slots(vg_scanner_t *sc, const vg_event_t *ev, const bool
         if (slots && !slots[s])
             continue;
         sc->slot = s;
-        walk(sc, root, rs->slot_path[s], rs->slot_npath[s], scan_leaf, NULL, 0);
+        vg_json_walk(root, rs->slot_path[s], rs->slot_npath[s], scan_leaf, sc);
     }
 }
 
@@ -423,9 +403,15 @@ static int cmp_num(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static bool field_leaf(vg_scanner_t *sc, json_object *leaf, void *arg)
+typedef struct field_test {
+    vg_scanner_t *sc;
+    const vg_cond_t *cd;
+} field_test_t;
+
+static bool field_leaf(json_object *leaf, void *arg)
 {
-    const vg_cond_t *cd = arg;
+    vg_scanner_t *sc = ((field_test_t *)arg)->sc;
+    const vg_cond_t *cd = ((field_test_t *)arg)->cd;
     double v;
     size_t len;
     const char *t;
@@ -536,7 +522,8 @@ static bool eval_cond(vg_scanner_t *sc, const vg_event_t *ev, const vg_cond_t *c
     case VG_COND_MACRO: return eval_cond(sc, ev, cd->kids[0]);
     case VG_COND_TEXT: return eval_text(sc, cd);
     case VG_COND_FIELD: {
-        bool found = walk(sc, vg_event_json(ev), cd->path, cd->npath, field_leaf, (void *)cd, 0);
+        field_test_t ft = {sc, cd};
+        bool found = vg_json_walk(vg_event_json(ev), cd->path, cd->npath, field_leaf, &ft);
         if (cd->op == VG_OP_EXISTS)
             return found == cd->exists;
         return found;
@@ -545,38 +532,54 @@ static bool eval_cond(vg_scanner_t *sc, const vg_event_t *ev, const vg_cond_t *c
     return false;
 }
 
-int vg_scanner_eval(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t err_size)
+/* Which enabled rules eval_rules evaluates. */
+enum { EVAL_STATELESS = 1, EVAL_STATEFUL = 2 };
+
+static int eval_failed(vg_scanner_t *sc, char *err, size_t err_size)
 {
-    begin_event(sc, ev);
+    if (!sc->failed)
+        return 0;
+    snprintf(err, err_size, "matching failed (out of memory or a vectorscan error)");
+    return -1;
+}
+
+/* Appends the enabled rules of the kinds in which that hold on the event
+ * begun last, in rule order. */
+static void eval_rules(vg_scanner_t *sc, const vg_event_t *ev, unsigned which)
+{
     const vg_ruleset_t *rs = sc->rs;
     for (size_t i = 0; i < rs->nrules; i++) {
         const vg_rule_t *r = rs->rules[i];
-        /* A stateful rule's alerts come from the state step (state.c),
-         * which evaluates its condition itself, in partition order. */
-        if (r->enabled && !r->state && eval_cond(sc, ev, r->match))
+        unsigned kind = r->state ? EVAL_STATEFUL : EVAL_STATELESS;
+        if (r->enabled && (kind & which) && eval_cond(sc, ev, r->match))
             sc->matched[sc->nmatched++] = r;
     }
-    if (sc->failed) {
-        snprintf(err, err_size, "matching failed (out of memory or a vectorscan error)");
-        return -1;
-    }
-    return (int)sc->nmatched;
+}
+
+int vg_scanner_eval(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t err_size)
+{
+    begin_event(sc, ev);
+    /* A stateful rule's alerts come from the state step, in partition
+     * order (vg_scanner_eval_all hands it the matches). */
+    eval_rules(sc, ev, EVAL_STATELESS);
+    return eval_failed(sc, err, err_size) ? -1 : (int)sc->nmatched;
+}
+
+int vg_scanner_eval_all(vg_scanner_t *sc, const vg_event_t *ev, size_t *nstateless, char *err,
+                        size_t err_size)
+{
+    begin_event(sc, ev);
+    eval_rules(sc, ev, EVAL_STATELESS);
+    *nstateless = sc->nmatched;
+    eval_rules(sc, ev, EVAL_STATEFUL);
+    return eval_failed(sc, err, err_size) ? -1 : (int)sc->nmatched;
 }
 
 int vg_scanner_eval_stateful(vg_scanner_t *sc, const vg_event_t *ev, char *err, size_t err_size)
 {
     begin_event_slots(sc, ev, sc->rs->stateful_slots);
-    const vg_ruleset_t *rs = sc->rs;
-    for (size_t i = 0; i < rs->nrules; i++) {
-        const vg_rule_t *r = rs->rules[i];
-        if (r->enabled && r->state && eval_cond(sc, ev, r->match))
-            sc->matched[sc->nmatched++] = r;
-    }
-    if (sc->failed) {
-        snprintf(err, err_size, "matching failed (out of memory or a vectorscan error)");
-        return -1;
-    }
-    return (int)sc->nmatched;
+    eval_rules(sc, ev, EVAL_STATEFUL);
+    return eval_failed(sc, err, err_size) ? -1 : (int)sc->nmatched;
 }
 
 int vg_scanner_eval_rule(vg_scanner_t *sc, const vg_event_t *ev, const vg_rule_t *rule,
@@ -584,10 +587,8 @@ int vg_scanner_eval_rule(vg_scanner_t *sc, const vg_event_t *ev, const vg_rule_t
 {
     begin_event(sc, ev);
     bool m = eval_cond(sc, ev, rule->match);
-    if (sc->failed) {
-        snprintf(err, err_size, "matching failed (out of memory or a vectorscan error)");
+    if (eval_failed(sc, err, err_size))
         return -1;
-    }
     if (m)
         sc->matched[sc->nmatched++] = rule;
     return m ? 1 : 0;
@@ -658,6 +659,104 @@ size_t vg_scanner_evidence(vg_scanner_t *sc, const vg_rule_t *rule, const vg_hit
     *out = sc->evidence;
     *lists = sc->evidence_lists;
     return n;
+}
+
+size_t vg_scanner_match_evidence(vg_scanner_t *sc, size_t i, const vg_evidence_t **out)
+{
+    const vg_rule_t *r = vg_scanner_match(sc, i);
+    *out = NULL;
+    if (!r)
+        return 0;
+    const vg_hit_t *const *hits;
+    const char **lists;
+    size_t n = vg_scanner_evidence(sc, r, &hits, &lists);
+    if (n > sc->export_cap) {
+        vg_evidence_t *ne = realloc(sc->export, n * sizeof(*ne));
+        if (!ne) {
+            sc->failed = true;
+            return 0;
+        }
+        sc->export = ne;
+        sc->export_cap = n;
+    }
+    const vg_ruleset_t *rs = sc->rs;
+    for (size_t k = 0; k < n; k++) {
+        const vg_hit_t *h = hits[k];
+        sc->export[k] = (vg_evidence_t){.field = rs->slot_text[h->slot],
+                                        .term = rs->terms[h->term].text,
+                                        .list = lists[k],
+                                        .value = h->value,
+                                        .value_len = h->value_len,
+                                        .offset = h->offset,
+                                        .length = h->length};
+    }
+    *out = sc->export;
+    return n;
+}
+
+void vg_match_set_init(vg_match_set_t *ms)
+{
+    memset(ms, 0, sizeof(*ms));
+}
+
+void vg_match_set_reset(vg_match_set_t *ms)
+{
+    ms->n = 0;
+    ms->nevidence = 0;
+}
+
+void vg_match_set_free(vg_match_set_t *ms)
+{
+    free(ms->matches);
+    free(ms->first);
+    free(ms->evidence);
+    vg_match_set_init(ms);
+}
+
+static int take_one(vg_match_set_t *ms, vg_scanner_t *sc, size_t i)
+{
+    const vg_evidence_t *evd;
+    size_t ne = vg_scanner_match_evidence(sc, i, &evd);
+    if (sc->failed)
+        return -1;
+    if (ms->n == ms->cap) {
+        size_t ncap = ms->cap ? ms->cap * 2 : 16;
+        vg_rule_match_t *nm = realloc(ms->matches, ncap * sizeof(*nm));
+        if (!nm)
+            return -1;
+        ms->matches = nm;
+        size_t *nf = realloc(ms->first, ncap * sizeof(*nf));
+        if (!nf)
+            return -1;
+        ms->first = nf;
+        ms->cap = ncap;
+    }
+    size_t old_cap = ms->evidence_cap;
+    if (!vg_grow((void **)&ms->evidence, &ms->evidence_cap, ms->nevidence + ne,
+                    sizeof(*ms->evidence)))
+        return -1;
+    if (ne)
+        memcpy(ms->evidence + ms->nevidence, evd, ne * sizeof(*evd));
+    ms->first[ms->n] = ms->nevidence;
+    ms->matches[ms->n++] = (vg_rule_match_t){vg_scanner_match(sc, i), NULL, ne};
+    ms->nevidence += ne;
+    /* When the evidence array moved, point every match at it again. */
+    for (size_t k = ms->evidence_cap != old_cap ? 0 : ms->n - 1; k < ms->n; k++)
+        ms->matches[k].evidence = ms->evidence + ms->first[k];
+    return 0;
+}
+
+int vg_match_set_take(vg_match_set_t *ms, vg_scanner_t *sc, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (take_one(ms, sc, i) != 0)
+            return -1;
+    return 0;
+}
+
+bool vg_scanner_failed(const vg_scanner_t *sc)
+{
+    return sc->failed;
 }
 
 /* ---- explain ---- */

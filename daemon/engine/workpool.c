@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+#include "path.h"
+#include "vigil/rule_state.h"
 #include "vigil/scanner.h"
 
 enum { B_FREE, B_FILLING, B_QUEUED, B_WORKING, B_DONE };
@@ -34,6 +37,10 @@ struct vg_workpool {
     size_t nfree; /* batches on the free list */
     atomic_size_t out_bytes; /* text of finished batches not yet released */
     bool stopping;
+    /* options.stateful: the time fields the state step reads */
+    vg_path_t *time_paths;
+    char **time_fields;
+    size_t ntimes;
     worker_t *workers;
     worker_t inline_worker; /* for workers == 0 */
 };
@@ -64,64 +71,129 @@ static void set_error(vg_batch_t *b, vg_work_item_t *it, const char *msg)
         it->err_len = strlen(msg);
 }
 
-static void process_batch(worker_t *w, vg_batch_t *b)
+/* Renders the k-th match (a stateless rule) of the scanner's last
+ * evaluation into the batch. */
+static bool add_alert(worker_t *w, vg_batch_t *b, vg_work_item_t *it, vg_event_t *ev, size_t k)
 {
     const vg_workpool_options_t *o = &w->pool->opts;
+    size_t len, off;
+    vg_alert_options_t ao = {.time_field = o->time_field, .omit_event = o->omit_event,
+                             .max_matches = o->max_matches};
+    char *a = vg_alert_render_ex(w->sc, ev, k, &it->src, &ao, &len);
+    bool ok = a &&
+              vg_grow((void **)&b->alerts, &b->alerts_cap, b->nalerts + 1, sizeof(*b->alerts)) &&
+              text_append(b, a, len, &off);
+    free(a);
+    if (!ok)
+        return false;
+    b->alerts[b->nalerts++] = (vg_work_alert_t){vg_scanner_match(w->sc, k), off, len};
+    it->nalerts++;
+    return true;
+}
+
+static void process_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it)
+{
+    const vg_workpool_options_t *o = &w->pool->opts;
+    char err[256];
+    vg_event_t *ev = NULL;
+    if (it->oversize) {
+        snprintf(err, sizeof(err), "event of %zu bytes exceeds the limit of %zu bytes", it->len,
+                 o->limits.max_bytes);
+        it->status = VG_EVENT_TOO_LARGE;
+        set_error(b, it, err);
+        return;
+    }
+    it->status =
+        vg_decoder_parse(w->dec, it->data ? it->data : "", it->len, &ev, err, sizeof(err));
+    if (it->status != VG_EVENT_OK) {
+        set_error(b, it, err);
+        return;
+    }
+    size_t nstateless = 0;
+    int n = o->stateful ? vg_scanner_eval_all(w->sc, ev, &nstateless, err, sizeof(err))
+                        : vg_scanner_eval(w->sc, ev, err, sizeof(err));
+    if (!o->stateful && n > 0)
+        nstateless = (size_t)n;
+    for (int k = 0; k < n && !it->eval_failed; k++) {
+        if ((size_t)k < nstateless ? add_alert(w, b, it, ev, (size_t)k)
+                                   : vg_match_set_take(&b->matches, w->sc, (size_t)k,
+                                                       (size_t)k + 1) == 0)
+            continue;
+        it->eval_failed = 1;
+        set_error(b, it, "out of memory rendering an alert");
+    }
+    if (n < 0) {
+        it->eval_failed = 1;
+        set_error(b, it, err);
+    }
+    if (!o->stateful || it->eval_failed) {
+        vg_event_destroy(ev);
+        return;
+    }
+    vg_workpool_t *p = w->pool;
+    int64_t *t = b->times + (size_t)(it - b->items) * p->ntimes;
+    for (size_t k = 0; k < p->ntimes; k++)
+        if (!vg_event_time(ev, &p->time_paths[k], &t[k]))
+            t[k] = INT64_MIN;
+    /* The event itself only when a stateful rule matched: its alert
+     * embeds it and its group keys come from it. Others are freed here,
+     * while their memory is still warm for the next decode. */
+    if (b->matches.n > it->first_match)
+        it->event = ev; /* the state step's, until the batch is released */
+    else
+        vg_event_destroy(ev);
+}
+
+static void process_batch(worker_t *w, vg_batch_t *b)
+{
+    for (size_t i = 0; i < b->nstale; i++)
+        vg_event_destroy(b->stale[i]);
+    b->nstale = 0;
     b->nalerts = 0;
     b->text_len = 0;
+    vg_match_set_reset(&b->matches);
+    size_t nt = w->pool->ntimes;
+    bool times_ok = !w->pool->opts.stateful ||
+                    vg_grow((void **)&b->times, &b->times_cap, b->n * nt + 1, sizeof(int64_t));
     for (size_t i = 0; i < b->n; i++) {
         vg_work_item_t *it = &b->items[i];
-        char err[256];
-        vg_event_t *ev = NULL;
         it->nalerts = 0;
         it->first_alert = b->nalerts;
+        it->first_match = b->matches.n;
+        it->matches = NULL;
         it->eval_failed = 0;
         it->err_len = 0;
-        if (it->oversize) {
-            snprintf(err, sizeof(err), "event of %zu bytes exceeds the limit of %zu bytes",
-                     it->len, o->limits.max_bytes);
-            it->status = VG_EVENT_TOO_LARGE;
-            set_error(b, it, err);
-            continue;
-        }
-        it->status = vg_decoder_parse(w->dec, it->data ? it->data : "", it->len, &ev, err,
-                                      sizeof(err));
-        if (it->status != VG_EVENT_OK) {
-            set_error(b, it, err);
-            continue;
-        }
-        int n = vg_scanner_eval(w->sc, ev, err, sizeof(err));
-        if (n < 0) {
+        it->time_fields = (const char *const *)w->pool->time_fields;
+        it->ntimes = nt;
+        it->times = NULL;
+        if (times_ok) {
+            process_item(w, b, it);
+        } else {
             it->eval_failed = 1;
-            set_error(b, it, err);
-            vg_event_destroy(ev);
-            continue;
+            set_error(b, it, "out of memory");
         }
-        for (int k = 0; k < n; k++) {
-            size_t len;
-            vg_alert_options_t ao = {.time_field = o->time_field, .omit_event = o->omit_event,
-                                     .max_matches = o->max_matches};
-            char *a = vg_alert_render_ex(w->sc, ev, (size_t)k, &it->src, &ao, &len);
-            if (b->nalerts == b->alerts_cap) {
-                size_t cap = b->alerts_cap ? b->alerts_cap * 2 : 64;
-                vg_work_alert_t *na = realloc(b->alerts, cap * sizeof(*na));
-                if (na) {
-                    b->alerts = na;
-                    b->alerts_cap = cap;
-                }
-            }
-            size_t off;
-            if (!a || b->nalerts == b->alerts_cap || !text_append(b, a, len, &off)) {
-                free(a);
-                it->eval_failed = 1;
-                set_error(b, it, "out of memory rendering an alert");
-                break;
-            }
-            free(a);
-            b->alerts[b->nalerts++] = (vg_work_alert_t){vg_scanner_match(w->sc, (size_t)k), off, len};
-            it->nalerts++;
-        }
-        vg_event_destroy(ev);
+        if (it->eval_failed)
+            b->matches.n = it->first_match; /* nothing of it goes to the state */
+        it->nmatches = b->matches.n - it->first_match;
+    }
+    /* The set has stopped moving: point items at their matches. */
+    for (size_t i = 0; i < b->n; i++) {
+        vg_work_item_t *it = &b->items[i];
+        if (it->nmatches)
+            it->matches = b->matches.matches + it->first_match;
+        if (w->pool->opts.stateful && it->status == VG_EVENT_OK && !it->eval_failed)
+            it->times = b->times + i * nt;
+    }
+}
+
+/* Hands the decoded events items kept for the state step to the next
+ * worker of the batch (b->stale has room for every item). */
+static void drop_events(vg_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->items[i].event)
+            b->stale[b->nstale++] = b->items[i].event;
+        b->items[i].event = NULL;
     }
 }
 
@@ -156,6 +228,50 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+static void free_time_paths(vg_workpool_t *p)
+{
+    for (size_t i = 0; i < p->ntimes; i++)
+        vg_path_free(&p->time_paths[i]);
+    free(p->time_paths);
+    free(p->time_fields);
+    p->time_paths = NULL;
+    p->time_fields = NULL;
+    p->ntimes = 0;
+}
+
+/* The distinct time fields of rs's enabled stateful rules, the pool's
+ * default first (the same default as vg_state_new's). */
+static bool set_time_paths(vg_workpool_t *p, const vg_ruleset_t *rs)
+{
+    free_time_paths(p);
+    if (!p->opts.stateful)
+        return true;
+    size_t nr = vg_ruleset_rule_count(rs);
+    p->time_paths = calloc(nr + 1, sizeof(*p->time_paths));
+    p->time_fields = calloc(nr + 1, sizeof(*p->time_fields));
+    if (!p->time_paths || !p->time_fields)
+        return false;
+    const char *def = p->opts.time_field && *p->opts.time_field ? p->opts.time_field
+                                                                  : "published_at";
+    for (size_t i = 0; i <= nr; i++) {
+        const vg_rule_t *r = i ? vg_ruleset_rule(rs, i - 1) : NULL;
+        const vg_rule_state_t *cfg = r ? vg_rule_state(r) : NULL;
+        const char *f = !r ? def : cfg && vg_rule_enabled(r) ? cfg->time_field.text : NULL;
+        bool seen = !f;
+        for (size_t k = 0; !seen && k < p->ntimes; k++)
+            seen = strcmp(p->time_fields[k], f) == 0;
+        if (seen)
+            continue;
+        if (!vg_path_init_str(&p->time_paths[p->ntimes], f)) {
+            p->ntimes++;
+            return false;
+        }
+        p->time_fields[p->ntimes] = p->time_paths[p->ntimes].text;
+        p->ntimes++;
+    }
+    return true;
 }
 
 static bool worker_init(worker_t *w, vg_workpool_t *p)
@@ -193,14 +309,15 @@ vg_workpool_t *vg_workpool_new(const vg_ruleset_t *rs, const vg_workpool_options
         goto fail;
     for (size_t i = 0; i < p->nbatches; i++) {
         p->all[i].items = calloc(p->opts.batch_size, sizeof(vg_work_item_t));
-        if (!p->all[i].items)
+        p->all[i].stale = calloc(p->opts.batch_size, sizeof(vg_event_t *));
+        if (!p->all[i].items || !p->all[i].stale)
             goto fail;
         p->all[i].cap = p->opts.batch_size;
         p->all[i].next = p->free_list;
         p->free_list = &p->all[i];
         p->nfree++;
     }
-    if (!worker_init(&p->inline_worker, p))
+    if (!set_time_paths(p, rs) || !worker_init(&p->inline_worker, p))
         goto fail;
     for (unsigned i = 0; i < p->opts.workers; i++) {
         if (!worker_init(&p->workers[i], p))
@@ -230,13 +347,22 @@ void vg_workpool_destroy(vg_workpool_t *p)
     }
     worker_free(&p->inline_worker);
     for (size_t i = 0; p->all && i < p->nbatches; i++) {
-        free(p->all[i].items);
+        vg_batch_t *b = &p->all[i];
+        for (size_t k = 0; b->items && k < b->cap; k++)
+            vg_event_destroy(b->items[k].event);
+        for (size_t k = 0; k < b->nstale; k++)
+            vg_event_destroy(b->stale[k]);
+        free(b->stale);
+        free(b->times);
+        free(b->items);
+        vg_match_set_free(&p->all[i].matches);
         free(p->all[i].alerts);
         free(p->all[i].text);
         free(p->all[i].in);
     }
     free(p->all);
     free(p->workers);
+    free_time_paths(p);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
     pthread_cond_destroy(&p->done_cv);
@@ -362,6 +488,7 @@ vg_batch_t *vg_workpool_next(vg_workpool_t *p, bool wait)
 void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b)
 {
     atomic_fetch_sub(&p->out_bytes, b->text_len);
+    drop_events(b);
     b->text_len = 0;
     if (b->text_cap > BATCH_KEEP_BYTES) {
         free(b->text);
@@ -410,14 +537,16 @@ int vg_workpool_set_ruleset(vg_workpool_t *p, const vg_ruleset_t *rs)
     vg_scanner_t **fresh = calloc(n, sizeof(*fresh));
     if (!fresh)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        fresh[i] = vg_scanner_new(rs);
-        if (!fresh[i]) {
-            for (size_t k = 0; k < i; k++)
-                vg_scanner_destroy(fresh[k]);
-            free(fresh);
-            return -1;
-        }
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (fresh[i] = vg_scanner_new(rs)) != NULL;
+    /* The old ruleset's time fields again when the new ones fail. */
+    if (!ok || !set_time_paths(p, rs)) {
+        set_time_paths(p, p->rs);
+        for (size_t k = 0; k < n; k++)
+            vg_scanner_destroy(fresh[k]);
+        free(fresh);
+        return -1;
     }
     /* Workers only touch their scanner while a batch is in flight, and
      * none is. */

@@ -157,23 +157,38 @@ int vg_partstates_assign(vg_partstates_t *ps, const char *topic, int32_t partiti
     return rc;
 }
 
+/* What both entry points do first: the partition of src (assigned empty
+ * on the fly), whether its stateless alerts are to be sent, and whether
+ * the state takes the event (NULL: it does not; *rc says why). */
+static part_t *begin(vg_partstates_t *ps, const vg_alert_source_t *src, bool *send_stateless,
+                     int *rc, char *err, size_t err_size)
+{
+    *send_stateless = true;
+    *rc = 0;
+    if (!ps->enabled)
+        return NULL;
+    part_t *p = find(ps, src->topic, src->partition);
+    if (!p && !(p = add(ps, src->topic, src->partition))) {
+        snprintf(err, err_size, "out of memory");
+        *rc = -1;
+        return NULL;
+    }
+    *send_stateless = src->offset >= p->plan.emit_from;
+    if (src->offset < p->plan.state_from)
+        return NULL; /* already in the restored state */
+    p->next = src->offset + 1;
+    p->since++;
+    return p;
+}
+
 int vg_partstates_process(vg_partstates_t *ps, const vg_alert_source_t *src, const char *payload,
                           size_t len, vg_state_emit_fn emit, void *ctx, bool *send_stateless,
                           char *err, size_t err_size)
 {
-    *send_stateless = true;
-    if (!ps->enabled)
-        return 0;
-    part_t *p = find(ps, src->topic, src->partition);
-    if (!p && !(p = add(ps, src->topic, src->partition))) {
-        snprintf(err, err_size, "out of memory");
-        return -1;
-    }
-    *send_stateless = src->offset >= p->plan.emit_from;
-    if (src->offset < p->plan.state_from)
-        return 0; /* already in the restored state */
-    p->next = src->offset + 1;
-    p->since++;
+    int rc;
+    part_t *p = begin(ps, src, send_stateless, &rc, err, err_size);
+    if (!p)
+        return rc;
     vg_event_t *ev = NULL;
     if (vg_decoder_parse(ps->dec, payload ? payload : "", len, &ev, err, err_size) !=
         VG_EVENT_OK)
@@ -182,6 +197,19 @@ int vg_partstates_process(vg_partstates_t *ps, const vg_alert_source_t *src, con
     bool silent = src->offset < p->plan.emit_from;
     int n = vg_state_process(p->st, ps->sc, ev, src, silent ? NULL : emit, ctx, err, err_size);
     vg_event_destroy(ev);
+    return n < 0 ? -1 : silent ? 0 : n;
+}
+
+int vg_partstates_apply(vg_partstates_t *ps, const vg_work_item_t *it, vg_state_emit_fn emit,
+                        void *ctx, bool *send_stateless, char *err, size_t err_size)
+{
+    int rc;
+    part_t *p = begin(ps, &it->src, send_stateless, &rc, err, err_size);
+    vg_state_input_t in;
+    if (!p || !vg_state_input_from_item(&in, it))
+        return rc; /* no event: dead-lettered by the stateless path */
+    bool silent = it->src.offset < p->plan.emit_from;
+    int n = vg_state_apply(p->st, &in, &it->src, silent ? NULL : emit, ctx, err, err_size);
     return n < 0 ? -1 : silent ? 0 : n;
 }
 

@@ -34,6 +34,19 @@ typedef struct vg_alert_options {
     bool omit_event;        /* leave out "event" (the consumer has the source) */
     size_t max_matches;     /* evidence entries at most (0: all); the number
                              * left out is "matches_omitted" */
+    /* For the alerts of stateful rules (the state layer sets these): */
+    const char *alert_id;   /* 32 hex digits instead of the id from the
+                             * rule and source; NULL: that id */
+    const char *state;      /* a JSON object (state_len bytes) written as
+                             * "state" right after the id; NULL: none */
+    size_t state_len;
+    const char *summary;    /* the summary text as it is (summary_len
+                             * bytes) instead of the rule's template over
+                             * the event; NULL: the template */
+    size_t summary_len;
+    bool event_time_set;    /* event_time is event_time_ms (INT64_MIN:
+                             * null) instead of the event's time field */
+    int64_t event_time_ms;
 } vg_alert_options_t;
 
 /* vg_alert_render with options (opts NULL: time_field none, all the rest
@@ -41,6 +54,14 @@ typedef struct vg_alert_options {
 char *vg_alert_render_ex(vg_scanner_t *sc, const vg_event_t *ev, size_t i,
                          const vg_alert_source_t *src, const vg_alert_options_t *opts,
                          size_t *len);
+
+/* Renders the alert of a rule match m (from vg_scanner_match_evidence,
+ * kept from an earlier evaluation) on ev, which may be NULL for an alert
+ * no single event caused ("event":null, no placeholders filled); src NULL
+ * renders "source":null. Same output and ownership as vg_alert_render_ex. */
+char *vg_alert_render_match(const vg_ruleset_t *rs, const vg_event_t *ev,
+                            const vg_rule_match_t *m, const vg_alert_source_t *src,
+                            const vg_alert_options_t *opts, size_t *len);
 
 /* The alert id for a rule, ruleset and source: 32 hex digits into out[33]. */
 void vg_alert_id(const char *rule_id, const char *ruleset_hash, const vg_alert_source_t *src,

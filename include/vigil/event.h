@@ -6,9 +6,12 @@
 #ifndef VIGIL_EVENT_H
 #define VIGIL_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct json_object;
+struct vg_path; /* vg_path_t, daemon/base/path.h */
 
 typedef enum {
     VG_EVENT_OK = 0,
@@ -50,5 +53,39 @@ void vg_event_destroy(vg_event_t *ev);
 struct json_object *vg_event_json(const vg_event_t *ev);
 /* The original bytes. */
 const char *vg_event_raw(const vg_event_t *ev, size_t *len);
+
+/* ---- field paths ----
+ * The one walker of dotted paths over a decoded event, for rules, alert
+ * summaries, group keys and event times alike. */
+
+/* Called for each value a path reaches (NULL for a JSON null); returning
+ * true stops the walk. */
+typedef bool (*vg_json_leaf_fn)(struct json_object *leaf, void *arg);
+
+/* Calls fn for every value at parts[0..nparts) below o, flattening arrays
+ * on the way and at the end (each element is walked, so a path through a
+ * list of objects reaches the field of every one). Returns true when fn
+ * stopped the walk. */
+bool vg_json_walk(struct json_object *o, char *const *parts, size_t nparts, vg_json_leaf_fn fn,
+                  void *arg);
+/* The same from the event's root. */
+bool vg_event_walk(const vg_event_t *ev, const struct vg_path *p, vg_json_leaf_fn fn, void *arg);
+
+/* How vg_json_lookup treats an array on the way to the last key. */
+typedef enum {
+    VG_LOOKUP_OBJECTS, /* objects only: an array on the way means no value */
+    VG_LOOKUP_FIRST    /* an array on the way stands for its first element */
+} vg_lookup_mode_t;
+
+/* The one value at path p below o, as it is (an array at the end is
+ * returned whole), or NULL when there is none (or it is a JSON null). */
+struct json_object *vg_json_lookup(struct json_object *o, const struct vg_path *p,
+                                   vg_lookup_mode_t mode);
+
+/* The event time at p (arrays on the way stand for their first element):
+ * a string in RFC 3339, a date, or epoch seconds/milliseconds, or an
+ * epoch number (see vg_state_parse_time). true and *ms when there is one
+ * and it parses. */
+bool vg_event_time(const vg_event_t *ev, const struct vg_path *p, int64_t *ms);
 
 #endif

@@ -1,7 +1,8 @@
 /* The stateful-rule states of the partitions one consumer owns, for the
- * pipeline's main thread: it decodes each consumed message again (the
- * workers evaluate stateless rules in parallel), feeds it to its
- * partition's vg_state_t in partition order, applies the resume plan of a
+ * pipeline's main thread: it feeds each consumed message to its
+ * partition's vg_state_t in partition order (vg_partstates_apply: as the
+ * workers of a pool with options.stateful decoded and evaluated it;
+ * vg_partstates_process: decoding and evaluating it again), applies the resume plan of a
  * restored partition, and says when a checkpoint is due.
  *
  * Use from the pipeline (see include/vigil/checkpoint.h for the protocol):
@@ -38,6 +39,7 @@
 #include "vigil/event.h"
 #include "vigil/ruleset.h"
 #include "vigil/state.h"
+#include "vigil/workpool.h"
 
 typedef struct vg_partstates vg_partstates_t;
 
@@ -76,6 +78,15 @@ void vg_partstates_revoke(vg_partstates_t *ps, const char *topic, int32_t partit
 int vg_partstates_process(vg_partstates_t *ps, const vg_alert_source_t *src, const char *payload,
                           size_t len, vg_state_emit_fn emit, void *ctx, bool *send_stateless,
                           char *err, size_t err_size);
+
+/* The same for a message the workers have evaluated already: it is an
+ * item of a finished batch of a pool with options.stateful (it->src the
+ * message's topic, partition, offset and timestamp; it->event and
+ * it->matches what the worker found), applied without decoding or
+ * evaluating again. Call it in partition order, before the batch is
+ * released. */
+int vg_partstates_apply(vg_partstates_t *ps, const vg_work_item_t *it, vg_state_emit_fn emit,
+                        void *ctx, bool *send_stateless, char *err, size_t err_size);
 
 /* A checkpoint of (topic, partition) as of now: 1 with a malloc'd value
  * (*value, *len; give it to vg_checkpoint_produce) and *next, the offset it

@@ -8,14 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "path.h" /* vg_path_t (daemon/base) */
 #include "vigil/ruleset.h"
-
-/* A dotted field path, split at the dots. */
-typedef struct vg_path {
-    char *text;
-    char **parts;
-    size_t nparts;
-} vg_path_t;
 
 /* The stateful part of a rule (rules/README.md "Stateful rules"). */
 typedef enum {

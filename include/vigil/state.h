@@ -22,6 +22,7 @@
 #include "vigil/alert.h"
 #include "vigil/event.h"
 #include "vigil/scanner.h"
+#include "vigil/workpool.h"
 
 typedef struct vg_state vg_state_t;
 
@@ -77,7 +78,7 @@ void vg_state_destroy(vg_state_t *st);
 
 /* Feeds one decoded event (the next one of the partition). sc is a
  * scanner of the same ruleset, used to evaluate the stateful rules'
- * conditions and to render alerts; src says where the event came from
+ * conditions (vg_state_apply then does the rest); src says where the event came from
  * (alert source and id; src->timestamp_ms is the fallback event time).
  * Alerts go to emit in a deterministic order (emit NULL: they are only
  * counted, as when replaying events whose alerts were sent before).
@@ -86,6 +87,34 @@ void vg_state_destroy(vg_state_t *st);
 int vg_state_process(vg_state_t *st, vg_scanner_t *sc, const vg_event_t *ev,
                      const vg_alert_source_t *src, vg_state_emit_fn emit, void *ctx, char *err,
                      size_t err_size);
+
+/* One event as the state step needs it when its stateful rules were
+ * evaluated already (by a worker of a pool with options.stateful; see
+ * vg_work_item_t and vg_state_input_from_item). */
+typedef struct vg_state_input {
+    /* The decoded event; may be NULL when no stateful rule matched it and
+     * times are given (nothing else is read from an unmatched event). */
+    const vg_event_t *event;
+    /* The stateful rules that matched, with their evidence (rules this
+     * state does not keep are ignored). */
+    const vg_rule_match_t *matches;
+    size_t nmatches;
+    /* Event times found already: times[k] is the time at the field named
+     * time_fields[k] (INT64_MIN: none). ntimes 0: read them from event. */
+    const char *const *time_fields;
+    const int64_t *times;
+    size_t ntimes;
+} vg_state_input_t;
+
+/* The input of a finished work item (it->event NULL: refused or failed,
+ * nothing to apply: false). */
+bool vg_state_input_from_item(vg_state_input_t *in, const vg_work_item_t *it);
+
+/* The in-order half of vg_state_process: applies windows to an event
+ * whose stateful rules were evaluated already; nothing is evaluated
+ * again. Same alerts, order, counting and errors as vg_state_process. */
+int vg_state_apply(vg_state_t *st, const vg_state_input_t *in, const vg_alert_source_t *src,
+                   vg_state_emit_fn emit, void *ctx, char *err, size_t err_size);
 
 /* Moves every rule's clock to at least time_ms (epoch milliseconds), as
  * if an event of that time had arrived, firing absence alerts and

@@ -13,6 +13,7 @@
 #include "vigil/alert.h"
 #include "vigil/event.h"
 #include "vigil/ruleset.h"
+#include "vigil/scanner.h"
 
 typedef struct vg_work_alert {
     const vg_rule_t *rule;
@@ -33,6 +34,23 @@ typedef struct vg_work_item {
     int eval_failed;          /* decoding worked but matching failed */
     size_t err_off, err_len;  /* the reason in batch->text */
     size_t first_alert, nalerts;
+    /* output of a pool with options.stateful, for the in-order state
+     * step (vg_state_apply, vg_partstates_apply): the decoded event (NULL
+     * when it was refused or its evaluation failed) and the stateful
+     * rules that matched it, with their evidence. All of it belongs to
+     * the batch and lives until vg_workpool_release; the event refers to
+     * the input bytes (data), which must live as long. */
+    vg_event_t *event;
+    const vg_rule_match_t *matches;
+    size_t nmatches;
+    /* The event times the state step reads, found by the worker so that
+     * an event no stateful rule matched need not be kept: times[k] is
+     * the time at field time_fields[k] (INT64_MIN: none or unparsable),
+     * for the pool's default time field and each stateful rule's own. */
+    const char *const *time_fields;
+    const int64_t *times;
+    size_t ntimes;
+    size_t first_match; /* private to the pool */
 } vg_work_item_t;
 
 typedef struct vg_batch {
@@ -44,6 +62,14 @@ typedef struct vg_batch {
     size_t text_len, text_cap;
     char *in; /* copies of inputs added with vg_batch_add_copy */
     size_t in_len, in_cap;
+    vg_match_set_t matches; /* stateful matches of every item (options.stateful) */
+    /* Events of released items, freed by the worker that takes the batch
+     * next: a decoded event is freed on the parallel side, not by the
+     * in-order thread that releases it. */
+    vg_event_t **stale;
+    size_t nstale;
+    int64_t *times; /* n * ntimes event times of the items */
+    size_t times_cap;
     /* private to the pool */
     int state;
     struct vg_batch *next;
@@ -62,6 +88,12 @@ typedef struct vg_workpool_options {
     const char *time_field;
     bool omit_event;    /* alerts without the event (output.include_event: false) */
     size_t max_matches; /* evidence entries per alert, 0 = all */
+    /* One pass per event for stateful rules: workers also evaluate the
+     * stateful rules' conditions and keep each decoded event with its
+     * stateful matches on the item (vg_work_item_t.event, .matches) for
+     * the in-order state step, which then only applies windows. Costs the
+     * decoded events of the batches in circulation in memory. */
+    bool stateful;
     /* A batch of at most this many items, submitted while no other is in
      * flight, is evaluated on the submitting thread: at low rates this
      * saves the two thread hand-offs (and their scheduler wake-ups, which
