@@ -272,6 +272,53 @@ void check_keys(compiler_t *c, const char *file, const vg_ynode_t *map, const ch
     }
 }
 
+bool check_map(compiler_t *c, const char *file, const vg_ynode_t *v, const map_spec_t *spec)
+{
+    if (v->kind != VG_YNODE_MAP) {
+        ERR(c, file, v, "'%s' takes %s, got %s", spec->key, spec->shape, vg_ynode_describe(v));
+        return false;
+    }
+    check_keys(c, file, v, spec->keys, spec->nkeys, spec->what);
+    return true;
+}
+
+static bool is_one_of(const one_of_t *spec, const char *key, size_t *index)
+{
+    for (size_t j = 0; j < spec->n; j++)
+        if (strcmp(key, spec->names[j]) == 0) {
+            *index = j;
+            return true;
+        }
+    return false;
+}
+
+const vg_ynode_t *find_one_of(compiler_t *c, const char *file, const vg_ynode_t *map,
+                              const one_of_t *spec, size_t *index, const vg_ynode_t **value,
+                              bool *ok)
+{
+    const vg_ynode_t *found = NULL;
+    for (size_t i = 0; i < map->count; i++) {
+        const vg_ynode_t *k = map->items[2 * i];
+        size_t j;
+        if (!is_one_of(spec, k->str, &j)) {
+            if (spec->other && !spec->other(c, file, k))
+                *ok = false;
+            continue;
+        }
+        /* All of them are reported, each against the first. */
+        if (found) {
+            ERR(c, file, k, "%s; '%s' and '%s' both given (%s)", spec->rule, found->str, k->str,
+                spec->advice);
+            *ok = false;
+            continue;
+        }
+        found = k;
+        *index = j;
+        *value = map->items[2 * i + 1];
+    }
+    return found;
+}
+
 char *get_string(compiler_t *c, const char *file, const vg_ynode_t *map, const char *key,
                  bool required, const vg_ynode_t *where)
 {
@@ -560,115 +607,45 @@ vg_ruleset_t *vg_ruleset_load_sources(const vg_rule_source_t *sources, size_t n,
 
 /* ---- accessors ---- */
 
-size_t vg_ruleset_rule_count(const vg_ruleset_t *rs)
-{
-    return rs->nrules;
-}
-const vg_rule_t *vg_ruleset_rule(const vg_ruleset_t *rs, size_t i)
-{
-    return rs->rules[i];
-}
-const char *vg_ruleset_hash(const vg_ruleset_t *rs)
-{
-    return rs->hash;
-}
-size_t vg_ruleset_file_count(const vg_ruleset_t *rs)
-{
-    return rs->nfiles;
-}
-size_t vg_ruleset_list_count(const vg_ruleset_t *rs)
-{
-    return rs->nlists;
-}
-size_t vg_ruleset_macro_count(const vg_ruleset_t *rs)
-{
-    return rs->nmacros;
-}
-size_t vg_ruleset_term_count(const vg_ruleset_t *rs)
-{
-    return rs->nterms;
-}
-size_t vg_ruleset_topic_count(const vg_ruleset_t *rs)
-{
-    return rs->ntopics;
-}
-const char *vg_ruleset_topic(const vg_ruleset_t *rs, size_t i)
-{
-    return rs->topics[i];
-}
-const char *vg_rule_id(const vg_rule_t *r)
-{
-    return r->id;
-}
-const char *vg_rule_title(const vg_rule_t *r)
-{
-    return r->title;
-}
-const char *vg_rule_severity(const vg_rule_t *r)
-{
-    return r->severity;
-}
-const char *vg_rule_topic(const vg_rule_t *r)
-{
-    return r->topic;
-}
-bool vg_rule_enabled(const vg_rule_t *r)
-{
-    return r->enabled;
-}
-const vg_rule_state_t *vg_rule_state(const vg_rule_t *r)
-{
-    return r->state;
-}
-const char *vg_rule_summary(const vg_rule_t *r)
-{
-    return r->summary;
-}
-size_t vg_rule_tag_count(const vg_rule_t *r)
-{
-    return r->ntags;
-}
-size_t vg_rule_seq_count(const vg_rule_t *r)
-{
-    return r->nseqs;
-}
-const vg_rule_seq_t *vg_rule_seq(const vg_rule_t *r, size_t i)
-{
-    return &r->seqs[i];
-}
-const char *vg_rule_tag(const vg_rule_t *r, size_t i)
-{
-    return r->tags[i];
-}
-bool vg_ruleset_has_stateful(const vg_ruleset_t *rs)
-{
-    for (size_t i = 0; i < rs->nrules; i++)
-        if (rs->rules[i]->enabled && rs->rules[i]->state)
-            return true;
-    return false;
-}
-
-bool vg_rule_is_stateful(const vg_rule_t *r)
-{
-    return r->state != NULL;
-}
+/* One line each, as a table: clang-format would spread them to four. */
+/* clang-format off */
+size_t vg_ruleset_rule_count(const vg_ruleset_t *rs) { return rs->nrules; }
+const vg_rule_t *vg_ruleset_rule(const vg_ruleset_t *rs, size_t i) { return rs->rules[i]; }
+const char *vg_ruleset_hash(const vg_ruleset_t *rs) { return rs->hash; }
+size_t vg_ruleset_file_count(const vg_ruleset_t *rs) { return rs->nfiles; }
+size_t vg_ruleset_list_count(const vg_ruleset_t *rs) { return rs->nlists; }
+size_t vg_ruleset_macro_count(const vg_ruleset_t *rs) { return rs->nmacros; }
+size_t vg_ruleset_term_count(const vg_ruleset_t *rs) { return rs->nterms; }
+size_t vg_ruleset_topic_count(const vg_ruleset_t *rs) { return rs->ntopics; }
+const char *vg_ruleset_topic(const vg_ruleset_t *rs, size_t i) { return rs->topics[i]; }
+const char *vg_rule_id(const vg_rule_t *r) { return r->id; }
+const char *vg_rule_title(const vg_rule_t *r) { return r->title; }
+const char *vg_rule_severity(const vg_rule_t *r) { return r->severity; }
+const char *vg_rule_topic(const vg_rule_t *r) { return r->topic; }
+bool vg_rule_enabled(const vg_rule_t *r) { return r->enabled; }
+const vg_rule_state_t *vg_rule_state(const vg_rule_t *r) { return r->state; }
+const char *vg_rule_summary(const vg_rule_t *r) { return r->summary; }
+size_t vg_rule_tag_count(const vg_rule_t *r) { return r->ntags; }
+const char *vg_rule_tag(const vg_rule_t *r, size_t i) { return r->tags[i]; }
+size_t vg_rule_seq_count(const vg_rule_t *r) { return r->nseqs; }
+const vg_rule_seq_t *vg_rule_seq(const vg_rule_t *r, size_t i) { return &r->seqs[i]; }
+bool vg_rule_is_stateful(const vg_rule_t *r) { return r->state != NULL; }
+const char *vg_rule_file(const vg_rule_t *r) { return r->file; }
+unsigned vg_rule_line(const vg_rule_t *r) { return r->line; }
+size_t vg_rule_test_count(const vg_rule_t *r) { return r->ntests; }
+/* clang-format on */
 
 const char *vg_rule_state_summary(const vg_rule_t *r)
 {
     return r->state ? r->state->summary : NULL;
 }
 
-const char *vg_rule_file(const vg_rule_t *r)
+bool vg_ruleset_has_stateful(const vg_ruleset_t *rs)
 {
-    return r->file;
-}
-unsigned vg_rule_line(const vg_rule_t *r)
-{
-    return r->line;
-}
-size_t vg_rule_test_count(const vg_rule_t *r)
-{
-    return r->ntests;
+    for (size_t i = 0; i < rs->nrules; i++)
+        if (rs->rules[i]->enabled && rs->rules[i]->state)
+            return true;
+    return false;
 }
 
 const char *vg_rule_test(const vg_rule_t *r, size_t i, size_t *len, bool *expect_match,

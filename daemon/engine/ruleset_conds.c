@@ -139,12 +139,10 @@ static bool text_fields(compiler_t *c, const char *file, vg_cond_t *cd, const vg
 static vg_cond_t *compile_text(compiler_t *c, const char *file, const vg_ynode_t *key,
                                const vg_ynode_t *v)
 {
-    if (v->kind != VG_YNODE_MAP) {
-        ERR(c, file, v, "'text' takes a map such as {any: [terms], fields: [title]}, got %s",
-            vg_ynode_describe(v));
+    static const map_spec_t spec = {"text", "a map such as {any: [terms], fields: [title]}",
+                                    "a text condition", TEXT_KEYS, N(TEXT_KEYS)};
+    if (!check_map(c, file, v, &spec))
         return NULL;
-    }
-    check_keys(c, file, v, TEXT_KEYS, N(TEXT_KEYS), "a text condition");
     const vg_ynode_t *any = vg_ynode_get(v, "any"), *all = vg_ynode_get(v, "all");
     if ((any != NULL) == (all != NULL)) {
         ERR(c, file, v, "a text condition needs exactly one of 'any' or 'all'");
@@ -314,54 +312,43 @@ static bool field_value(compiler_t *c, const char *file, vg_cond_t *cd, const vg
     return true;
 }
 
+/* Any key beside 'field' other than an operator is a mistake. */
+static bool unknown_operator(compiler_t *c, const char *file, const vg_ynode_t *k)
+{
+    if (strcmp(k->str, "field") == 0)
+        return true;
+    const char *s = vg_suggest(k->str, OPS, N(OPS));
+    if (s)
+        ERR(c, file, k, "unknown operator '%s' (did you mean '%s'?)", k->str, s);
+    else
+        ERR(c, file, k,
+            "unknown operator '%s' (operators: eq, in, prefix, suffix, contains, matches, lt, "
+            "lte, gt, gte, exists)",
+            k->str);
+    return false;
+}
+
+static const one_of_t OPERATOR = {OPS, N(OPS), "a field condition takes one operator",
+                                  "combine two conditions with 'all'", unknown_operator};
+
 /* Finds the one operator beside 'field'; -1 after reporting. */
 static int field_operator(compiler_t *c, const char *file, const vg_ynode_t *map,
                           const vg_ynode_t *key, const vg_ynode_t *pathn, const vg_ynode_t **opk,
                           const vg_ynode_t **opv)
 {
     bool ok = true;
-    int op = -1;
-    *opk = NULL;
-    for (size_t i = 0; i < map->count; i++) {
-        const vg_ynode_t *k = map->items[2 * i];
-        if (strcmp(k->str, "field") == 0)
-            continue;
-        int found = -1;
-        for (size_t j = 0; j < N(OPS); j++)
-            if (strcmp(k->str, OPS[j]) == 0)
-                found = (int)j;
-        if (found < 0) {
-            const char *s = vg_suggest(k->str, OPS, N(OPS));
-            if (s)
-                ERR(c, file, k, "unknown operator '%s' (did you mean '%s'?)", k->str, s);
-            else
-                ERR(c, file, k,
-                    "unknown operator '%s' (operators: eq, in, prefix, suffix, contains, "
-                    "matches, lt, lte, gt, gte, exists)",
-                    k->str);
-            ok = false;
-            continue;
-        }
-        if (*opk) {
-            ERR(c, file, k,
-                "a field condition takes one operator; '%s' and '%s' both given "
-                "(combine two conditions with 'all')",
-                (*opk)->str, k->str);
-            ok = false;
-            continue;
-        }
-        *opk = k;
-        *opv = map->items[2 * i + 1];
-        op = found;
-    }
+    size_t op = 0;
+    *opk = find_one_of(c, file, map, &OPERATOR, &op, opv, &ok);
     if (!ok)
         return -1;
-    if (!*opk)
+    if (!*opk) {
         ERR(c, file, key,
             "field condition on '%s' needs an operator: eq, in, prefix, suffix, contains, "
             "matches, lt, lte, gt, gte or exists",
             pathn->str);
-    return op;
+        return -1;
+    }
+    return (int)op;
 }
 
 static vg_cond_t *compile_field(compiler_t *c, const char *file, const vg_ynode_t *map,
@@ -441,38 +428,6 @@ static void unknown_condition(compiler_t *c, const char *file, const vg_ynode_t 
         ERR(c, file, k,
             "unknown condition '%s' (a condition is one of all, any, not, macro, text, field)",
             k->str);
-}
-
-/* The form is the first key that names one; everything else must be an
- * operator of 'field' or is an error. False after reporting. */
-static bool cond_form(compiler_t *c, const char *file, const vg_ynode_t *n, const vg_ynode_t **form,
-                      const vg_ynode_t **value)
-{
-    bool ok = true;
-    *form = NULL;
-    for (size_t i = 0; i < n->count; i++) {
-        const vg_ynode_t *k = n->items[2 * i];
-        bool is_form = false;
-        for (size_t j = 0; j < N(COND_KEYS) && !is_form; j++)
-            is_form = strcmp(k->str, COND_KEYS[j]) == 0;
-        if (!is_form)
-            continue;
-        if (*form) {
-            ERR(c, file, k,
-                "a condition has exactly one of all, any, not, macro, text, field; '%s' and "
-                "'%s' both given (wrap them in 'all' or 'any')",
-                (*form)->str, k->str);
-            ok = false;
-            continue;
-        }
-        *form = k;
-        *value = n->items[2 * i + 1];
-    }
-    if (ok && !*form) {
-        unknown_condition(c, file, n->items[0]);
-        ok = false;
-    }
-    return ok;
 }
 
 /* A condition of kind (not or macro) over one kid. */
@@ -567,9 +522,21 @@ vg_cond_t *compile_cond(compiler_t *c, const char *file, const vg_ynode_t *n, un
             vg_ynode_describe(n));
         return NULL;
     }
-    const vg_ynode_t *form = NULL, *value = NULL;
-    if (!cond_form(c, file, n, &form, &value))
+    /* The form is the first key that names one; everything else must be
+     * an operator of 'field' or is an error. */
+    static const one_of_t forms = {
+        COND_KEYS, N(COND_KEYS), "a condition has exactly one of all, any, not, macro, text, field",
+        "wrap them in 'all' or 'any'", NULL};
+    bool ok = true;
+    size_t which;
+    const vg_ynode_t *value = NULL;
+    const vg_ynode_t *form = find_one_of(c, file, n, &forms, &which, &value, &ok);
+    if (!ok)
         return NULL;
+    if (!form) {
+        unknown_condition(c, file, n->items[0]);
+        return NULL;
+    }
     if (strcmp(form->str, "field") == 0)
         return compile_field(c, file, n, form, value);
     /* Only 'field' has keys beside it (its operator). */

@@ -114,6 +114,35 @@ bool is_null(const vg_ynode_t *n);
 /* Reports each key of map that is not in keys, with a suggestion. */
 void check_keys(compiler_t *c, const char *file, const vg_ynode_t *map, const char *const *keys,
                 size_t nkeys, const char *what);
+/* A setting whose value is a map: its key, the shape an error shows when
+ * the value is not a map, and the keys the map may have ('what' names it
+ * in the unknown-key error). */
+typedef struct map_spec {
+    const char *key;
+    const char *shape;
+    const char *what;
+    const char *const *keys;
+    size_t nkeys;
+} map_spec_t;
+/* Checks that v is a map ("'key' takes shape, got …") and reports its
+ * unknown keys; false when it is not a map. */
+bool check_map(compiler_t *c, const char *file, const vg_ynode_t *v, const map_spec_t *spec);
+/* Keys of which a map may hold one (the forms of a condition, the
+ * operators of a field condition, the aggregations of a rule). */
+typedef struct one_of {
+    const char *const *names;
+    size_t n;
+    const char *rule;   /* "a rule takes one of …", for the error */
+    const char *advice; /* what to do instead, for the error */
+    /* Called for the map's other keys, if not NULL; false: an error. */
+    bool (*other)(compiler_t *c, const char *file, const vg_ynode_t *k);
+} one_of_t;
+/* The first key of map named in spec, with its index in spec->names and
+ * its value; NULL when there is none. A second such key is reported and
+ * makes *ok false, as does other(). */
+const vg_ynode_t *find_one_of(compiler_t *c, const char *file, const vg_ynode_t *map,
+                              const one_of_t *spec, size_t *index, const vg_ynode_t **value,
+                              bool *ok);
 /* A copy of the string under key, or NULL (reported when required or not
  * a scalar). */
 char *get_string(compiler_t *c, const char *file, const vg_ynode_t *map, const char *key,

@@ -148,12 +148,10 @@ static bool rule_alert(compiler_t *c, const char *file, vg_rule_t *r, const vg_y
     const vg_ynode_t *alert = vg_ynode_get(n, "alert");
     if (!alert)
         return ok;
-    if (alert->kind != VG_YNODE_MAP) {
-        ERR(c, file, alert, "'alert' takes {topic: NAME, summary: TEMPLATE}, got %s",
-            vg_ynode_describe(alert));
+    static const map_spec_t spec = {"alert", "{topic: NAME, summary: TEMPLATE}", "alert",
+                                    ALERT_KEYS, N(ALERT_KEYS)};
+    if (!check_map(c, file, alert, &spec))
         return false;
-    }
-    check_keys(c, file, alert, ALERT_KEYS, N(ALERT_KEYS), "alert");
     r->topic = get_string(c, file, alert, "topic", false, alert);
     r->summary = get_string(c, file, alert, "summary", false, alert);
     if (r->topic && !valid_topic(r->topic)) {

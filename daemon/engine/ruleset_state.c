@@ -23,6 +23,15 @@ static const char *const ABSENCE_KEYS[] = {"window", "group_by", "max_keys"};
 static const char *const THROTTLE_KEYS[] = {"window", "group_by", "max_keys"};
 static const char *const DIGEST_KEYS[] = {"window", "group_by", "max_keys", "max_items"};
 static const char *const EVENT_TIME_KEYS[] = {"field", "lateness"};
+static const char *const AGG_KEYS[] = {"threshold", "spike", "first_seen", "absence"};
+
+#define AGG_SHAPE "a map such as {count: 3, window: 24h, group_by: entities}"
+#define OUT_SHAPE "a map such as {window: 1h}"
+static const map_spec_t THROTTLE = {"throttle", OUT_SHAPE, "throttle", THROTTLE_KEYS,
+                                    N(THROTTLE_KEYS)};
+static const map_spec_t DIGEST = {"digest", OUT_SHAPE, "digest", DIGEST_KEYS, N(DIGEST_KEYS)};
+static const map_spec_t EVENT_TIME = {"event_time", "{field: PATH, lateness: DURATION}",
+                                      "event_time", EVENT_TIME_KEYS, N(EVENT_TIME_KEYS)};
 
 /* Duration units, largest first: duration_text writes the largest unit
  * that divides a duration exactly. */
@@ -199,57 +208,34 @@ static bool parse_absence(compiler_t *c, const char *file, const vg_ynode_t *agg
     return get_duration(c, file, agg, "window", true, agg, &st->window_ms);
 }
 
+/* The aggregations, in the order of AGG_KEYS. */
 typedef struct aggregate {
-    const char *name; /* the rule key */
     vg_agg_kind_t kind;
-    const char *const *keys;
-    size_t nkeys;
+    map_spec_t spec;
     bool (*parse)(compiler_t *c, const char *file, const vg_ynode_t *agg, vg_rule_state_t *st);
 } aggregate_t;
 
 static const aggregate_t AGGREGATES[] = {
-    {"threshold", VG_AGG_THRESHOLD, THRESHOLD_KEYS, N(THRESHOLD_KEYS), parse_threshold},
-    {"spike", VG_AGG_SPIKE, SPIKE_KEYS, N(SPIKE_KEYS), parse_spike},
-    {"first_seen", VG_AGG_FIRST_SEEN, FIRST_SEEN_KEYS, N(FIRST_SEEN_KEYS), parse_first_seen},
-    {"absence", VG_AGG_ABSENCE, ABSENCE_KEYS, N(ABSENCE_KEYS), parse_absence},
+    {VG_AGG_THRESHOLD,
+     {"threshold", AGG_SHAPE, "threshold", THRESHOLD_KEYS, N(THRESHOLD_KEYS)},
+     parse_threshold},
+    {VG_AGG_SPIKE, {"spike", AGG_SHAPE, "spike", SPIKE_KEYS, N(SPIKE_KEYS)}, parse_spike},
+    {VG_AGG_FIRST_SEEN,
+     {"first_seen", AGG_SHAPE, "first_seen", FIRST_SEEN_KEYS, N(FIRST_SEEN_KEYS)},
+     parse_first_seen},
+    {VG_AGG_ABSENCE,
+     {"absence", AGG_SHAPE, "absence", ABSENCE_KEYS, N(ABSENCE_KEYS)},
+     parse_absence},
 };
 
-/* Finds the rule's aggregation key (*aggk, its value *agg); false after
- * reporting a second one. */
-static bool find_aggregate(compiler_t *c, const char *file, const vg_ynode_t *n,
-                           const aggregate_t **a, const vg_ynode_t **aggk, const vg_ynode_t **agg)
-{
-    bool ok = true;
-    for (size_t i = 0; i < n->count; i++) {
-        const vg_ynode_t *k = n->items[2 * i];
-        for (size_t j = 0; j < N(AGGREGATES); j++) {
-            if (strcmp(k->str, AGGREGATES[j].name) != 0)
-                continue;
-            if (*agg) {
-                ERR(c, file, k,
-                    "a rule takes one of threshold, spike, first_seen and absence; '%s' and '%s' "
-                    "both given (write two rules)",
-                    (*aggk)->str, k->str);
-                ok = false;
-            } else {
-                *a = &AGGREGATES[j];
-                *aggk = k;
-                *agg = n->items[2 * i + 1];
-            }
-        }
-    }
-    return ok;
-}
-
-/* Parses aggregation a of map agg into st. ok is the verdict so far,
- * returned updated: "the window must be longer than 0" is said only when
- * nothing else is wrong, since a window left at 0 by an error would
- * repeat that error. */
+/* Parses aggregation a (its map agg, keys checked) into st. ok is the
+ * verdict so far, returned updated: "the window must be longer than 0" is
+ * said only when nothing else is wrong, since a window left at 0 by an
+ * error would repeat that error. */
 static bool compile_aggregate(compiler_t *c, const char *file, vg_rule_state_t *st,
                               const aggregate_t *a, const vg_ynode_t *agg, bool ok)
 {
     st->kind = a->kind;
-    check_keys(c, file, agg, a->keys, a->nkeys, a->name);
     ok = a->parse(c, file, agg, st) && ok;
     if (st->window_ms <= 0 && ok) {
         ERR(c, file, agg, "the window must be longer than 0");
@@ -261,15 +247,11 @@ static bool compile_aggregate(compiler_t *c, const char *file, vg_rule_state_t *
 
 /* ---- throttle, digest, event_time ---- */
 
-/* Parses the settings of throttle or digest (map o) into st. */
+/* Parses the settings of throttle or digest (map o, keys checked) into
+ * st. */
 static bool parse_output(compiler_t *c, const char *file, vg_rule_state_t *st, const vg_ynode_t *o,
-                         const char *what, bool ok)
+                         bool ok)
 {
-    bool digest = st->out == VG_OUT_DIGEST;
-    if (digest)
-        check_keys(c, file, o, DIGEST_KEYS, N(DIGEST_KEYS), what);
-    else
-        check_keys(c, file, o, THROTTLE_KEYS, N(THROTTLE_KEYS), what);
     ok = get_duration(c, file, o, "window", true, o, &st->out_window_ms) && ok;
     if (st->out_window_ms <= 0 && ok) {
         ERR(c, file, o, "the window must be longer than 0");
@@ -278,7 +260,7 @@ static bool parse_output(compiler_t *c, const char *file, vg_rule_state_t *st, c
     st->out_group_set = vg_ynode_get(o, "group_by") != NULL;
     ok = get_group(c, file, o, &st->out_group, &st->nout_group) && ok;
     ok = get_uint(c, file, o, "max_keys", 1, MAX_MAX_KEYS, &st->out_max_keys) && ok;
-    if (digest)
+    if (st->out == VG_OUT_DIGEST)
         ok = get_uint(c, file, o, "max_items", 1, 10000, &st->digest_max_items) && ok;
     return ok;
 }
@@ -292,13 +274,10 @@ static bool compile_output(compiler_t *c, const char *file, vg_rule_state_t *st,
     const vg_ynode_t *o = thr ? thr : dig;
     const char *what = thr ? "throttle" : "digest";
     st->out = thr ? VG_OUT_THROTTLE : VG_OUT_DIGEST;
-    if (o->kind != VG_YNODE_MAP) {
-        ERR(c, file, o, "'%s' takes a map such as {window: 1h}, got %s", what,
-            vg_ynode_describe(o));
+    if (!check_map(c, file, o, thr ? &THROTTLE : &DIGEST))
         ok = false;
-    } else {
-        ok = parse_output(c, file, st, o, what, ok);
-    }
+    else
+        ok = parse_output(c, file, st, o, ok);
     if (aggk && st->out_group_set) {
         ERR(c, file, vg_ynode_get(o, "group_by"),
             "'%s' of a %s rule works per the %s's group_by; remove this group_by", what, aggk->str,
@@ -323,12 +302,8 @@ static bool compile_output(compiler_t *c, const char *file, vg_rule_state_t *st,
 static bool compile_event_time(compiler_t *c, const char *file, vg_rule_state_t *st,
                                const vg_ynode_t *evt)
 {
-    if (evt->kind != VG_YNODE_MAP) {
-        ERR(c, file, evt, "'event_time' takes {field: PATH, lateness: DURATION}, got %s",
-            vg_ynode_describe(evt));
+    if (!check_map(c, file, evt, &EVENT_TIME))
         return false;
-    }
-    check_keys(c, file, evt, EVENT_TIME_KEYS, N(EVENT_TIME_KEYS), "event_time");
     bool ok = true;
     const vg_ynode_t *f = vg_ynode_get(evt, "field");
     if (f)
@@ -415,9 +390,13 @@ static bool summarise(compiler_t *c, vg_rule_state_t *st)
  * rule). */
 bool compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *n)
 {
-    const aggregate_t *a = NULL;
-    const vg_ynode_t *aggk = NULL, *agg = NULL;
-    bool ok = find_aggregate(c, file, n, &a, &aggk, &agg);
+    static const one_of_t aggregations = {
+        AGG_KEYS, N(AGG_KEYS), "a rule takes one of threshold, spike, first_seen and absence",
+        "write two rules", NULL};
+    bool ok = true;
+    size_t ai = 0;
+    const vg_ynode_t *agg = NULL;
+    const vg_ynode_t *aggk = find_one_of(c, file, n, &aggregations, &ai, &agg, &ok);
     const vg_ynode_t *thr = vg_ynode_get(n, "throttle"), *dig = vg_ynode_get(n, "digest");
     const vg_ynode_t *evt = vg_ynode_get(n, "event_time");
     if (!agg && !thr && !dig) {
@@ -440,16 +419,13 @@ bool compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode
         ERR(c, file, dig, "a rule takes 'throttle' or 'digest', not both");
         ok = false;
     }
-    if (agg && agg->kind != VG_YNODE_MAP) {
-        ERR(c, file, agg,
-            "'%s' takes a map such as {count: 3, window: 24h, group_by: entities}, got %s",
-            aggk->str, vg_ynode_describe(agg));
+    if (agg && !check_map(c, file, agg, &AGGREGATES[ai].spec)) {
         ok = false;
         /* throttle/digest are checked against the aggregation's settings,
          * which are missing: skip them rather than report nonsense. */
         thr = dig = NULL;
     } else if (agg) {
-        ok = compile_aggregate(c, file, st, a, agg, ok);
+        ok = compile_aggregate(c, file, st, &AGGREGATES[ai], agg, ok);
     }
     if (thr || dig)
         ok = compile_output(c, file, st, thr, dig, aggk, ok);

@@ -91,25 +91,21 @@ static void node_to_json(vg_strbuf_t *sb, const vg_ynode_t *n)
             return;
         }
     case VG_YNODE_SEQ:
-        vg_strbuf_putc(sb, '[');
+    case VG_YNODE_MAP: {
+        bool map = n->kind == VG_YNODE_MAP;
+        vg_strbuf_putc(sb, map ? '{' : '[');
         for (size_t i = 0; i < n->count; i++) {
             if (i)
                 vg_strbuf_putc(sb, ',');
-            node_to_json(sb, n->items[i]);
+            if (map) {
+                vg_strbuf_json_string(sb, n->items[2 * i]->str, n->items[2 * i]->len);
+                vg_strbuf_putc(sb, ':');
+            }
+            node_to_json(sb, map ? n->items[2 * i + 1] : n->items[i]);
         }
-        vg_strbuf_putc(sb, ']');
+        vg_strbuf_putc(sb, map ? '}' : ']');
         return;
-    case VG_YNODE_MAP:
-        vg_strbuf_putc(sb, '{');
-        for (size_t i = 0; i < n->count; i++) {
-            if (i)
-                vg_strbuf_putc(sb, ',');
-            vg_strbuf_json_string(sb, n->items[2 * i]->str, n->items[2 * i]->len);
-            vg_strbuf_putc(sb, ':');
-            node_to_json(sb, n->items[2 * i + 1]);
-        }
-        vg_strbuf_putc(sb, '}');
-        return;
+    }
     }
 }
 
@@ -280,12 +276,10 @@ static bool test_events(compiler_t *c, const char *file, vg_rule_t *r, const vg_
 
 bool compile_tests(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *t)
 {
-    if (t->kind != VG_YNODE_MAP) {
-        ERR(c, file, t, "'tests' takes {match: [events], no_match: [events]}, got %s",
-            vg_ynode_describe(t));
+    static const map_spec_t spec = {"tests", "{match: [events], no_match: [events]}", "tests",
+                                    TEST_KEYS, N(TEST_KEYS)};
+    if (!check_map(c, file, t, &spec))
         return false;
-    }
-    check_keys(c, file, t, TEST_KEYS, N(TEST_KEYS), "tests");
     size_t total = count_events(t);
     r->tests = calloc(total ? total : 1, sizeof(vg_rule_test_case_t));
     if (!r->tests)
