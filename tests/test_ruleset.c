@@ -412,7 +412,7 @@ static void test_bad_term_in_shared_list_reported_once(void **state)
 {
     (void)state;
     /* Regression (fixed): a bad term in a list is reported once per condition that uses
-     * the list (daemon/engine/ruleset_terms.c intern_term reports at the item's
+     * the list (daemon/engine/ruleset_terms.c vg_rc_intern_term reports at the item's
      * location each time it is interned), so one mistake prints the same
      * "rules.yaml:2:7: error: empty keyword term" twice here. */
     vg_diags_t *d = load_bad("lists:\n"

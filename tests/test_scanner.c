@@ -410,7 +410,7 @@ static void test_star_in_several_words_or_after_one_letter(void **state)
     /* Regression (fixed): these terms are valid (keyword rule 4) but the ruleset does not
      * load: "cannot compile the keyword database: Pattern is too large. at
      * term export* curb*", without file:line:col. daemon/engine/ruleset_terms.c
-     * intern_term turns every word-final '*' of a phrase with an inner
+     * vg_rc_intern_term turns every word-final '*' of a phrase with an inner
      * '*' into "\w*", and build_db compiles it with HS_FLAG_UTF8 |
      * HS_FLAG_UCP | HS_FLAG_SOM_LEFTMOST; vectorscan refuses a trailing
      * Unicode \w* with start-of-match, and also "\w*" after a one-letter

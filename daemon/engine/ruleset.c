@@ -28,7 +28,8 @@ static const char *const DEFAULT_TEXT_FIELDS[] = {"title", "body"};
 
 /* ---- diagnostics and memory ---- */
 
-void err_at(compiler_t *c, const char *file, unsigned line, unsigned col, const char *fmt, ...)
+void vg_rc_err_at(compiler_t *c, const char *file, unsigned line, unsigned col, const char *fmt,
+                  ...)
 {
     char msg[1024];
     va_list ap;
@@ -38,18 +39,18 @@ void err_at(compiler_t *c, const char *file, unsigned line, unsigned col, const 
     vg_diags_add(c->diags, VG_DIAG_ERROR, file, line, col, "%s", msg);
 }
 
-void oom(compiler_t *c)
+void vg_rc_oom(compiler_t *c)
 {
     if (!c->oom)
         vg_diags_add(c->diags, VG_DIAG_ERROR, NULL, 0, 0, "out of memory while loading rules");
     c->oom = true;
 }
 
-char *xstrndup(compiler_t *c, const char *s, size_t n)
+char *vg_rc_strndup(compiler_t *c, const char *s, size_t n)
 {
     char *d = malloc(n + 1);
     if (!d) {
-        oom(c);
+        vg_rc_oom(c);
         return NULL;
     }
     memcpy(d, s, n);
@@ -57,7 +58,7 @@ char *xstrndup(compiler_t *c, const char *s, size_t n)
     return d;
 }
 
-bool grow(compiler_t *c, void **arr, size_t *cap, size_t need, size_t elem)
+bool vg_rc_grow(compiler_t *c, void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return true;
@@ -66,7 +67,7 @@ bool grow(compiler_t *c, void **arr, size_t *cap, size_t need, size_t elem)
         ncap *= 2;
     void *n = realloc(*arr, ncap * elem);
     if (!n) {
-        oom(c);
+        vg_rc_oom(c);
         return false;
     }
     *arr = n;
@@ -74,10 +75,11 @@ bool grow(compiler_t *c, void **arr, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-bool keep_buffer(compiler_t *c, char *buf)
+bool vg_rc_keep_buffer(compiler_t *c, char *buf)
 {
     vg_ruleset_t *rs = c->rs;
-    if (!buf || !grow(c, (void **)&rs->strings, &c->string_cap, rs->nstrings + 1, sizeof(char *))) {
+    if (!buf ||
+        !vg_rc_grow(c, (void **)&rs->strings, &c->string_cap, rs->nstrings + 1, sizeof(char *))) {
         free(buf);
         return false;
     }
@@ -86,20 +88,21 @@ bool keep_buffer(compiler_t *c, char *buf)
 }
 
 /* Strings the ruleset keeps for its lifetime (file and list names). */
-const char *keep_string(compiler_t *c, const char *s)
+const char *vg_rc_keep_string(compiler_t *c, const char *s)
 {
-    char *d = xstrndup(c, s, strlen(s));
-    return keep_buffer(c, d) ? d : NULL;
+    char *d = vg_rc_strndup(c, s, strlen(s));
+    return vg_rc_keep_buffer(c, d) ? d : NULL;
 }
 
-vg_cond_t *new_cond(compiler_t *c, vg_cond_kind_t kind, const char *file, const vg_ynode_t *at)
+vg_cond_t *vg_rc_new_cond(compiler_t *c, vg_cond_kind_t kind, const char *file,
+                          const vg_ynode_t *at)
 {
     vg_ruleset_t *rs = c->rs;
-    if (!grow(c, (void **)&rs->conds, &c->cond_cap, rs->nconds + 1, sizeof(vg_cond_t *)))
+    if (!vg_rc_grow(c, (void **)&rs->conds, &c->cond_cap, rs->nconds + 1, sizeof(vg_cond_t *)))
         return NULL;
     vg_cond_t *cd = calloc(1, sizeof(*cd));
     if (!cd) {
-        oom(c);
+        vg_rc_oom(c);
         return NULL;
     }
     cd->kind = kind;
@@ -168,7 +171,7 @@ static void free_seq(vg_rule_seq_t *q)
     free(q->name);
 }
 
-void free_rule(vg_rule_t *r)
+void vg_rc_free_rule(vg_rule_t *r)
 {
     if (!r)
         return;
@@ -215,7 +218,7 @@ void vg_ruleset_destroy(vg_ruleset_t *rs)
     if (!rs)
         return;
     for (size_t i = 0; i < rs->nrules; i++)
-        free_rule(rs->rules[i]);
+        vg_rc_free_rule(rs->rules[i]);
     free(rs->rules);
     free_terms_and_slots(rs);
     if (rs->db_lit)
@@ -238,18 +241,8 @@ void vg_ruleset_destroy(vg_ruleset_t *rs)
 
 /* ---- YAML nodes ---- */
 
-bool is_str(const vg_ynode_t *n)
-{
-    return n && n->kind == VG_YNODE_SCALAR && n->type == VG_YSCALAR_STRING;
-}
-
-bool is_null(const vg_ynode_t *n)
-{
-    return n && n->kind == VG_YNODE_SCALAR && n->type == VG_YSCALAR_NULL;
-}
-
-void check_keys(compiler_t *c, const char *file, const vg_ynode_t *map, const char *const *keys,
-                size_t nkeys, const char *what)
+void vg_rc_check_keys(compiler_t *c, const char *file, const vg_ynode_t *map,
+                      const char *const *keys, size_t nkeys, const char *what)
 {
     for (size_t i = 0; i < map->count; i++) {
         const vg_ynode_t *k = map->items[2 * i];
@@ -272,13 +265,13 @@ void check_keys(compiler_t *c, const char *file, const vg_ynode_t *map, const ch
     }
 }
 
-bool check_map(compiler_t *c, const char *file, const vg_ynode_t *v, const map_spec_t *spec)
+bool vg_rc_check_map(compiler_t *c, const char *file, const vg_ynode_t *v, const map_spec_t *spec)
 {
     if (v->kind != VG_YNODE_MAP) {
         ERR(c, file, v, "'%s' takes %s, got %s", spec->key, spec->shape, vg_ynode_describe(v));
         return false;
     }
-    check_keys(c, file, v, spec->keys, spec->nkeys, spec->what);
+    vg_rc_check_keys(c, file, v, spec->keys, spec->nkeys, spec->what);
     return true;
 }
 
@@ -292,9 +285,9 @@ static bool is_one_of(const one_of_t *spec, const char *key, size_t *index)
     return false;
 }
 
-const vg_ynode_t *find_one_of(compiler_t *c, const char *file, const vg_ynode_t *map,
-                              const one_of_t *spec, size_t *index, const vg_ynode_t **value,
-                              bool *ok)
+const vg_ynode_t *vg_rc_find_one_of(compiler_t *c, const char *file, const vg_ynode_t *map,
+                                    const one_of_t *spec, size_t *index, const vg_ynode_t **value,
+                                    bool *ok)
 {
     const vg_ynode_t *found = NULL;
     for (size_t i = 0; i < map->count; i++) {
@@ -319,8 +312,8 @@ const vg_ynode_t *find_one_of(compiler_t *c, const char *file, const vg_ynode_t 
     return found;
 }
 
-char *get_string(compiler_t *c, const char *file, const vg_ynode_t *map, const char *key,
-                 bool required, const vg_ynode_t *where)
+char *vg_rc_get_string(compiler_t *c, const char *file, const vg_ynode_t *map, const char *key,
+                       bool required, const vg_ynode_t *where)
 {
     const vg_ynode_t *v = vg_ynode_get(map, key);
     if (!v) {
@@ -332,7 +325,7 @@ char *get_string(compiler_t *c, const char *file, const vg_ynode_t *map, const c
         ERR(c, file, v, "'%s' must be a string, got %s", key, vg_ynode_describe(v));
         return NULL;
     }
-    return xstrndup(c, v->str, v->len);
+    return vg_rc_strndup(c, v->str, v->len);
 }
 
 /* ---- rule files ---- */
@@ -365,12 +358,12 @@ static void add_folder(compiler_t *c, const char *dir, char ***files, size_t *nf
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.' || !has_yaml_ext(de->d_name))
             continue;
-        if (*nf >= MAX_RULE_FILES || !grow(c, (void **)files, cap, *nf + 1, sizeof(char *)))
+        if (*nf >= MAX_RULE_FILES || !vg_rc_grow(c, (void **)files, cap, *nf + 1, sizeof(char *)))
             break;
         size_t l = strlen(dir) + strlen(de->d_name) + 2;
         char *p = malloc(l);
         if (!p) {
-            oom(c);
+            vg_rc_oom(c);
             break;
         }
         snprintf(p, l, "%s%s%s", dir, slash ? "" : "/", de->d_name);
@@ -401,9 +394,9 @@ static char **expand_paths(compiler_t *c, const char *const *paths, size_t n, si
             add_folder(c, paths[i], &files, &nf, &cap);
             continue;
         }
-        if (!grow(c, (void **)&files, &cap, nf + 1, sizeof(char *)))
+        if (!vg_rc_grow(c, (void **)&files, &cap, nf + 1, sizeof(char *)))
             break;
-        files[nf++] = xstrndup(c, paths[i], strlen(paths[i]));
+        files[nf++] = vg_rc_strndup(c, paths[i], strlen(paths[i]));
     }
     *count = nf;
     return files;
@@ -425,7 +418,7 @@ static void register_pass(compiler_t *c)
                 vg_ynode_describe(root));
             continue;
         }
-        register_defs(c, file, root);
+        vg_rc_register_defs(c, file, root);
     }
 }
 
@@ -447,7 +440,7 @@ static void rules_pass(compiler_t *c)
             continue;
         }
         for (size_t j = 0; j < rules->count; j++)
-            compile_rule(c, file, rules->items[j]);
+            vg_rc_compile_rule(c, file, rules->items[j]);
     }
 }
 
@@ -469,7 +462,7 @@ static void mark_stateful_slots(compiler_t *c)
     vg_ruleset_t *rs = c->rs;
     rs->stateful_slots = calloc(rs->nslots ? rs->nslots : 1, sizeof(bool));
     if (!rs->stateful_slots)
-        oom(c);
+        vg_rc_oom(c);
     for (size_t i = 0; rs->stateful_slots && i < rs->nrules; i++)
         if (rs->rules[i]->state)
             mark_slots(rs->rules[i]->match, rs->stateful_slots, 0);
@@ -483,13 +476,13 @@ static vg_ruleset_t *compile_all(compiler_t *c)
     /* Validate what no rule used, so that a broken list or macro is not
      * found only when someone starts using it. */
     for (size_t i = 0; i < c->nlists; i++)
-        resolve_list(c, &c->lists[i]);
+        vg_rc_resolve_list(c, &c->lists[i]);
     for (size_t i = 0; i < c->nmacros; i++)
-        compile_macro(c, &c->macros[i]);
+        vg_rc_compile_macro(c, &c->macros[i]);
     /* A ruleset with errors is thrown away: building its databases would
      * cost time and could only repeat errors already reported. */
     if (vg_diags_errors(c->diags) == 0)
-        build_databases(c);
+        vg_rc_build_databases(c);
     mark_stateful_slots(c);
     rs->nfiles = c->ndocs;
     rs->nlists = c->nlists;
@@ -555,10 +548,10 @@ static void add_doc(compiler_t *c, vg_ydoc_t *doc)
     const char **names = realloc(c->doc_names, (c->ndocs + 1) * sizeof(*names));
     if (names)
         c->doc_names = names;
-    const char *name = d && names ? keep_string(c, vg_ydoc_name(doc)) : NULL;
+    const char *name = d && names ? vg_rc_keep_string(c, vg_ydoc_name(doc)) : NULL;
     if (!name) {
         vg_ydoc_destroy(doc);
-        oom(c);
+        vg_rc_oom(c);
         return;
     }
     c->docs[c->ndocs] = doc;

@@ -43,17 +43,17 @@ static long intern_slot(compiler_t *c, const char *path)
     if (sn)
         rs->slot_npath = sn;
     if (!st || !sp || !sn) {
-        oom(c);
+        vg_rc_oom(c);
         return -1;
     }
-    rs->slot_text[i] = xstrndup(c, path, len);
+    rs->slot_text[i] = vg_rc_strndup(c, path, len);
     rs->slot_path[i] = NULL;
     rs->slot_npath[i] = 0;
     rs->nslots++;
-    if (!rs->slot_text[i] || !split_path(c, path, len, &rs->slot_path[i], &rs->slot_npath[i]))
+    if (!rs->slot_text[i] || !vg_rc_split_path(c, path, len, &rs->slot_path[i], &rs->slot_npath[i]))
         return -1;
     if (vg_strmap_put(&c->slot_idx, path, len, (uint32_t)i) < 0) {
-        oom(c);
+        vg_rc_oom(c);
         return -1;
     }
     return (long)i;
@@ -63,7 +63,7 @@ static long intern_slot(compiler_t *c, const char *path)
 static bool text_terms(compiler_t *c, const char *file, vg_cond_t *cd, const vg_ynode_t *terms)
 {
     list_def_t tmp = {0};
-    bool ok = collect_items(c, file, terms, &tmp);
+    bool ok = vg_rc_collect_items(c, file, terms, &tmp);
     if (ok && tmp.nitems == 0) {
         ERR(c, file, terms, "a text condition needs at least one term");
         ok = false;
@@ -71,7 +71,7 @@ static bool text_terms(compiler_t *c, const char *file, vg_cond_t *cd, const vg_
     if (tmp.nitems) {
         cd->terms = calloc(tmp.nitems, sizeof(vg_term_ref_t));
         if (!cd->terms)
-            oom(c), ok = false;
+            vg_rc_oom(c), ok = false;
     }
     /* Every term is checked, not only those up to the first bad one, so
      * that one load reports them all. */
@@ -79,11 +79,11 @@ static bool text_terms(compiler_t *c, const char *file, vg_cond_t *cd, const vg_
         const item_t *it = &tmp.items[i];
         if (it->type != VG_YSCALAR_STRING && it->type != VG_YSCALAR_INT &&
             it->type != VG_YSCALAR_FLOAT) {
-            err_at(c, it->file, it->line, it->col, "a keyword term must be a string");
+            vg_rc_err_at(c, it->file, it->line, it->col, "a keyword term must be a string");
             ok = false;
             continue;
         }
-        long id = intern_term(c, it);
+        long id = vg_rc_intern_term(c, it);
         if (id < 0) {
             ok = false;
             continue;
@@ -111,14 +111,14 @@ static bool text_fields(compiler_t *c, const char *file, vg_cond_t *cd, const vg
     size_t nf = fields ? fields->count : c->n_default_fields;
     cd->slots = calloc(nf ? nf : 1, sizeof(uint32_t));
     if (!cd->slots) {
-        oom(c);
+        vg_rc_oom(c);
         return false;
     }
     bool ok = true;
     for (size_t i = 0; i < nf; i++) {
         const char *p = fields ? fields->items[i]->str : c->default_fields[i];
         if (fields && (!is_str(fields->items[i]) ||
-                       !valid_path(fields->items[i]->str, fields->items[i]->len))) {
+                       !vg_rc_valid_path(fields->items[i]->str, fields->items[i]->len))) {
             ERR(c, file, fields->items[i],
                 "field paths are dot-separated names like 'title' or 'doc.title'");
             ok = false;
@@ -141,14 +141,14 @@ static vg_cond_t *compile_text(compiler_t *c, const char *file, const vg_ynode_t
 {
     static const map_spec_t spec = {"text", "a map such as {any: [terms], fields: [title]}",
                                     "a text condition", TEXT_KEYS, N(TEXT_KEYS)};
-    if (!check_map(c, file, v, &spec))
+    if (!vg_rc_check_map(c, file, v, &spec))
         return NULL;
     const vg_ynode_t *any = vg_ynode_get(v, "any"), *all = vg_ynode_get(v, "all");
     if ((any != NULL) == (all != NULL)) {
         ERR(c, file, v, "a text condition needs exactly one of 'any' or 'all'");
         return NULL;
     }
-    vg_cond_t *cd = new_cond(c, VG_COND_TEXT, file, key);
+    vg_cond_t *cd = vg_rc_new_cond(c, VG_COND_TEXT, file, key);
     if (!cd)
         return NULL;
     cd->text_all = all != NULL;
@@ -186,7 +186,7 @@ static bool set_operand(compiler_t *c, vg_operand_t *o, const char *text, size_t
     }
     o->text = malloc(len * 3 + 1);
     if (!o->text) {
-        oom(c);
+        vg_rc_oom(c);
         return false;
     }
     o->len = vg_utf8_fold(text, len, false, o->text, NULL);
@@ -198,7 +198,7 @@ static bool one_operand(compiler_t *c, vg_cond_t *cd, const vg_ynode_t *v)
 {
     cd->opds = calloc(1, sizeof(vg_operand_t));
     if (!cd->opds)
-        return oom(c), false;
+        return vg_rc_oom(c), false;
     cd->nopds = 1;
     return set_operand(c, &cd->opds[0], v->str, v->len, v->type, v->num);
 }
@@ -210,7 +210,7 @@ static hs_database_t *compile_regex(compiler_t *c, const char *file, const vg_yn
             n->kind == VG_YNODE_SCALAR ? "text without slashes" : vg_ynode_describe(n));
         return NULL;
     }
-    char *pat = xstrndup(c, n->str + 1, n->len - 2);
+    char *pat = vg_rc_strndup(c, n->str + 1, n->len - 2);
     if (!pat)
         return NULL;
     hs_database_t *db = NULL;
@@ -220,7 +220,7 @@ static hs_database_t *compile_regex(compiler_t *c, const char *file, const vg_yn
                    HS_FLAG_CASELESS | HS_FLAG_UTF8 | HS_FLAG_UCP | HS_FLAG_SINGLEMATCH |
                        HS_FLAG_ALLOWEMPTY,
                    HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
-        report_regex_error(c, file, n->line, n->col, pat, ce);
+        vg_rc_regex_error(c, file, n->line, n->col, pat, ce);
         hs_free_compile_error(ce);
         db = NULL;
     }
@@ -267,12 +267,12 @@ static bool field_in(compiler_t *c, const char *file, vg_cond_t *cd, const vg_yn
         return false;
     }
     list_def_t tmp = {0};
-    bool ok = collect_items(c, file, opv, &tmp);
+    bool ok = vg_rc_collect_items(c, file, opv, &tmp);
     if (ok) {
         cd->opds = calloc(tmp.nitems ? tmp.nitems : 1, sizeof(vg_operand_t));
         cd->nums = calloc(tmp.nitems ? tmp.nitems : 1, sizeof(double));
         if (!cd->opds || !cd->nums)
-            oom(c), ok = false;
+            vg_rc_oom(c), ok = false;
     }
     for (size_t i = 0; ok && i < tmp.nitems; i++) {
         const item_t *it = &tmp.items[i];
@@ -282,7 +282,7 @@ static bool field_in(compiler_t *c, const char *file, vg_cond_t *cd, const vg_yn
         else if (o->type == VG_OPD_NUMBER)
             cd->nums[cd->nnums++] = o->num;
         else if (vg_strmap_put(&cd->set, o->text, o->len, 1) < 0)
-            oom(c), ok = false;
+            vg_rc_oom(c), ok = false;
     }
     free(tmp.items);
     if (ok)
@@ -338,7 +338,7 @@ static int field_operator(compiler_t *c, const char *file, const vg_ynode_t *map
 {
     bool ok = true;
     size_t op = 0;
-    *opk = find_one_of(c, file, map, &OPERATOR, &op, opv, &ok);
+    *opk = vg_rc_find_one_of(c, file, map, &OPERATOR, &op, opv, &ok);
     if (!ok)
         return -1;
     if (!*opk) {
@@ -359,7 +359,7 @@ static vg_cond_t *compile_field(compiler_t *c, const char *file, const vg_ynode_
             vg_ynode_describe(pathn));
         return NULL;
     }
-    if (!valid_path(pathn->str, pathn->len)) {
+    if (!vg_rc_valid_path(pathn->str, pathn->len)) {
         ERR(c, file, pathn, "invalid field path '%s' (dot-separated names)", pathn->str);
         return NULL;
     }
@@ -367,12 +367,12 @@ static vg_cond_t *compile_field(compiler_t *c, const char *file, const vg_ynode_
     int op = field_operator(c, file, map, key, pathn, &opk, &opv);
     if (op < 0)
         return NULL;
-    vg_cond_t *cd = new_cond(c, VG_COND_FIELD, file, key);
+    vg_cond_t *cd = vg_rc_new_cond(c, VG_COND_FIELD, file, key);
     if (!cd)
         return NULL;
     cd->op = (vg_op_t)op;
-    cd->path_text = xstrndup(c, pathn->str, pathn->len);
-    if (!cd->path_text || !split_path(c, pathn->str, pathn->len, &cd->path, &cd->npath))
+    cd->path_text = vg_rc_strndup(c, pathn->str, pathn->len);
+    if (!cd->path_text || !vg_rc_split_path(c, pathn->str, pathn->len, &cd->path, &cd->npath))
         return NULL;
     bool ok;
     switch (cd->op) {
@@ -400,14 +400,14 @@ static vg_cond_t *compile_field(compiler_t *c, const char *file, const vg_ynode_
 
 /* ---- forms and macros ---- */
 
-vg_cond_t *compile_macro(compiler_t *c, macro_def_t *m)
+vg_cond_t *vg_rc_compile_macro(compiler_t *c, macro_def_t *m)
 {
     if (m->def.state == DONE)
         return m->cond;
     if (m->def.state == FAILED || m->def.state == VISITING)
         return NULL;
     m->def.state = VISITING;
-    m->cond = compile_cond(c, m->def.file, m->def.node, 0);
+    m->cond = vg_rc_compile_cond(c, m->def.file, m->def.node, 0);
     m->def.state = m->cond ? DONE : FAILED;
     return m->cond;
 }
@@ -434,12 +434,12 @@ static void unknown_condition(compiler_t *c, const char *file, const vg_ynode_t 
 static vg_cond_t *wrap(compiler_t *c, vg_cond_kind_t kind, const char *file, const vg_ynode_t *form,
                        vg_cond_t *kid)
 {
-    vg_cond_t *cd = new_cond(c, kind, file, form);
+    vg_cond_t *cd = vg_rc_new_cond(c, kind, file, form);
     if (!cd)
         return NULL;
     cd->kids = malloc(sizeof(vg_cond_t *));
     if (!cd->kids)
-        return oom(c), NULL;
+        return vg_rc_oom(c), NULL;
     cd->kids[0] = kid;
     cd->nkids = 1;
     return cd;
@@ -475,10 +475,10 @@ static vg_cond_t *compile_macro_ref(compiler_t *c, const char *file, const vg_yn
         ERR(c, file, value, "macro '%s' refers to itself (a cycle)", m->def.name);
         return NULL;
     }
-    vg_cond_t *body = compile_macro(c, m);
+    vg_cond_t *body = vg_rc_compile_macro(c, m);
     vg_cond_t *cd = body ? wrap(c, VG_COND_MACRO, file, form, body) : NULL;
     /* The name, for explanations; the body is shared with other uses. */
-    if (cd && !(cd->name = xstrndup(c, m->def.name, strlen(m->def.name))))
+    if (cd && !(cd->name = vg_rc_strndup(c, m->def.name, strlen(m->def.name))))
         return NULL;
     return cd;
 }
@@ -493,15 +493,15 @@ static vg_cond_t *compile_list(compiler_t *c, const char *file, const vg_ynode_t
         return NULL;
     }
     vg_cond_kind_t kind = strcmp(form->str, "all") == 0 ? VG_COND_ALL : VG_COND_ANY;
-    vg_cond_t *cd = new_cond(c, kind, file, form);
+    vg_cond_t *cd = vg_rc_new_cond(c, kind, file, form);
     if (!cd)
         return NULL;
     cd->kids = calloc(value->count ? value->count : 1, sizeof(vg_cond_t *));
     if (!cd->kids)
-        return oom(c), NULL;
+        return vg_rc_oom(c), NULL;
     bool ok = true;
     for (size_t i = 0; i < value->count; i++) {
-        vg_cond_t *kid = compile_cond(c, file, value->items[i], depth + 1);
+        vg_cond_t *kid = vg_rc_compile_cond(c, file, value->items[i], depth + 1);
         if (!kid)
             ok = false;
         else
@@ -510,7 +510,7 @@ static vg_cond_t *compile_list(compiler_t *c, const char *file, const vg_ynode_t
     return ok ? cd : NULL;
 }
 
-vg_cond_t *compile_cond(compiler_t *c, const char *file, const vg_ynode_t *n, unsigned depth)
+vg_cond_t *vg_rc_compile_cond(compiler_t *c, const char *file, const vg_ynode_t *n, unsigned depth)
 {
     if (depth > MAX_COND_DEPTH) {
         ERR(c, file, n, "conditions nest deeper than %d levels", MAX_COND_DEPTH);
@@ -530,7 +530,7 @@ vg_cond_t *compile_cond(compiler_t *c, const char *file, const vg_ynode_t *n, un
     bool ok = true;
     size_t which;
     const vg_ynode_t *value = NULL;
-    const vg_ynode_t *form = find_one_of(c, file, n, &forms, &which, &value, &ok);
+    const vg_ynode_t *form = vg_rc_find_one_of(c, file, n, &forms, &which, &value, &ok);
     if (!ok)
         return NULL;
     if (!form) {
@@ -552,7 +552,7 @@ vg_cond_t *compile_cond(compiler_t *c, const char *file, const vg_ynode_t *n, un
     if (strcmp(form->str, "macro") == 0)
         return compile_macro_ref(c, file, form, value);
     if (strcmp(form->str, "not") == 0) {
-        vg_cond_t *kid = compile_cond(c, file, value, depth + 1);
+        vg_cond_t *kid = vg_rc_compile_cond(c, file, value, depth + 1);
         return kid ? wrap(c, VG_COND_NOT, file, form, kid) : NULL;
     }
     return compile_list(c, file, form, value, depth);

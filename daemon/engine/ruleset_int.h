@@ -1,6 +1,7 @@
 /* Private to the ruleset compiler (ruleset*.c): the compiler's working
- * state and the helpers its stages share. The scanner and the alert
- * renderer read the compiled ruleset through engine_int.h only.
+ * state and the helpers its stages share (named vg_rc_, for "ruleset
+ * compiler"). The scanner and the alert renderer read the compiled
+ * ruleset through engine_int.h only.
  *
  * The stages, in the order vg_ruleset_load runs them:
  *   ruleset.c        files and passes, the public API, shared helpers
@@ -28,6 +29,14 @@
 #define MAX_COND_DEPTH 64
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An embedded test event of a rule (tests: match / no_match). */
+struct vg_rule_test_case {
+    char *json; /* the event as JSON, for the same decoder as real events */
+    size_t len;
+    bool expect_match;
+    unsigned line;
+};
 
 /* One value of a list or of an inline list of terms/operands, with the
  * place it was written, for errors that point at the value itself. */
@@ -92,28 +101,37 @@ typedef struct compiler {
 
 /* ---- diagnostics and memory (ruleset.c) ---- */
 
-void err_at(compiler_t *c, const char *file, unsigned line, unsigned col, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-#define ERR(c, file, node, ...) err_at((c), (file), (node)->line, (node)->col, __VA_ARGS__)
+void vg_rc_err_at(compiler_t *c, const char *file, unsigned line, unsigned col, const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
+#define ERR(c, file, node, ...) vg_rc_err_at((c), (file), (node)->line, (node)->col, __VA_ARGS__)
 /* Reports running out of memory, once; the load then fails. */
-void oom(compiler_t *c);
-char *xstrndup(compiler_t *c, const char *s, size_t n);
-/* Makes room for need elements in *arr of *cap; false after oom(). */
-bool grow(compiler_t *c, void **arr, size_t *cap, size_t need, size_t elem);
+void vg_rc_oom(compiler_t *c);
+char *vg_rc_strndup(compiler_t *c, const char *s, size_t n);
+/* Makes room for need elements in *arr of *cap; false after vg_rc_oom(). */
+bool vg_rc_grow(compiler_t *c, void **arr, size_t *cap, size_t need, size_t elem);
 /* Copies s into the strings the ruleset keeps for its lifetime. */
-const char *keep_string(compiler_t *c, const char *s);
+const char *vg_rc_keep_string(compiler_t *c, const char *s);
 /* Hands buf (malloc'ed) to the ruleset's strings; frees it on failure. */
-bool keep_buffer(compiler_t *c, char *buf);
-vg_cond_t *new_cond(compiler_t *c, vg_cond_kind_t kind, const char *file, const vg_ynode_t *at);
-void free_rule(vg_rule_t *r);
+bool vg_rc_keep_buffer(compiler_t *c, char *buf);
+vg_cond_t *vg_rc_new_cond(compiler_t *c, vg_cond_kind_t kind, const char *file,
+                          const vg_ynode_t *at);
+void vg_rc_free_rule(vg_rule_t *r);
 
 /* ---- YAML nodes (ruleset.c) ---- */
 
-bool is_str(const vg_ynode_t *n);
-bool is_null(const vg_ynode_t *n);
+static inline bool is_str(const vg_ynode_t *n)
+{
+    return n && n->kind == VG_YNODE_SCALAR && n->type == VG_YSCALAR_STRING;
+}
+
+static inline bool is_null(const vg_ynode_t *n)
+{
+    return n && n->kind == VG_YNODE_SCALAR && n->type == VG_YSCALAR_NULL;
+}
+
 /* Reports each key of map that is not in keys, with a suggestion. */
-void check_keys(compiler_t *c, const char *file, const vg_ynode_t *map, const char *const *keys,
-                size_t nkeys, const char *what);
+void vg_rc_check_keys(compiler_t *c, const char *file, const vg_ynode_t *map,
+                      const char *const *keys, size_t nkeys, const char *what);
 /* A setting whose value is a map: its key, the shape an error shows when
  * the value is not a map, and the keys the map may have ('what' names it
  * in the unknown-key error). */
@@ -126,7 +144,7 @@ typedef struct map_spec {
 } map_spec_t;
 /* Checks that v is a map ("'key' takes shape, got …") and reports its
  * unknown keys; false when it is not a map. */
-bool check_map(compiler_t *c, const char *file, const vg_ynode_t *v, const map_spec_t *spec);
+bool vg_rc_check_map(compiler_t *c, const char *file, const vg_ynode_t *v, const map_spec_t *spec);
 /* Keys of which a map may hold one (the forms of a condition, the
  * operators of a field condition, the aggregations of a rule). */
 typedef struct one_of {
@@ -140,44 +158,44 @@ typedef struct one_of {
 /* The first key of map named in spec, with its index in spec->names and
  * its value; NULL when there is none. A second such key is reported and
  * makes *ok false, as does other(). */
-const vg_ynode_t *find_one_of(compiler_t *c, const char *file, const vg_ynode_t *map,
-                              const one_of_t *spec, size_t *index, const vg_ynode_t **value,
-                              bool *ok);
+const vg_ynode_t *vg_rc_find_one_of(compiler_t *c, const char *file, const vg_ynode_t *map,
+                                    const one_of_t *spec, size_t *index, const vg_ynode_t **value,
+                                    bool *ok);
 /* A copy of the string under key, or NULL (reported when required or not
  * a scalar). */
-char *get_string(compiler_t *c, const char *file, const vg_ynode_t *map, const char *key,
-                 bool required, const vg_ynode_t *where);
+char *vg_rc_get_string(compiler_t *c, const char *file, const vg_ynode_t *map, const char *key,
+                       bool required, const vg_ynode_t *where);
 
 /* ---- field paths (ruleset_paths.c) ---- */
 
-bool valid_path(const char *s, size_t len);
-bool split_path(compiler_t *c, const char *s, size_t len, char ***parts, size_t *nparts);
-bool make_path(compiler_t *c, vg_path_t *p, const char *s, size_t len);
+bool vg_rc_valid_path(const char *s, size_t len);
+bool vg_rc_split_path(compiler_t *c, const char *s, size_t len, char ***parts, size_t *nparts);
+bool vg_rc_make_path(compiler_t *c, vg_path_t *p, const char *s, size_t len);
 
 /* ---- the stages ---- */
 
 /* ruleset_lists.c */
-void register_defs(compiler_t *c, const char *file, const vg_ynode_t *root);
-bool resolve_list(compiler_t *c, list_def_t *l);
-bool collect_items(compiler_t *c, const char *file, const vg_ynode_t *n, list_def_t *out);
+void vg_rc_register_defs(compiler_t *c, const char *file, const vg_ynode_t *root);
+bool vg_rc_resolve_list(compiler_t *c, list_def_t *l);
+bool vg_rc_collect_items(compiler_t *c, const char *file, const vg_ynode_t *n, list_def_t *out);
 
 /* ruleset_rules.c */
-void compile_rule(compiler_t *c, const char *file, const vg_ynode_t *n);
+void vg_rc_compile_rule(compiler_t *c, const char *file, const vg_ynode_t *n);
 
 /* ruleset_conds.c */
-vg_cond_t *compile_cond(compiler_t *c, const char *file, const vg_ynode_t *n, unsigned depth);
-vg_cond_t *compile_macro(compiler_t *c, macro_def_t *m);
+vg_cond_t *vg_rc_compile_cond(compiler_t *c, const char *file, const vg_ynode_t *n, unsigned depth);
+vg_cond_t *vg_rc_compile_macro(compiler_t *c, macro_def_t *m);
 
 /* ruleset_terms.c */
-long intern_term(compiler_t *c, const item_t *it);
-void report_regex_error(compiler_t *c, const char *file, unsigned line, unsigned col,
-                        const char *pattern, const hs_compile_error_t *ce);
-void build_databases(compiler_t *c);
+long vg_rc_intern_term(compiler_t *c, const item_t *it);
+void vg_rc_regex_error(compiler_t *c, const char *file, unsigned line, unsigned col,
+                       const char *pattern, const hs_compile_error_t *ce);
+void vg_rc_build_databases(compiler_t *c);
 
 /* ruleset_state.c */
-bool compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *n);
+bool vg_rc_compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *n);
 
 /* ruleset_tests.c */
-bool compile_tests(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *t);
+bool vg_rc_compile_tests(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *t);
 
 #endif

@@ -59,11 +59,11 @@ static bool register_kind(compiler_t *c, const char *file, const vg_ynode_t *roo
         }
         void *grown = realloc(*kind->defs, (*kind->ndefs + 1) * kind->size);
         if (!grown)
-            return oom(c), false;
+            return vg_rc_oom(c), false;
         *kind->defs = grown;
         /* Terms keep their list's name for alert evidence, after the
          * YAML documents are gone. */
-        const char *name = keep_string(c, k->str);
+        const char *name = vg_rc_keep_string(c, k->str);
         if (!name)
             return false;
         def_t *d = def_at(kind, *kind->ndefs);
@@ -74,15 +74,15 @@ static bool register_kind(compiler_t *c, const char *file, const vg_ynode_t *roo
                      .line = k->line,
                      .col = k->col};
         if (vg_strmap_put(kind->idx, k->str, k->len, (uint32_t)*kind->ndefs) < 0)
-            return oom(c), false;
+            return vg_rc_oom(c), false;
         (*kind->ndefs)++;
     }
     return true;
 }
 
-void register_defs(compiler_t *c, const char *file, const vg_ynode_t *root)
+void vg_rc_register_defs(compiler_t *c, const char *file, const vg_ynode_t *root)
 {
-    check_keys(c, file, root, TOP_KEYS, N(TOP_KEYS), "a rule file");
+    vg_rc_check_keys(c, file, root, TOP_KEYS, N(TOP_KEYS), "a rule file");
     const def_kind_t kinds[] = {
         {"lists", "list", "name: [terms]", sizeof(list_def_t), (void **)&c->lists, &c->nlists,
          &c->list_idx},
@@ -110,16 +110,18 @@ static void unknown_list(compiler_t *c, const char *file, unsigned line, unsigne
         names[i] = c->lists[i].def.name;
     const char *s = names ? vg_suggest(name, names, c->nlists) : NULL;
     if (s)
-        err_at(c, file, line, col, "'$%s' is not a defined list (did you mean '$%s'?)", name, s);
+        vg_rc_err_at(c, file, line, col, "'$%s' is not a defined list (did you mean '$%s'?)", name,
+                     s);
     else
-        err_at(c, file, line, col,
-               "'$%s' is not a defined list (define it under 'lists:' in any rule file)", name);
+        vg_rc_err_at(c, file, line, col,
+                     "'$%s' is not a defined list (define it under 'lists:' in any rule file)",
+                     name);
     free(names);
 }
 
 static bool add_item(compiler_t *c, list_def_t *l, const item_t *it)
 {
-    if (!grow(c, (void **)&l->items, &l->cap, l->nitems + 1, sizeof(item_t)))
+    if (!vg_rc_grow(c, (void **)&l->items, &l->cap, l->nitems + 1, sizeof(item_t)))
         return false;
     l->items[l->nitems++] = *it;
     return true;
@@ -133,7 +135,7 @@ static bool splice_list(compiler_t *c, list_def_t *l, const vg_ynode_t *n)
         unknown_list(c, l->def.file, n->line, n->col, n->str + 1);
         return false;
     }
-    if (!resolve_list(c, o)) {
+    if (!vg_rc_resolve_list(c, o)) {
         if (o->def.state == VISITING)
             ERR(c, l->def.file, n, "list '%s' includes itself through '$%s' (a cycle)", l->def.name,
                 o->def.name);
@@ -173,7 +175,7 @@ static bool append_scalar_item(compiler_t *c, list_def_t *l, const vg_ynode_t *n
 
 /* Collects TERMS: `$name`, a single string, or a list of strings and
  * `$name` splices, into a temporary list. */
-bool collect_items(compiler_t *c, const char *file, const vg_ynode_t *n, list_def_t *out)
+bool vg_rc_collect_items(compiler_t *c, const char *file, const vg_ynode_t *n, list_def_t *out)
 {
     out->def.file = file;
     out->def.name = NULL;
@@ -279,10 +281,10 @@ static bool load_list_file(compiler_t *c, list_def_t *l, const vg_ynode_t *fnode
         ERR(c, l->def.file, fnode, "list file '%s': %s", path, err);
         return false;
     }
-    const char *kept = keep_string(c, path);
+    const char *kept = vg_rc_keep_string(c, path);
     /* The buffer lives as long as the ruleset's strings, because items
      * point into it until the terms are interned. */
-    if (!keep_buffer(c, buf) || !kept)
+    if (!vg_rc_keep_buffer(c, buf) || !kept)
         return false;
     /* The list's contents change the rules as much as the rule files do. */
     c->hash = vg_hash64(c->hash, buf, len);
@@ -293,7 +295,7 @@ static bool load_list_file(compiler_t *c, list_def_t *l, const vg_ynode_t *fnode
     return add_lines(c, l, kept, buf, len);
 }
 
-bool resolve_list(compiler_t *c, list_def_t *l)
+bool vg_rc_resolve_list(compiler_t *c, list_def_t *l)
 {
     if (l->def.state == DONE)
         return true;
@@ -307,7 +309,7 @@ bool resolve_list(compiler_t *c, list_def_t *l)
             ok = append_scalar_item(c, l, n->items[i]) && ok;
     } else if (n->kind == VG_YNODE_MAP) {
         static const char *const keys[] = {"file"};
-        check_keys(c, l->def.file, n, keys, 1, "a list");
+        vg_rc_check_keys(c, l->def.file, n, keys, 1, "a list");
         const vg_ynode_t *f = vg_ynode_get(n, "file");
         if (!f) {
             ERR(c, l->def.file, n, "list '%s' must be a YAML list or {file: PATH}", l->def.name);

@@ -8,7 +8,7 @@
 #include "ruleset_int.h"
 
 /* Names between dots must not be empty; NUL would cut the path short. */
-bool valid_path(const char *s, size_t len)
+bool vg_rc_valid_path(const char *s, size_t len)
 {
     if (len == 0 || s[0] == '.' || s[len - 1] == '.' || memchr(s, '\0', len))
         return false;
@@ -18,7 +18,7 @@ bool valid_path(const char *s, size_t len)
 /* Splits s at its dots into *parts (malloc'ed, *nparts of them). On
  * failure *parts holds the *nparts parts made so far, for the caller's
  * destroy. */
-bool split_path(compiler_t *c, const char *s, size_t len, char ***parts, size_t *nparts)
+bool vg_rc_split_path(compiler_t *c, const char *s, size_t len, char ***parts, size_t *nparts)
 {
     size_t n = 1;
     for (size_t i = 0; i < len; i++)
@@ -26,14 +26,14 @@ bool split_path(compiler_t *c, const char *s, size_t len, char ***parts, size_t 
     *nparts = 0;
     *parts = calloc(n, sizeof(char *));
     if (!*parts) {
-        oom(c);
+        vg_rc_oom(c);
         return false;
     }
     const char *end = s + len;
     for (const char *p = s;;) {
         const char *dot = memchr(p, '.', (size_t)(end - p));
         size_t l = dot ? (size_t)(dot - p) : (size_t)(end - p);
-        if (!((*parts)[*nparts] = xstrndup(c, p, l)))
+        if (!((*parts)[*nparts] = vg_rc_strndup(c, p, l)))
             return false;
         (*nparts)++;
         if (!dot)
@@ -42,8 +42,8 @@ bool split_path(compiler_t *c, const char *s, size_t len, char ***parts, size_t 
     }
 }
 
-bool make_path(compiler_t *c, vg_path_t *p, const char *s, size_t len)
+bool vg_rc_make_path(compiler_t *c, vg_path_t *p, const char *s, size_t len)
 {
-    p->text = xstrndup(c, s, len);
-    return p->text && split_path(c, s, len, &p->parts, &p->nparts);
+    p->text = vg_rc_strndup(c, s, len);
+    return p->text && vg_rc_split_path(c, s, len, &p->parts, &p->nparts);
 }

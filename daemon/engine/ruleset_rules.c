@@ -45,23 +45,23 @@ static void add_topic(compiler_t *c, const char *topic)
     vg_ruleset_t *rs = c->rs;
     int r = vg_strmap_put(&c->topic_idx, topic, strlen(topic), 0);
     if (r < 0) {
-        oom(c);
+        vg_rc_oom(c);
         return;
     }
     if (r == 0)
         return;
     char **t = realloc(rs->topics, (rs->ntopics + 1) * sizeof(char *));
     if (!t)
-        return oom(c);
+        return vg_rc_oom(c);
     rs->topics = t;
-    rs->topics[rs->ntopics] = xstrndup(c, topic, strlen(topic));
+    rs->topics[rs->ntopics] = vg_rc_strndup(c, topic, strlen(topic));
     if (rs->topics[rs->ntopics])
         rs->ntopics++;
 }
 
 static bool rule_id(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *n)
 {
-    r->id = get_string(c, file, n, "id", true, n);
+    r->id = vg_rc_get_string(c, file, n, "id", true, n);
     const vg_ynode_t *idn = vg_ynode_get(n, "id");
     if (!r->id)
         return false;
@@ -113,7 +113,7 @@ static bool rule_tags(compiler_t *c, const char *file, vg_rule_t *r, const vg_yn
     }
     r->tags = calloc(tags->count ? tags->count : 1, sizeof(char *));
     if (!r->tags)
-        return oom(c), false;
+        return vg_rc_oom(c), false;
     bool ok = true;
     for (size_t i = 0; i < tags->count; i++) {
         const vg_ynode_t *t = tags->items[i];
@@ -122,7 +122,7 @@ static bool rule_tags(compiler_t *c, const char *file, vg_rule_t *r, const vg_yn
             ok = false;
             continue;
         }
-        r->tags[r->ntags++] = xstrndup(c, t->str, t->len);
+        r->tags[r->ntags++] = vg_rc_strndup(c, t->str, t->len);
     }
     return ok;
 }
@@ -150,10 +150,10 @@ static bool rule_alert(compiler_t *c, const char *file, vg_rule_t *r, const vg_y
         return ok;
     static const map_spec_t spec = {"alert", "{topic: NAME, summary: TEMPLATE}", "alert",
                                     ALERT_KEYS, N(ALERT_KEYS)};
-    if (!check_map(c, file, alert, &spec))
+    if (!vg_rc_check_map(c, file, alert, &spec))
         return false;
-    r->topic = get_string(c, file, alert, "topic", false, alert);
-    r->summary = get_string(c, file, alert, "summary", false, alert);
+    r->topic = vg_rc_get_string(c, file, alert, "topic", false, alert);
+    r->summary = vg_rc_get_string(c, file, alert, "summary", false, alert);
     if (r->topic && !valid_topic(r->topic)) {
         ERR(c, file, vg_ynode_get(alert, "topic"),
             "'%s' is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)",
@@ -170,33 +170,33 @@ static void add_rule(compiler_t *c, vg_rule_t *r, bool ok)
 {
     vg_ruleset_t *rs = c->rs;
     if (!ok || c->oom ||
-        !grow(c, (void **)&rs->rules, &c->rule_cap, rs->nrules + 1, sizeof(vg_rule_t *))) {
-        free_rule(r);
+        !vg_rc_grow(c, (void **)&rs->rules, &c->rule_cap, rs->nrules + 1, sizeof(vg_rule_t *))) {
+        vg_rc_free_rule(r);
         return;
     }
     if (vg_strmap_put(&c->rule_idx, r->id, strlen(r->id), (uint32_t)rs->nrules) < 0) {
-        free_rule(r);
-        return oom(c);
+        vg_rc_free_rule(r);
+        return vg_rc_oom(c);
     }
     rs->rules[rs->nrules++] = r;
 }
 
-void compile_rule(compiler_t *c, const char *file, const vg_ynode_t *n)
+void vg_rc_compile_rule(compiler_t *c, const char *file, const vg_ynode_t *n)
 {
     if (n->kind != VG_YNODE_MAP) {
         ERR(c, file, n, "each rule must be a map with at least 'id' and 'match', got %s",
             vg_ynode_describe(n));
         return;
     }
-    check_keys(c, file, n, RULE_KEYS, N(RULE_KEYS), "a rule");
+    vg_rc_check_keys(c, file, n, RULE_KEYS, N(RULE_KEYS), "a rule");
     vg_rule_t *r = calloc(1, sizeof(*r));
     if (!r)
-        return oom(c);
+        return vg_rc_oom(c);
     r->file = file;
     r->line = n->line;
     bool ok = rule_id(c, file, r, n);
-    r->title = get_string(c, file, n, "title", false, n);
-    r->description = get_string(c, file, n, "description", false, n);
+    r->title = vg_rc_get_string(c, file, n, "title", false, n);
+    r->description = vg_rc_get_string(c, file, n, "description", false, n);
     ok = rule_severity(c, file, r, n) && ok;
     ok = rule_tags(c, file, r, n) && ok;
     ok = rule_enabled(c, file, r, n) && ok;
@@ -206,14 +206,14 @@ void compile_rule(compiler_t *c, const char *file, const vg_ynode_t *n)
         ERR(c, file, n, "rule '%s' has no 'match' condition", r->id ? r->id : "?");
         ok = false;
     } else {
-        r->match = compile_cond(c, file, match, 0);
+        r->match = vg_rc_compile_cond(c, file, match, 0);
         ok = r->match && ok;
     }
-    ok = compile_state(c, file, r, n) && ok;
+    ok = vg_rc_compile_state(c, file, r, n) && ok;
     const vg_ynode_t *tests = vg_ynode_get(n, "tests");
     if (tests)
-        ok = compile_tests(c, file, r, tests) && ok;
+        ok = vg_rc_compile_tests(c, file, r, tests) && ok;
     if (!r->title && r->id)
-        r->title = xstrndup(c, r->id, strlen(r->id));
+        r->title = vg_rc_strndup(c, r->id, strlen(r->id));
     add_rule(c, r, ok);
 }

@@ -111,12 +111,12 @@ static bool get_uint(compiler_t *c, const char *file, const vg_ynode_t *map, con
 static bool get_path(compiler_t *c, const char *file, const vg_ynode_t *v, const char *key,
                      vg_path_t *out)
 {
-    if (!is_str(v) || !valid_path(v->str, v->len)) {
+    if (!is_str(v) || !vg_rc_valid_path(v->str, v->len)) {
         ERR(c, file, v, "'%s' takes a field path such as 'source' or 'meta.feed', got %s", key,
             v->kind == VG_YNODE_SCALAR ? "an invalid path" : vg_ynode_describe(v));
         return false;
     }
-    return make_path(c, out, v->str, v->len);
+    return vg_rc_make_path(c, out, v->str, v->len);
 }
 
 /* group_by: one path or a list of up to MAX_GROUP_PATHS paths. */
@@ -138,7 +138,7 @@ static bool get_group(compiler_t *c, const char *file, const vg_ynode_t *map, vg
     }
     *out = calloc(count, sizeof(vg_path_t));
     if (!*out)
-        return oom(c), false;
+        return vg_rc_oom(c), false;
     bool ok = true;
     for (size_t i = 0; i < count; i++) {
         if (!get_path(c, file, items[i], "group_by", &(*out)[*n]))
@@ -274,7 +274,7 @@ static bool compile_output(compiler_t *c, const char *file, vg_rule_state_t *st,
     const vg_ynode_t *o = thr ? thr : dig;
     const char *what = thr ? "throttle" : "digest";
     st->out = thr ? VG_OUT_THROTTLE : VG_OUT_DIGEST;
-    if (!check_map(c, file, o, thr ? &THROTTLE : &DIGEST))
+    if (!vg_rc_check_map(c, file, o, thr ? &THROTTLE : &DIGEST))
         ok = false;
     else
         ok = parse_output(c, file, st, o, ok);
@@ -302,7 +302,7 @@ static bool compile_output(compiler_t *c, const char *file, vg_rule_state_t *st,
 static bool compile_event_time(compiler_t *c, const char *file, vg_rule_state_t *st,
                                const vg_ynode_t *evt)
 {
-    if (!check_map(c, file, evt, &EVENT_TIME))
+    if (!vg_rc_check_map(c, file, evt, &EVENT_TIME))
         return false;
     bool ok = true;
     const vg_ynode_t *f = vg_ynode_get(evt, "field");
@@ -374,7 +374,7 @@ static bool summarise(compiler_t *c, vg_rule_state_t *st)
         snprintf(sum + l, sizeof(sum) - l, "%s%s %s%s", l ? "; " : "",
                  st->out == VG_OUT_THROTTLE ? "throttle" : "digest", d, g);
     }
-    st->summary = xstrndup(c, sum, strlen(sum));
+    st->summary = vg_rc_strndup(c, sum, strlen(sum));
     char canon[1024];
     snprintf(canon, sizeof(canon), "%s|%s|%lld|%u|%u|%u|%u", sum,
              st->time_field.text ? st->time_field.text : "", (long long)st->lateness_ms,
@@ -388,7 +388,7 @@ static bool summarise(compiler_t *c, vg_rule_state_t *st)
 /* Parses threshold / spike / first_seen / absence, throttle / digest and
  * event_time of rule node n into r->state (left NULL for a stateless
  * rule). */
-bool compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *n)
+bool vg_rc_compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *n)
 {
     static const one_of_t aggregations = {
         AGG_KEYS, N(AGG_KEYS), "a rule takes one of threshold, spike, first_seen and absence",
@@ -396,7 +396,7 @@ bool compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode
     bool ok = true;
     size_t ai = 0;
     const vg_ynode_t *agg = NULL;
-    const vg_ynode_t *aggk = find_one_of(c, file, n, &aggregations, &ai, &agg, &ok);
+    const vg_ynode_t *aggk = vg_rc_find_one_of(c, file, n, &aggregations, &ai, &agg, &ok);
     const vg_ynode_t *thr = vg_ynode_get(n, "throttle"), *dig = vg_ynode_get(n, "digest");
     const vg_ynode_t *evt = vg_ynode_get(n, "event_time");
     if (!agg && !thr && !dig) {
@@ -410,7 +410,7 @@ bool compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode
     }
     vg_rule_state_t *st = calloc(1, sizeof(*st));
     if (!st)
-        return oom(c), false;
+        return vg_rc_oom(c), false;
     r->state = st;
     st->max_keys = DEFAULT_MAX_KEYS;
     st->out_max_keys = DEFAULT_MAX_KEYS;
@@ -419,7 +419,7 @@ bool compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode
         ERR(c, file, dig, "a rule takes 'throttle' or 'digest', not both");
         ok = false;
     }
-    if (agg && !check_map(c, file, agg, &AGGREGATES[ai].spec)) {
+    if (agg && !vg_rc_check_map(c, file, agg, &AGGREGATES[ai].spec)) {
         ok = false;
         /* throttle/digest are checked against the aggregation's settings,
          * which are missing: skip them rather than report nonsense. */

@@ -19,29 +19,30 @@
 #define MAX_TERM_BYTES 4096
 #define MAX_TERMS 2000000
 
-void report_regex_error(compiler_t *c, const char *file, unsigned line, unsigned col,
-                        const char *pattern, const hs_compile_error_t *ce)
+void vg_rc_regex_error(compiler_t *c, const char *file, unsigned line, unsigned col,
+                       const char *pattern, const hs_compile_error_t *ce)
 {
-    err_at(c, file, line, col,
-           "regular expression /%s/ cannot be compiled: %s (vigil uses the Hyperscan subset of "
-           "PCRE: no back-references or look-behind)",
-           pattern, ce && ce->message ? ce->message : "unknown error");
+    vg_rc_err_at(
+        c, file, line, col,
+        "regular expression /%s/ cannot be compiled: %s (vigil uses the Hyperscan subset of "
+        "PCRE: no back-references or look-behind)",
+        pattern, ce && ce->message ? ce->message : "unknown error");
 }
 
 /* What every term must be, whatever its kind. */
 static bool term_text_ok(compiler_t *c, const item_t *it)
 {
     if (it->len == 0) {
-        err_at(c, it->file, it->line, it->col, "empty keyword term");
+        vg_rc_err_at(c, it->file, it->line, it->col, "empty keyword term");
         return false;
     }
     if (it->len > MAX_TERM_BYTES) {
-        err_at(c, it->file, it->line, it->col, "keyword term of %zu bytes exceeds %d bytes",
-               it->len, MAX_TERM_BYTES);
+        vg_rc_err_at(c, it->file, it->line, it->col, "keyword term of %zu bytes exceeds %d bytes",
+                     it->len, MAX_TERM_BYTES);
         return false;
     }
     if (memchr(it->text, '\0', it->len)) {
-        err_at(c, it->file, it->line, it->col, "keyword term contains a NUL character");
+        vg_rc_err_at(c, it->file, it->line, it->col, "keyword term contains a NUL character");
         return false;
     }
     return true;
@@ -53,11 +54,11 @@ static bool user_regex_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_st
 {
     t->kind = VG_TERM_USER_REGEX;
     t->pattern_len = it->len - 2;
-    t->pattern = xstrndup(c, it->text + 1, t->pattern_len);
+    t->pattern = vg_rc_strndup(c, it->text + 1, t->pattern_len);
     if (!t->pattern)
         return false;
     if (t->pattern_len == 0) {
-        err_at(c, it->file, it->line, it->col, "empty regular expression '//'");
+        vg_rc_err_at(c, it->file, it->line, it->col, "empty regular expression '//'");
         return false;
     }
     hs_database_t *db = NULL;
@@ -71,7 +72,7 @@ static bool user_regex_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_st
         hs_free_compile_error(ce);
         ce = NULL;
         if (hs_compile(t->pattern, fl, HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
-            report_regex_error(c, it->file, it->line, it->col, t->pattern, ce);
+            vg_rc_regex_error(c, it->file, it->line, it->col, t->pattern, ce);
             hs_free_compile_error(ce);
             return false;
         }
@@ -90,7 +91,7 @@ static char *fold_term(compiler_t *c, const item_t *it, size_t *start, size_t *e
 {
     char *folded = malloc(it->len * 3 + 1);
     if (!folded) {
-        oom(c);
+        vg_rc_oom(c);
         return NULL;
     }
     size_t n = vg_utf8_fold(it->text, it->len, true, folded, NULL);
@@ -100,7 +101,7 @@ static char *fold_term(compiler_t *c, const item_t *it, size_t *start, size_t *e
     while (n > s && folded[n - 1] == ' ')
         n--;
     if (n == s) {
-        err_at(c, it->file, it->line, it->col, "keyword term is only white space");
+        vg_rc_err_at(c, it->file, it->line, it->col, "keyword term is only white space");
         free(folded);
         return NULL;
     }
@@ -127,8 +128,8 @@ static bool check_stars(compiler_t *c, const item_t *it, const char *w, size_t l
         ws = i + 1;
     }
     if (bad)
-        err_at(c, it->file, it->line, it->col,
-               "'*' must end a word (as in 'sanction*'); a lone '*' matches any word");
+        vg_rc_err_at(c, it->file, it->line, it->col,
+                     "'*' must end a word (as in 'sanction*'); a lone '*' matches any word");
     return !bad;
 }
 
@@ -139,7 +140,7 @@ static bool literal_term(compiler_t *c, vg_term_t *t, vg_strbuf_t *key, const ch
     t->kind = VG_TERM_LITERAL;
     t->star = w[len - 1] == '*';
     t->pattern_len = len - (t->star ? 1 : 0);
-    t->pattern = xstrndup(c, w, t->pattern_len);
+    t->pattern = vg_rc_strndup(c, w, t->pattern_len);
     vg_strbuf_puts(key, t->star ? "P" : "L");
     vg_strbuf_append(key, w, t->pattern_len);
     return t->pattern != NULL;
@@ -167,7 +168,7 @@ static bool phrase_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_strbuf
     }
     t->kind = VG_TERM_NORM_REGEX;
     t->pattern = vg_strbuf_detach(&re, &t->pattern_len);
-    t->words = xstrndup(c, w, len);
+    t->words = vg_rc_strndup(c, w, len);
     vg_strbuf_puts(key, "N");
     vg_strbuf_append(key, w, len);
     if (!t->pattern)
@@ -175,8 +176,8 @@ static bool phrase_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_strbuf
     hs_database_t *db = NULL;
     hs_compile_error_t *ce = NULL;
     if (hs_compile(t->pattern, HS_FLAG_SOM_LEFTMOST, HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
-        err_at(c, it->file, it->line, it->col, "keyword phrase cannot be compiled: %s",
-               ce && ce->message ? ce->message : "unknown error");
+        vg_rc_err_at(c, it->file, it->line, it->col, "keyword phrase cannot be compiled: %s",
+                     ce && ce->message ? ce->message : "unknown error");
         hs_free_compile_error(ce);
         return false;
     }
@@ -207,15 +208,16 @@ static long store_term(compiler_t *c, const item_t *it, vg_term_t *t, const vg_s
     long id = -1;
     uint32_t *found = NULL;
     if (vg_strbuf_failed(key))
-        oom(c);
+        vg_rc_oom(c);
     else if ((found = vg_strmap_get(&c->term_idx, key->buf, key->len)))
         id = (long)*found;
     else if (rs->nterms >= MAX_TERMS)
-        err_at(c, it->file, it->line, it->col, "more than %d distinct keyword terms", MAX_TERMS);
-    else if (!(t->text = xstrndup(c, it->text, it->len)) ||
-             !grow(c, (void **)&rs->terms, &c->term_cap, rs->nterms + 1, sizeof(vg_term_t)) ||
+        vg_rc_err_at(c, it->file, it->line, it->col, "more than %d distinct keyword terms",
+                     MAX_TERMS);
+    else if (!(t->text = vg_rc_strndup(c, it->text, it->len)) ||
+             !vg_rc_grow(c, (void **)&rs->terms, &c->term_cap, rs->nterms + 1, sizeof(vg_term_t)) ||
              vg_strmap_put(&c->term_idx, key->buf, key->len, (uint32_t)rs->nterms) < 0)
-        oom(c);
+        vg_rc_oom(c);
     else {
         rs->terms[rs->nterms] = *t;
         return (long)rs->nterms++;
@@ -248,7 +250,7 @@ static long intern_term_once(compiler_t *c, const item_t *it)
 
 /* Interns a keyword term and returns its id, or -1 after reporting. A term
  * written once in a list shared by many conditions is reported once. */
-long intern_term(compiler_t *c, const item_t *it)
+long vg_rc_intern_term(compiler_t *c, const item_t *it)
 {
     /* The place is the key: file names are kept strings, so the pointer
      * names the file. */
@@ -258,7 +260,7 @@ long intern_term(compiler_t *c, const item_t *it)
         return -1;
     long id = intern_term_once(c, it);
     if (id < 0 && vg_strmap_put(&c->bad_terms, loc, strlen(loc), 0) < 0)
-        oom(c);
+        vg_rc_oom(c);
     return id;
 }
 
@@ -293,7 +295,7 @@ static hs_database_t *build_db(compiler_t *c, vg_term_kind_t kind)
     size_t *lens = calloc(n, sizeof(size_t));
     hs_database_t *db = NULL;
     if (!pats || !flags || !ids || !lens) {
-        oom(c);
+        vg_rc_oom(c);
         goto out;
     }
     size_t k = 0;
@@ -334,7 +336,7 @@ out:
     return db;
 }
 
-void build_databases(compiler_t *c)
+void vg_rc_build_databases(compiler_t *c)
 {
     vg_ruleset_t *rs = c->rs;
     rs->db_lit = build_db(c, VG_TERM_LITERAL);

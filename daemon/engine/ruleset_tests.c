@@ -109,7 +109,7 @@ static void node_to_json(vg_strbuf_t *sb, const vg_ynode_t *n)
     }
 }
 
-/* n as JSON text in *json (malloc'ed, *len bytes); false after oom(). */
+/* n as JSON text in *json (malloc'ed, *len bytes); false after vg_rc_oom(). */
 static bool to_json(compiler_t *c, const vg_ynode_t *n, char **json, size_t *len)
 {
     vg_strbuf_t sb;
@@ -117,7 +117,7 @@ static bool to_json(compiler_t *c, const vg_ynode_t *n, char **json, size_t *len
     node_to_json(&sb, n);
     if (vg_strbuf_failed(&sb)) {
         vg_strbuf_free(&sb);
-        oom(c);
+        vg_rc_oom(c);
         return false;
     }
     *json = vg_strbuf_detach(&sb, len);
@@ -125,7 +125,7 @@ static bool to_json(compiler_t *c, const vg_ynode_t *n, char **json, size_t *len
 }
 
 /* A test event as JSON: 1, or 0 after reporting an event that is not a
- * map, or -1 after oom(). */
+ * map, or -1 after vg_rc_oom(). */
 static int event_json(compiler_t *c, const char *file, const vg_ynode_t *ev, char **json,
                       size_t *len)
 {
@@ -146,7 +146,7 @@ static bool sequence_events(compiler_t *c, const char *file, vg_rule_seq_t *s,
     s->lens = calloc(evs->count, sizeof(size_t));
     s->ev_lines = calloc(evs->count, sizeof(unsigned));
     if (!s->events || !s->lens || !s->ev_lines)
-        return oom(c), false;
+        return vg_rc_oom(c), false;
     bool ok = true;
     for (size_t j = 0; j < evs->count && !c->oom; j++) {
         int r = event_json(c, file, evs->items[j], &s->events[s->nevents], &s->lens[s->nevents]);
@@ -174,7 +174,7 @@ static bool sequence_expect(compiler_t *c, const char *file, vg_rule_seq_t *s,
             continue;
         }
         size_t before = vg_diags_errors(c->diags);
-        check_keys(c, file, e, EXPECT_KEYS, N(EXPECT_KEYS), "an expected alert");
+        vg_rc_check_keys(c, file, e, EXPECT_KEYS, N(EXPECT_KEYS), "an expected alert");
         ok = ok && vg_diags_errors(c->diags) == before;
     }
     s->expect_line = exp->line;
@@ -184,9 +184,9 @@ static bool sequence_expect(compiler_t *c, const char *file, vg_rule_seq_t *s,
 /* One sequence, {name, events, expect}, into s. */
 static bool compile_sequence(compiler_t *c, const char *file, vg_rule_seq_t *s, const vg_ynode_t *q)
 {
-    check_keys(c, file, q, SEQ_KEYS, N(SEQ_KEYS), "a test sequence");
+    vg_rc_check_keys(c, file, q, SEQ_KEYS, N(SEQ_KEYS), "a test sequence");
     s->line = q->line;
-    s->name = get_string(c, file, q, "name", false, q);
+    s->name = vg_rc_get_string(c, file, q, "name", false, q);
     const vg_ynode_t *evs = vg_ynode_get(q, "events"), *exp = vg_ynode_get(q, "expect");
     if (!evs || evs->kind != VG_YNODE_SEQ || evs->count == 0) {
         ERR(c, file, evs ? evs : q, "a sequence needs 'events': a non-empty list of events");
@@ -220,7 +220,7 @@ static bool compile_sequences(compiler_t *c, const char *file, vg_rule_t *r, con
     }
     r->seqs = calloc(l->count ? l->count : 1, sizeof(vg_rule_seq_t));
     if (!r->seqs)
-        return oom(c), false;
+        return vg_rc_oom(c), false;
     bool ok = true;
     for (size_t i = 0; i < l->count && !c->oom; i++) {
         const vg_ynode_t *q = l->items[i];
@@ -274,16 +274,16 @@ static bool test_events(compiler_t *c, const char *file, vg_rule_t *r, const vg_
     return ok;
 }
 
-bool compile_tests(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *t)
+bool vg_rc_compile_tests(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *t)
 {
     static const map_spec_t spec = {"tests", "{match: [events], no_match: [events]}", "tests",
                                     TEST_KEYS, N(TEST_KEYS)};
-    if (!check_map(c, file, t, &spec))
+    if (!vg_rc_check_map(c, file, t, &spec))
         return false;
     size_t total = count_events(t);
     r->tests = calloc(total ? total : 1, sizeof(vg_rule_test_case_t));
     if (!r->tests)
-        return oom(c), false;
+        return vg_rc_oom(c), false;
     bool ok = true;
     for (int pass = 0; pass < 2; pass++) {
         const vg_ynode_t *l = vg_ynode_get(t, pass ? "no_match" : "match");
