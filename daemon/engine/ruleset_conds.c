@@ -11,6 +11,9 @@
 #include "vigil/utf8.h"
 
 static const char *const COND_KEYS[] = {"all", "any", "not", "macro", "text", "field"};
+static const one_of_t FORMS = {COND_KEYS, N(COND_KEYS),
+                               "a condition has exactly one of all, any, not, macro, text, field",
+                               "wrap them in 'all' or 'any'", NULL};
 static const char *const TEXT_KEYS[] = {"any", "all", "fields"};
 static const char *const OPS[] = {"eq", "in",  "prefix", "suffix", "contains", "matches",
                                   "lt", "lte", "gt",     "gte",    "exists"};
@@ -524,13 +527,10 @@ vg_cond_t *vg_rc_compile_cond(compiler_t *c, const char *file, const vg_ynode_t 
     }
     /* The form is the first key that names one; everything else must be
      * an operator of 'field' or is an error. */
-    static const one_of_t forms = {
-        COND_KEYS, N(COND_KEYS), "a condition has exactly one of all, any, not, macro, text, field",
-        "wrap them in 'all' or 'any'", NULL};
     bool ok = true;
-    size_t which;
+    size_t which = 0;
     const vg_ynode_t *value = NULL;
-    const vg_ynode_t *form = vg_rc_find_one_of(c, file, n, &forms, &which, &value, &ok);
+    const vg_ynode_t *form = vg_rc_find_one_of(c, file, n, &FORMS, &which, &value, &ok);
     if (!ok)
         return NULL;
     if (!form) {

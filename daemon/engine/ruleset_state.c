@@ -24,6 +24,9 @@ static const char *const THROTTLE_KEYS[] = {"window", "group_by", "max_keys"};
 static const char *const DIGEST_KEYS[] = {"window", "group_by", "max_keys", "max_items"};
 static const char *const EVENT_TIME_KEYS[] = {"field", "lateness"};
 static const char *const AGG_KEYS[] = {"threshold", "spike", "first_seen", "absence"};
+static const one_of_t ONE_AGGREGATION = {
+    AGG_KEYS, N(AGG_KEYS), "a rule takes one of threshold, spike, first_seen and absence",
+    "write two rules", NULL};
 
 #define AGG_SHAPE "a map such as {count: 3, window: 24h, group_by: entities}"
 #define OUT_SHAPE "a map such as {window: 1h}"
@@ -390,13 +393,10 @@ static bool summarise(compiler_t *c, vg_rule_state_t *st)
  * rule). */
 bool vg_rc_compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *n)
 {
-    static const one_of_t aggregations = {
-        AGG_KEYS, N(AGG_KEYS), "a rule takes one of threshold, spike, first_seen and absence",
-        "write two rules", NULL};
     bool ok = true;
     size_t ai = 0;
     const vg_ynode_t *agg = NULL;
-    const vg_ynode_t *aggk = vg_rc_find_one_of(c, file, n, &aggregations, &ai, &agg, &ok);
+    const vg_ynode_t *aggk = vg_rc_find_one_of(c, file, n, &ONE_AGGREGATION, &ai, &agg, &ok);
     const vg_ynode_t *thr = vg_ynode_get(n, "throttle"), *dig = vg_ynode_get(n, "digest");
     const vg_ynode_t *evt = vg_ynode_get(n, "event_time");
     if (!agg && !thr && !dig) {
