@@ -285,7 +285,7 @@ static void test_list_names_outlive_the_rule_files(void **state)
 {
     (void)state;
     /* Regression (fixed): use after free. The "list" of a match is the name of the list
-     * the term came from; daemon/ruleset.c register_defs keeps that name
+     * the term came from; daemon/engine/ruleset_lists.c vg_rc_register_defs keeps that name
      * as a pointer into the YAML document (list_def_t.name = k->str,
      * copied to item_t.list and vg_term_ref_t.list), and the document is
      * freed at the end of vg_ruleset_load_sources/vg_ruleset_load

@@ -395,7 +395,7 @@ static void test_huge_term(void **state)
 static void test_every_bad_term_of_a_condition_is_reported(void **state)
 {
     (void)state;
-    /* Regression (fixed): daemon/ruleset.c compile_text loops `for (i = 0; ok && i <
+    /* Regression (fixed): daemon/engine/ruleset_conds.c text_terms loops `for (i = 0; ok && i <
      * tmp.nitems; i++)`, so it stops at the first bad term: only "empty
      * keyword term" is reported here, and the two other mistakes show up
      * one per `vigil check` run. */
@@ -412,7 +412,7 @@ static void test_bad_term_in_shared_list_reported_once(void **state)
 {
     (void)state;
     /* Regression (fixed): a bad term in a list is reported once per condition that uses
-     * the list (daemon/ruleset.c intern_term reports at the item's
+     * the list (daemon/engine/ruleset_terms.c vg_rc_intern_term reports at the item's
      * location each time it is interned), so one mistake prints the same
      * "rules.yaml:2:7: error: empty keyword term" twice here. */
     vg_diags_t *d = load_bad("lists:\n"
@@ -814,7 +814,7 @@ static void test_unreadable_paths(void **state)
     assert_non_null(strstr(vg_diags_get(d, 0)->message, "No such file or directory"));
 
     /* an empty folder is a warning, not an error (note: this also runs
-     * daemon/ruleset.c expand_paths into qsort(NULL, 0, ...), which
+     * daemon/engine/ruleset.c add_folder into qsort(NULL, 0, ...), which
      * -fsanitize=undefined (VIGIL_UBSAN) reports as an error) */
     const char *dir = temp_dir();
     d = new_diags();
@@ -908,8 +908,8 @@ static void test_rule_tests_become_typed_json(void **state)
 static void test_rule_test_integers_keep_their_digits(void **state)
 {
     (void)state;
-    /* Regression (fixed): daemon/ruleset.c node_to_json prints YAML numbers from their
-     * double value: an integer above 1e15 (an id, a large value_usd) is
+    /* Regression (fixed): daemon/engine/ruleset_tests.c node_to_json prints YAML
+     * numbers from their double value: an integer above 1e15 (an id, a large value_usd) is
      * written as 1.2345678901234568e+17, so a test event
      * {id: 123456789012345678} no longer equals the real event
      * {"id":123456789012345678} for eq/prefix/contains. Integers should

@@ -409,8 +409,8 @@ static void test_star_in_several_words_or_after_one_letter(void **state)
     (void)state;
     /* Regression (fixed): these terms are valid (keyword rule 4) but the ruleset does not
      * load: "cannot compile the keyword database: Pattern is too large. at
-     * term export* curb*", without file:line:col. daemon/ruleset.c
-     * intern_term turns every word-final '*' of a phrase with an inner
+     * term export* curb*", without file:line:col. daemon/engine/ruleset_terms.c
+     * vg_rc_intern_term turns every word-final '*' of a phrase with an inner
      * '*' into "\w*", and build_db compiles it with HS_FLAG_UTF8 |
      * HS_FLAG_UCP | HS_FLAG_SOM_LEFTMOST; vectorscan refuses a trailing
      * Unicode \w* with start-of-match, and also "\w*" after a one-letter
@@ -672,7 +672,7 @@ static void test_eq_booleans(void **state)
 {
     (void)state;
     /* Regression (fixed): a boolean operand is stored as "false" whatever it says:
-     * daemon/ruleset.c set_operand() picks the text from `num != 0`, but
+     * daemon/engine/ruleset_conds.c set_operand() picks the text from `num != 0`, but
      * compile_field passes opv->num (and append_scalar_item it.num), which
      * is 0 for a YAML boolean (the value is in node->boolean). So
      * {field: ok, eq: true} matches {"ok":false} and not {"ok":true}. */

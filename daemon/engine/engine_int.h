@@ -95,14 +95,9 @@ struct vg_cond {
     bool exists;
 };
 
-typedef struct vg_rule_test_case {
-    char *json;
-    size_t len;
-    bool expect_match;
-    unsigned line;
-} vg_rule_test_case_t;
-
-
+/* An embedded match/no_match test (ruleset_int.h); only the compiler and
+ * vg_rule_test() read it. */
+typedef struct vg_rule_test_case vg_rule_test_case_t;
 
 struct vg_rule {
     vg_rule_state_t *state; /* NULL: stateless */
