@@ -100,6 +100,9 @@ static void assert_defaults(const vg_config_t *cfg)
     assert_list(&cfg->text_fields, fields, 2);
     assert_int_equal(cfg->delivery, VG_DELIVERY_AT_LEAST_ONCE);
     assert_string_equal(cfg->metrics_listen, "127.0.0.1:9464");
+    assert_int_equal(cfg->metrics_max_connections, 32);
+    assert_int_equal(cfg->metrics_max_per_client, 8);
+    assert_int_equal(cfg->metrics_request_timeout_ms, 10000);
     assert_int_equal(cfg->log_format, VG_LOG_LOGFMT);
     assert_int_equal(cfg->log_level, VG_LOG_INFO);
     assert_false(cfg->rules_watch);
@@ -312,6 +315,26 @@ static void test_metrics_listen(void **state)
     vg_config_destroy(cfg);
     expect_one_error("metrics:\n  listen: ''\n", 2, 11,
                      "metrics.listen: must not be empty (off turns the endpoint off)");
+}
+
+/* The endpoint's limits against slow clients. */
+static void test_metrics_limits(void **state)
+{
+    (void)state;
+    vg_config_t *cfg = load_ok("metrics:\n  max_connections: 64\n"
+                               "  max_connections_per_client: 4\n  request_timeout_ms: 2500\n");
+    assert_int_equal(cfg->metrics_max_connections, 64);
+    assert_int_equal(cfg->metrics_max_per_client, 4);
+    assert_int_equal(cfg->metrics_request_timeout_ms, 2500);
+    vg_config_destroy(cfg);
+    expect_one_error("metrics:\n  request_timeout_ms: 99\n", 2, 23,
+                     "metrics.request_timeout_ms: expected a whole number from 100 to 600000, "
+                     "got 99");
+    expect_one_error("metrics:\n  max_connections: 0\n", 2, 20,
+                     "metrics.max_connections: expected a whole number from 1 to 1024, got 0");
+    expect_one_error("metrics:\n  max_connections_per_clent: 2\n", 2, 3,
+                     "unknown key 'max_connections_per_clent' in 'metrics' (did you mean "
+                     "'max_connections_per_client'?)");
 }
 
 static void test_delivery(void **state)
@@ -592,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_metrics_listen),
+        cmocka_unit_test(test_metrics_limits),
         cmocka_unit_test(test_delivery),
         cmocka_unit_test(test_log_and_watch),
         cmocka_unit_test(test_all_errors_collected),

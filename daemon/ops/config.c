@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "vigil/metrics_http.h"
 #include "vigil/yaml.h"
 
 typedef enum {
@@ -105,6 +106,15 @@ static const vg_conf_key_t vg_conf_keys[] = {
      "largest checkpoint record (the topic's max.message.bytes)"},
     {"metrics.listen", VG_CONF_STRING, VG_CHECK_LISTEN, VG_OFF(metrics_listen),
      "127.0.0.1:9464", NULL, 0, 0, 0, "host:port for Prometheus /metrics and /healthz, or off"},
+    {"metrics.max_connections", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(metrics_max_connections),
+     NULL, NULL, VG_METRICS_HTTP_MAX_CONNECTIONS, 1, 1024,
+     "open connections to the endpoint; one more closes the oldest"},
+    {"metrics.max_connections_per_client", VG_CONF_SIZE, VG_CHECK_NONE,
+     VG_OFF(metrics_max_per_client), NULL, NULL, VG_METRICS_HTTP_MAX_PER_CLIENT, 1, 1024,
+     "open connections from one IP address; one more closes its oldest"},
+    {"metrics.request_timeout_ms", VG_CONF_SIZE, VG_CHECK_NONE,
+     VG_OFF(metrics_request_timeout_ms), NULL, NULL, VG_METRICS_HTTP_REQUEST_TIMEOUT_MS, 100,
+     600000, "a connection is closed this long after it was accepted"},
     {"rules.watch", VG_CONF_BOOL, VG_CHECK_NONE, VG_OFF(rules_watch), "false", NULL, 0, 0, 0,
      "reload the rules when files under rules.paths change (as SIGHUP does)"},
     {"rules.watch_quiet_ms", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(rules_watch_quiet_ms), NULL,

@@ -40,6 +40,9 @@ typedef struct vg_config {
     size_t state_events;       /* state.checkpoint_events, default 10000 */
     size_t state_max_bytes;    /* state.checkpoint_max_bytes, default 16 MiB */
     char *metrics_listen;      /* metrics.listen, default "127.0.0.1:9464" */
+    size_t metrics_max_connections; /* metrics.max_connections, default 32 */
+    size_t metrics_max_per_client;  /* metrics.max_connections_per_client, default 8 */
+    size_t metrics_request_timeout_ms; /* metrics.request_timeout_ms, default 10000 */
     int log_format;            /* log.format: vg_log_format_t (vigil/log.h), default logfmt */
     int log_level;             /* log.level: vg_log_level_t (vigil/log.h), default info */
     bool rules_watch;          /* rules.watch: reload when rule files change, default false */
