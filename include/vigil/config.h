@@ -58,7 +58,10 @@ vg_config_t *vg_config_new(void);
  * empty file gives the defaults. ${VAR} in a string value is replaced
  * from the environment ("$${" is a literal "${"); an unset variable is an
  * error. Messages never show kafka.properties values or text that came
- * from the environment. diags may be NULL (errors are then dropped). */
+ * from the environment; and each value taken from the environment for a
+ * free-text key, and each kafka.properties value named like a secret, is
+ * registered with vg_log_add_secret(), so that no log line shows it
+ * either. diags may be NULL (errors are then dropped). */
 vg_config_t *vg_config_load(const char *path, vg_diags_t *diags);
 
 /* Like vg_config_load, from a buffer; name (may be NULL) is used in
