@@ -244,8 +244,8 @@ static unsigned cut_overdue(vg_metrics_http_t *s)
 static void *watchdog_main(void *arg)
 {
     vg_metrics_http_t *s = arg;
-    /* A fifth of the deadline, so a connection lives at most 1.2 times
-     * it, within 50..250 ms. */
+    /* Every fifth of the deadline, kept within 50..250 ms: a connection
+     * outlives its deadline by one such tick at most. */
     unsigned tick = s->timeout_ms / 5 < 50 ? 50 : s->timeout_ms / 5 > 250 ? 250 : s->timeout_ms / 5;
     pthread_mutex_lock(&s->lock);
     while (!s->stopping) {
