@@ -7,9 +7,11 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "vigil/config.h"
@@ -100,6 +102,9 @@ static void assert_defaults(const vg_config_t *cfg)
     assert_list(&cfg->text_fields, fields, 2);
     assert_int_equal(cfg->delivery, VG_DELIVERY_AT_LEAST_ONCE);
     assert_string_equal(cfg->metrics_listen, "127.0.0.1:9464");
+    assert_int_equal(cfg->metrics_max_connections, 32);
+    assert_int_equal(cfg->metrics_max_per_client, 8);
+    assert_int_equal(cfg->metrics_request_timeout_ms, 10000);
     assert_int_equal(cfg->log_format, VG_LOG_LOGFMT);
     assert_int_equal(cfg->log_level, VG_LOG_INFO);
     assert_false(cfg->rules_watch);
@@ -314,6 +319,26 @@ static void test_metrics_listen(void **state)
                      "metrics.listen: must not be empty (off turns the endpoint off)");
 }
 
+/* The endpoint's limits against slow clients. */
+static void test_metrics_limits(void **state)
+{
+    (void)state;
+    vg_config_t *cfg = load_ok("metrics:\n  max_connections: 64\n"
+                               "  max_connections_per_client: 4\n  request_timeout_ms: 2500\n");
+    assert_int_equal(cfg->metrics_max_connections, 64);
+    assert_int_equal(cfg->metrics_max_per_client, 4);
+    assert_int_equal(cfg->metrics_request_timeout_ms, 2500);
+    vg_config_destroy(cfg);
+    expect_one_error("metrics:\n  request_timeout_ms: 99\n", 2, 23,
+                     "metrics.request_timeout_ms: expected a whole number from 100 to 600000, "
+                     "got 99");
+    expect_one_error("metrics:\n  max_connections: 0\n", 2, 20,
+                     "metrics.max_connections: expected a whole number from 1 to 1024, got 0");
+    expect_one_error("metrics:\n  max_connections_per_clent: 2\n", 2, 3,
+                     "unknown key 'max_connections_per_clent' in 'metrics' (did you mean "
+                     "'max_connections_per_client'?)");
+}
+
 static void test_delivery(void **state)
 {
     (void)state;
@@ -491,6 +516,91 @@ static void test_env_errors_do_not_leak(void **state)
     unsetenv("VIGIL_TEST_SECRET");
 }
 
+/* The log lines of the issue that showed values taken from the
+ * environment, written as `vigil run` writes them: "cannot run" with
+ * librdkafka's "Invalid value", "started brokers=...", and librdkafka's
+ * own messages. Each value must be redacted wherever it appears. */
+static void test_env_values_never_logged(void **state)
+{
+    (void)state;
+    setenv("VIGIL_TEST_BROKERS", "kafka-7.corp.example:9093", 1);
+    setenv("VIGIL_TEST_PASSWORD", "pa\"ss\\w0rd-env", 1);
+    setenv("VIGIL_TEST_MECHANISM", "SCRAM-SHA-999", 1);
+    setenv("VIGIL_TEST_LEVEL", "warn", 1);
+    vg_config_t *cfg = load_ok("kafka:\n"
+                               "  brokers: \"${VIGIL_TEST_BROKERS},k2:9092\"\n"
+                               "  properties:\n"
+                               "    sasl.mechanism: ${VIGIL_TEST_MECHANISM}\n"
+                               "    sasl.password: ${VIGIL_TEST_PASSWORD}\n"
+                               "    ssl.key.password: inline-secret-in-file\n"
+                               "    sasl.username: vigil-user\n"
+                               "log:\n"
+                               "  level: ${VIGIL_TEST_LEVEL}\n");
+    int fd = memfd_create("vigil-config-log", 0);
+    assert_true(fd >= 0);
+    vg_log_options_t o;
+    vg_log_options_default(&o);
+    o.fd = fd;
+    o.timestamps = false;
+    o.priority_prefix = false;
+    o.burst = 0;
+    for (int json = 0; json < 2; json++) {
+        o.format = json ? VG_LOG_JSON : VG_LOG_LOGFMT;
+        vg_log_configure(&o);
+        char err[512], detail[512];
+        /* pipeline.c's conf_set() message around librdkafka's own. */
+        snprintf(err, sizeof(err),
+                 "kafka property 'sasl.mechanism': Invalid value \"%s\" for configuration "
+                 "property \"sasl.mechanism\"",
+                 vg_config_property(cfg, "sasl.mechanism"));
+        vg_log_kv(VG_LOG_ERROR, "cannot run", VG_LOG_STR("err", err));
+        vg_log(VG_LOG_INFO,
+               "msg=\"started\" brokers=\"%s\" group=%s delivery=%s rules=%zu ruleset=%s",
+               cfg->brokers, cfg->group, vg_delivery_name(cfg->delivery), (size_t)3,
+               "f097e7c8c893977a");
+        snprintf(detail, sizeof(detail),
+                 "sasl_ssl://%s/bootstrap: SASL authentication error: user %s password %s "
+                 "key %s",
+                 "kafka-7.corp.example:9093", vg_config_property(cfg, "sasl.username"),
+                 vg_config_property(cfg, "sasl.password"),
+                 vg_config_property(cfg, "ssl.key.password"));
+        vg_log(VG_LOG_ERROR, "msg=\"librdkafka\" client=%s facility=%s detail=\"%s\"",
+               "rdkafka#consumer-1", "FAIL", detail);
+        vg_log_kv(VG_LOG_WARN, "librdkafka", VG_LOG_STR("detail", detail));
+    }
+    char out[8192];
+    ssize_t n = pread(fd, out, sizeof(out) - 1, 0);
+    assert_true(n > 0);
+    out[n] = '\0';
+    close(fd);
+    static const char *const leaks[] = {"kafka-7.corp", "SCRAM-SHA-999", "pa\"ss",
+                                        "pa\\\"ss",     "w0rd-env",      "inline-secret"};
+    for (size_t i = 0; i < sizeof(leaks) / sizeof(leaks[0]); i++)
+        if (strstr(out, leaks[i]))
+            fail_msg("the log shows '%s':\n%s", leaks[i], out);
+    /* 1 + 1 + 3 + 3 per format: the value, the broker, and the broker and
+     * both passwords in each librdkafka detail. */
+    size_t marks = 0;
+    for (const char *p = out; (p = strstr(p, "[redacted]")); p++)
+        marks++;
+    if (marks != 16)
+        fail_msg("%zu redactions, wanted 16:\n%s", marks, out);
+    /* What is not secret still shows: a value of a fixed set (log.level)
+     * is not hidden, nor the name or text written in the file. */
+    assert_non_null(strstr(out, "level=warn"));
+    assert_non_null(strstr(out, "\"level\":\"warn\""));
+    assert_non_null(strstr(out, "k2:9092"));
+    assert_non_null(strstr(out, "user vigil-user"));
+    vg_log_forget_secrets();
+    vg_log_options_default(&o);
+    vg_log_configure(&o);
+    vg_config_destroy(cfg);
+    unsetenv("VIGIL_TEST_BROKERS");
+    unsetenv("VIGIL_TEST_PASSWORD");
+    unsetenv("VIGIL_TEST_MECHANISM");
+    unsetenv("VIGIL_TEST_LEVEL");
+}
+
 /* ---- kafka.properties --------------------------------------------------- */
 
 static void test_properties(void **state)
@@ -592,11 +702,13 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_metrics_listen),
+        cmocka_unit_test(test_metrics_limits),
         cmocka_unit_test(test_delivery),
         cmocka_unit_test(test_log_and_watch),
         cmocka_unit_test(test_all_errors_collected),
         cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_env_errors_do_not_leak),
+        cmocka_unit_test(test_env_values_never_logged),
         cmocka_unit_test(test_properties),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_sample_config_is_all_defaults),

@@ -256,6 +256,109 @@ static void test_secrets(void **state)
     assert_output("level=info msg=\"x\" detail=\"sasl.password=[redacted]\"\n");
 }
 
+/* The value after a secret's name in quotes: password="x", token:'x',
+ * key: "x", a JSON "secret": "x", and the same inside escaped JSON. */
+static void test_secrets_quoted(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "auth failed: password=\"hunter2 q\" user=vigil",
+        "token:'tok-123' ok=1",
+        "sasl.password: \"s3cr3t\", ok=1",
+        "{\"user\":\"vigil\",\"client_secret\": \"hunter2\"}",
+        "body {\\\"password\\\":\\\"s3cr3t\\\",\\\"user\\\":\\\"vigil\\\"}",
+        "API_TOKEN = 'x' stays, API_TOKEN='tok-123' goes",
+    };
+    for (int f = 0; f < 2; f++) {
+        use(f ? VG_LOG_JSON : VG_LOG_LOGFMT, 0);
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+            vg_log_kv(VG_LOG_ERROR, "librdkafka", VG_LOG_STR("detail", texts[i]));
+            vg_log(VG_LOG_ERROR, "msg=\"librdkafka\" detail=\"%s\"", texts[i]);
+        }
+        const char *s = output();
+        assert_null(strstr(s, "hunter2"));
+        assert_null(strstr(s, "tok-123"));
+        assert_null(strstr(s, "s3cr3t"));
+        assert_int_equal(count_of(s, "[redacted]"), 12);
+        assert_int_equal(count_of(s, "vigil"), 6);
+        if (f)
+            json_object_put(parse_json_lines(s, 12));
+    }
+    use(VG_LOG_LOGFMT, 0);
+    vg_log_kv(VG_LOG_INFO, "x", VG_LOG_STR("detail", "password=\"hunter2\" token: 'tok-123'"));
+    vg_log_kv(VG_LOG_INFO, "x", VG_LOG_STR("detail", "password=\"\" secret=\"unterminated"));
+    assert_output("level=info msg=\"x\" detail=\"password=\\\"[redacted]\\\" token: "
+                  "'[redacted]'\"\n"
+                  "level=info msg=\"x\" detail=\"password=\\\"\\\" secret=\\\"[redacted]\"\n");
+}
+
+/* Registered texts (what the configuration took from the environment)
+ * are redacted wherever they appear: message, value, key, a bare number,
+ * with characters that are escaped, and where a line is cut. */
+static void test_registered_secrets(void **state)
+{
+    (void)state;
+    assert_int_equal(vg_log_add_secret("k9.example.org:9093"), 0);
+    assert_int_equal(vg_log_add_secret("pw\"with\\quote"), 0);
+    assert_int_equal(vg_log_add_secret("7654321"), 0);
+    assert_int_equal(vg_log_add_secret("k9.example.org:9093"), 0); /* once is enough */
+    assert_int_equal(vg_log_add_secret("abc"), 0);                 /* too short: ignored */
+    assert_int_equal(vg_log_add_secret(NULL), 0);
+    for (int f = 0; f < 2; f++) {
+        use(f ? VG_LOG_JSON : VG_LOG_LOGFMT, 0);
+        vg_log(VG_LOG_INFO, "msg=\"started\" brokers=\"%s\" group=abc",
+               "k9.example.org:9093,k2:9092");
+        vg_log_kv(VG_LOG_ERROR, "cannot reach k9.example.org:9093",
+                  VG_LOG_STR("err", "login pw\"with\\quote refused"));
+        vg_log(VG_LOG_WARN, "msg=\"odd\" 7654321=x n=7654321 m=17654321");
+        const char *s = output();
+        assert_null(strstr(s, "k9.example.org"));
+        assert_null(strstr(s, "with\\\\quote"));
+        assert_null(strstr(s, "with"));
+        assert_null(strstr(s, "654321"));
+        assert_non_null(strstr(s, "k2:9092"));
+        assert_non_null(strstr(s, f ? "\"group\":\"abc\"" : " group=abc"));
+        /* One in the first line, two in the second, two in the third, whose
+         * key is written "redacted". */
+        assert_int_equal(count_of(s, "[redacted]"), 5);
+        assert_non_null(strstr(s, f ? "\"redacted\":\"x\"" : " redacted=x "));
+        if (f)
+            json_object_put(parse_json_lines(s, 3));
+    }
+    /* vg_log() cuts its text at 4095 bytes, and a line at 8192: wherever
+     * the cut falls in a secret, no part of it may show. */
+    static char pad[9000];
+    for (size_t at = 4095 - 4 - 24; at < 4095 - 4; at++) {
+        use(VG_LOG_LOGFMT, 0);
+        memset(pad, 'x', at);
+        pad[at] = '\0';
+        vg_log(VG_LOG_INFO, "msg=%sk9.example.org:9093 end", pad);
+        const char *s = output();
+        if (strstr(s, "k9.ex") || !strstr(s, "[redacted]"))
+            fail_msg("cut after %zu bytes: %s", at, s + at - 10);
+    }
+    int cut = 0;
+    for (size_t at = 8192 - 64 - 24 - 30; at < 8192 - 64 - 24; at++) {
+        use(VG_LOG_LOGFMT, 0);
+        memset(pad, 'y', at);
+        snprintf(pad + at, sizeof(pad) - at, "k9.example.org:9093");
+        vg_log_kv(VG_LOG_INFO, "cut", VG_LOG_STR("v", pad));
+        const char *s = output();
+        if (strstr(s, "k9.ex"))
+            fail_msg("cut after %zu bytes: %s", at, s + at - 10);
+        cut += strstr(s, "truncated=true") != NULL;
+    }
+    assert_true(cut > 0 && cut < 30);
+    vg_log_forget_secrets();
+    use(VG_LOG_LOGFMT, 0);
+    vg_log_kv(VG_LOG_INFO, "x", VG_LOG_STR("v", "k9.example.org:9093"));
+    assert_output("level=info msg=\"x\" v=k9.example.org:9093\n");
+    assert_true(vg_log_secret_name("sasl.oauthbearer.client.secret"));
+    assert_true(vg_log_secret_name("ssl.key.PASSWORD"));
+    assert_false(vg_log_secret_name("sasl.username"));
+    assert_false(vg_log_secret_name(NULL));
+}
+
 /* ---- rate limiting ------------------------------------------------------ */
 
 static void test_rate_limit(void **state)
@@ -468,6 +571,8 @@ int main(void)
         cmocka_unit_test(test_printf_lines),
         cmocka_unit_test(test_levels),
         cmocka_unit_test(test_secrets),
+        cmocka_unit_test(test_secrets_quoted),
+        cmocka_unit_test(test_registered_secrets),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_rate_limit_many_keys),
         cmocka_unit_test(test_journald_and_timestamps),

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "vigil/log.h"
+#include "vigil/metrics_http.h"
 #include "vigil/yaml.h"
 
 typedef enum {
@@ -105,6 +107,15 @@ static const vg_conf_key_t vg_conf_keys[] = {
      "largest checkpoint record (the topic's max.message.bytes)"},
     {"metrics.listen", VG_CONF_STRING, VG_CHECK_LISTEN, VG_OFF(metrics_listen),
      "127.0.0.1:9464", NULL, 0, 0, 0, "host:port for Prometheus /metrics and /healthz, or off"},
+    {"metrics.max_connections", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(metrics_max_connections),
+     NULL, NULL, VG_METRICS_HTTP_MAX_CONNECTIONS, 1, 1024,
+     "open connections to the endpoint; one more closes the oldest"},
+    {"metrics.max_connections_per_client", VG_CONF_SIZE, VG_CHECK_NONE,
+     VG_OFF(metrics_max_per_client), NULL, NULL, VG_METRICS_HTTP_MAX_PER_CLIENT, 1, 1024,
+     "open connections from one IP address; one more closes its oldest"},
+    {"metrics.request_timeout_ms", VG_CONF_SIZE, VG_CHECK_NONE,
+     VG_OFF(metrics_request_timeout_ms), NULL, NULL, VG_METRICS_HTTP_REQUEST_TIMEOUT_MS, 100,
+     600000, "a connection is closed this long after it was accepted"},
     {"rules.watch", VG_CONF_BOOL, VG_CHECK_NONE, VG_OFF(rules_watch), "false", NULL, 0, 0, 0,
      "reload the rules when files under rules.paths change (as SIGHUP does)"},
     {"rules.watch_quiet_ms", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(rules_watch_quiet_ms), NULL,
@@ -317,9 +328,13 @@ static bool vg_is_var_char(char ch)
 
 /* Replaces ${NAME} in a string scalar with the environment variable NAME;
  * "$${" stands for a literal "${". Messages name the variable but never
- * show the value or the surrounding text. Returns a new string, or NULL
- * after adding an error. */
-static char *vg_conf_expand(vg_conf_ctx_t *c, const char *path, const vg_ynode_t *node,
+ * show the value or the surrounding text. With hide, each value taken is
+ * registered with the log (vg_log_add_secret), which then never shows it:
+ * it may be a password, or, in a list of brokers, a host that librdkafka
+ * names in its messages. Values of a fixed set (log.level, delivery) are
+ * no secret, and would erase common words from the log. Returns a new
+ * string, or NULL after adding an error. */
+static char *vg_conf_expand(vg_conf_ctx_t *c, const char *path, const vg_ynode_t *node, bool hide,
                             bool *from_env)
 {
     const char *s = node->str;
@@ -371,7 +386,8 @@ static char *vg_conf_expand(vg_conf_ctx_t *c, const char *path, const vg_ynode_t
             vg_conf_error(c, node, "%s: environment variable '%s' is not set", path, name);
             goto fail;
         }
-        if (vg_buf_append(&out, value, strlen(value)) != 0)
+        if (vg_buf_append(&out, value, strlen(value)) != 0 ||
+            (hide && vg_log_add_secret(value) != 0))
             goto oom;
         *from_env = true;
         i = end + 1;
@@ -387,10 +403,10 @@ fail:
 
 /* The text of a scalar that stands for a string. Numbers are taken as
  * written (a group may be called 2024); booleans and null are refused as
- * the likely mistakes they are. Returns a new string or NULL after an
- * error. */
+ * the likely mistakes they are. hide: as in vg_conf_expand. Returns a new
+ * string or NULL after an error. */
 static char *vg_conf_text(vg_conf_ctx_t *c, const char *path, const vg_ynode_t *node,
-                          const char *expected, bool *from_env)
+                          const char *expected, bool hide, bool *from_env)
 {
     *from_env = false;
     if (node == NULL || node->kind != VG_YNODE_SCALAR || node->type == VG_YSCALAR_NULL ||
@@ -403,8 +419,8 @@ static char *vg_conf_text(vg_conf_ctx_t *c, const char *path, const vg_ynode_t *
         vg_conf_error(c, node, "%s: the value contains a NUL character", path);
         return NULL;
     }
-    char *text = node->type == VG_YSCALAR_STRING ? vg_conf_expand(c, path, node, from_env)
-                                                  : strdup(node->str);
+    char *text = node->type == VG_YSCALAR_STRING ? vg_conf_expand(c, path, node, hide, from_env)
+                                                 : strdup(node->str);
     if (text == NULL && node->type != VG_YSCALAR_STRING)
         vg_conf_oom(c);
     return text;
@@ -482,7 +498,7 @@ static bool vg_conf_check(vg_conf_ctx_t *c, const vg_conf_key_t *k, const char *
 static void vg_conf_string(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
 {
     bool from_env;
-    char *text = vg_conf_text(c, k->path, node, "a string", &from_env);
+    char *text = vg_conf_text(c, k->path, node, "a string", true, &from_env);
     if (text == NULL)
         return;
     if (!vg_conf_check(c, k, k->path, node, text, from_env)) {
@@ -512,7 +528,7 @@ static void vg_conf_strlist(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_y
         snprintf(path, sizeof(path), "%s[%zu]", k->path, i);
         bool from_env;
         const vg_ynode_t *item = node->items[i];
-        char *text = vg_conf_text(c, path, item, "a string", &from_env);
+        char *text = vg_conf_text(c, path, item, "a string", true, &from_env);
         if (text == NULL || !vg_conf_check(c, k, path, item, text, from_env)) {
             free(text);
             ok = false;
@@ -552,7 +568,7 @@ static void vg_conf_size(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynod
 static void vg_conf_delivery(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
 {
     bool from_env;
-    char *text = vg_conf_text(c, k->path, node, "a string", &from_env);
+    char *text = vg_conf_text(c, k->path, node, "a string", false, &from_env);
     if (text == NULL)
         return;
     const size_t n = sizeof(vg_delivery_names) / sizeof(vg_delivery_names[0]);
@@ -608,7 +624,13 @@ static void vg_conf_properties(vg_conf_ctx_t *c, const vg_conf_key_t *k, const v
             if (text == NULL)
                 vg_conf_oom(c);
         } else {
-            text = vg_conf_text(c, path, val, "a string", &from_env);
+            text = vg_conf_text(c, path, val, "a string", true, &from_env);
+            /* sasl.password: x written in the file is as secret. */
+            if (text != NULL && vg_log_secret_name(key->str) && vg_log_add_secret(text) != 0) {
+                vg_conf_oom(c);
+                free(text);
+                text = NULL;
+            }
         }
         if (text == NULL) {
             ok = false;
@@ -645,7 +667,7 @@ static void vg_conf_bool(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynod
 static void vg_conf_choice(vg_conf_ctx_t *c, const vg_conf_key_t *k, const vg_ynode_t *node)
 {
     bool from_env;
-    char *text = vg_conf_text(c, k->path, node, "a string", &from_env);
+    char *text = vg_conf_text(c, k->path, node, "a string", false, &from_env);
     if (text == NULL)
         return;
     size_t n = 0;

@@ -219,77 +219,222 @@ static bool secret_key(const char *k, size_t n)
     return false;
 }
 
-/* Length of a secret-naming word ("sasl.password", "api_token") ending in
- * '=' or ':' at s[i], including that sign and any blanks after it, or 0. */
-static size_t secret_assignment(const char *s, size_t n, size_t i)
+/* ---- secrets ----------------------------------------------------------- */
+
+bool vg_log_secret_name(const char *name)
 {
-    if (i > 0 && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '.' || s[i - 1] == '_' ||
-                  s[i - 1] == '-'))
+    return name && secret_key(name, strlen(name));
+}
+
+/* Texts registered with vg_log_add_secret; guarded by lock. */
+static char **secrets;
+static size_t *secret_lens;
+static size_t nsecrets, secrets_cap;
+
+int vg_log_add_secret(const char *text)
+{
+    size_t len = text ? strlen(text) : 0;
+    if (len < VG_LOG_SECRET_MIN)
         return 0;
+    int rc = 0;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nsecrets; i++)
+        if (secret_lens[i] == len && memcmp(secrets[i], text, len) == 0)
+            goto out;
+    if (nsecrets == secrets_cap) {
+        size_t cap = secrets_cap ? 2 * secrets_cap : 8;
+        char **s = realloc(secrets, cap * sizeof(*s));
+        if (s)
+            secrets = s;
+        size_t *l = s ? realloc(secret_lens, cap * sizeof(*l)) : NULL;
+        if (l)
+            secret_lens = l;
+        if (!s || !l) {
+            rc = -1;
+            goto out;
+        }
+        secrets_cap = cap;
+    }
+    if (!(secrets[nsecrets] = strdup(text))) {
+        rc = -1;
+        goto out;
+    }
+    secret_lens[nsecrets++] = len;
+out:
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+void vg_log_forget_secrets(void)
+{
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nsecrets; i++)
+        free(secrets[i]);
+    free(secrets);
+    free(secret_lens);
+    secrets = NULL;
+    secret_lens = NULL;
+    nsecrets = secrets_cap = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+/* Length of the longest registered secret at s[i], or 0. Caller holds
+ * lock. */
+static size_t secret_at(const char *s, size_t n, size_t i)
+{
+    size_t best = 0;
+    for (size_t k = 0; k < nsecrets; k++)
+        if (secret_lens[k] > best && secret_lens[k] <= n - i && s[i] == secrets[k][0] &&
+            memcmp(s + i, secrets[k], secret_lens[k]) == 0)
+            best = secret_lens[k];
+    return best;
+}
+
+static bool has_secret(const char *s, size_t n)
+{
+    for (size_t i = 0; nsecrets && i < n; i++)
+        if (secret_at(s, n, i))
+            return true;
+    return false;
+}
+
+/* The length of a secret that a text cut at n may have been cut in: the
+ * shortest tail of s[0..n) that begins a registered secret, or 0. */
+static size_t cut_secret_tail(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < nsecrets; k++)
+            if (secret_lens[k] > n - i && memcmp(s + i, secrets[k], n - i) == 0)
+                return n - i;
+    return 0;
+}
+
+/* A quote at s[i]: ", ' or one of them after a backslash (text that holds
+ * JSON); its length, or 0. */
+static size_t quote_at(const char *s, size_t n, size_t i)
+{
+    if (i < n && (s[i] == '"' || s[i] == '\''))
+        return 1;
+    if (i + 1 < n && s[i] == '\\' && (s[i + 1] == '"' || s[i + 1] == '\''))
+        return 2;
+    return 0;
+}
+
+static bool is_name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
+}
+
+/* A secret-naming word ("sasl.password", "api_token") at s[i] given a
+ * value: password=x, token: x, password="x", token:'x', "secret": "x"
+ * (a quoted name wants a quoted value). *keep is how much to write as it
+ * is (the name, its quotes, the sign, blanks, the value's opening quote),
+ * *value_end where the value ends (its closing quote is written again).
+ * False when no such assignment starts at s[i]. */
+static bool secret_assignment(const char *s, size_t n, size_t i, size_t *keep, size_t *value_end)
+{
+    if (i > 0 && is_name_char(s[i - 1]))
+        return false;
     size_t j = i;
-    while (j < n && (isalnum((unsigned char)s[j]) || s[j] == '.' || s[j] == '_' || s[j] == '-'))
+    while (j < n && is_name_char(s[j]))
         j++;
-    if (j == i || j >= n || (s[j] != '=' && s[j] != ':') || !secret_key(s + i, j - i))
-        return 0;
+    if (j == i || !secret_key(s + i, j - i))
+        return false;
+    /* A name in quotes: the same quote before and after it. */
+    size_t open = i >= 2 && s[i - 1] != '\\' ? quote_at(s, n, i - 2) : 0;
+    if (open != 2)
+        open = i >= 1 ? quote_at(s, n, i - 1) : 0;
+    bool quoted_name = open && j + open <= n && memcmp(s + j, s + i - open, open) == 0;
+    if (quoted_name)
+        j += open;
+    if (j >= n || (s[j] != '=' && s[j] != ':'))
+        return false;
     j++;
     while (j < n && s[j] == ' ')
         j++;
-    return j - i;
+    size_t q = quote_at(s, n, j);
+    if (q) {
+        size_t v = j + q;
+        while (v < n && !(quote_at(s, n, v) == q && memcmp(s + v, s + j, q) == 0))
+            v++;
+        *keep = j + q - i;
+        *value_end = v;
+        return true;
+    }
+    if (quoted_name)
+        return false;
+    size_t v = j;
+    while (v < n && s[v] != ' ' && s[v] != ',' && s[v] != ';' && s[v] != '"' && s[v] != '\'' &&
+           s[v] != '\n')
+        v++;
+    *keep = j - i;
+    *value_end = v;
+    return true;
 }
 
-/* Writes s[0..n) escaped, as the inside of a quoted string: JSON's rules,
- * which logfmt readers also understand. Ill-formed UTF-8 becomes \ufffd;
- * the value after "password=" and the like becomes [redacted]. */
-static void put_escaped(out_t *o, const char *s, size_t n)
+/* Writes the character at s[i] escaped, as in the inside of a quoted
+ * string: JSON's rules, which logfmt readers also understand; ill-formed
+ * UTF-8 becomes \ufffd. Returns the bytes taken, 0 when the line is full. */
+static size_t put_escaped_char(out_t *o, const char *s, size_t n, size_t i)
 {
     char esc[8];
+    unsigned char c = (unsigned char)s[i];
+    size_t take = 1;
+    const char *text = NULL;
+    size_t tlen = 0;
+    if (c == '"' || c == '\\') {
+        esc[0] = '\\';
+        esc[1] = (char)c;
+        text = esc, tlen = 2;
+    } else if (c == '\n') {
+        text = "\\n", tlen = 2;
+    } else if (c == '\r') {
+        text = "\\r", tlen = 2;
+    } else if (c == '\t') {
+        text = "\\t", tlen = 2;
+    } else if (c < 0x20 || c == 0x7f) {
+        snprintf(esc, sizeof(esc), "\\u%04x", c);
+        text = esc, tlen = 6;
+    } else if (c >= 0x80) {
+        size_t l;
+        vg_utf8_decode(s + i, n - i, &l);
+        if (l == 1)
+            text = "\\ufffd", tlen = 6;
+        else
+            take = l, text = s + i, tlen = l;
+    } else {
+        text = s + i, tlen = 1;
+    }
+    if (tlen + 3 > room(o)) {
+        o->cut = true;
+        return 0;
+    }
+    put(o, text, tlen);
+    return take;
+}
+
+/* Writes s[0..n) escaped (put_escaped_char). A registered secret, and the
+ * value after "password=" and the like, become [redacted]. Caller holds
+ * lock. */
+static void put_escaped(out_t *o, const char *s, size_t n)
+{
     for (size_t i = 0; i < n && !o->cut;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t take = 1;
-        const char *text = NULL;
-        size_t tlen = 0;
-        size_t sa = isalpha(c) ? secret_assignment(s, n, i) : 0;
-        if (sa) {
-            put(o, s + i, sa);
-            i += sa;
-            size_t j = i;
-            while (j < n && s[j] != ' ' && s[j] != ',' && s[j] != ';' && s[j] != '"' &&
-                   s[j] != '\'' && s[j] != '\n')
-                j++;
-            if (j > i)
+        size_t len = secret_at(s, n, i), keep, value_end;
+        if (len) {
+            puts_(o, "[redacted]");
+            i += len;
+        } else if (isalpha((unsigned char)s[i]) && secret_assignment(s, n, i, &keep, &value_end)) {
+            for (size_t end = i + keep, t = 1; i < end && t;)
+                i += t = put_escaped_char(o, s, n, i);
+            if (value_end > i)
                 puts_(o, "[redacted]");
-            i = j;
-            continue;
-        }
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            text = esc, tlen = 2;
-        } else if (c == '\n') {
-            text = "\\n", tlen = 2;
-        } else if (c == '\r') {
-            text = "\\r", tlen = 2;
-        } else if (c == '\t') {
-            text = "\\t", tlen = 2;
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            text = esc, tlen = 6;
-        } else if (c >= 0x80) {
-            size_t l;
-            vg_utf8_decode(s + i, n - i, &l);
-            if (l == 1)
-                text = "\\ufffd", tlen = 6;
-            else
-                take = l, text = s + i, tlen = l;
+            i = value_end;
         } else {
-            text = s + i, tlen = 1;
+            size_t t = put_escaped_char(o, s, n, i);
+            if (!t)
+                break;
+            i += t;
         }
-        if (tlen + 3 > room(o)) {
-            o->cut = true;
-            break;
-        }
-        put(o, text, tlen);
-        i += take;
     }
     if (o->cut)
         put_closing(o, "...");
@@ -306,10 +451,11 @@ static bool needs_quotes(const char *s, size_t n)
             return true;
     }
     /* A secret inside must be redacted, which the escaper does. */
+    size_t keep, value_end;
     for (size_t i = 0; i < n; i++)
-        if (isalpha((unsigned char)s[i]) && secret_assignment(s, n, i))
+        if (isalpha((unsigned char)s[i]) && secret_assignment(s, n, i, &keep, &value_end))
             return true;
-    return false;
+    return has_secret(s, n);
 }
 
 static void put_string_value(out_t *o, const char *s, size_t n, bool json)
@@ -348,7 +494,11 @@ static void put_field(out_t *o, const field_t *f, bool json)
     if (o->cut)
         return;
     put(o, json ? "," : " ", 1);
-    put_key(o, f->key, f->key_len, json);
+    /* Only a vg_log() text can make a key of a secret. */
+    if (has_secret(f->key, f->key_len))
+        put_key(o, "redacted", 8, json);
+    else
+        put_key(o, f->key, f->key_len, json);
     if (secret_key(f->key, f->key_len)) {
         put_string_value(o, "[redacted]", 10, json);
         return;
@@ -358,7 +508,10 @@ static void put_field(out_t *o, const field_t *f, bool json)
         put_string_value(o, f->s ? f->s : "", f->s ? f->s_len : 0, json);
         return;
     case F_NUMTEXT:
-        put(o, f->s, f->s_len);
+        if (has_secret(f->s, f->s_len))
+            put_string_value(o, f->s, f->s_len, json);
+        else
+            put(o, f->s, f->s_len);
         return;
     case VG_LOG_F_INT:
         snprintf(num, sizeof(num), "%lld", f->i);
@@ -687,8 +840,18 @@ void vg_log(vg_log_level_t level, const char *fmt, ...)
     char text[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    int full = vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&lock);
+    /* A secret the cut went through would show its first part. */
+    if (full >= (int)sizeof(text)) {
+        size_t len = strlen(text);
+        size_t tail = cut_secret_tail(text, len);
+        size_t at = len - tail < sizeof(text) - 11 ? len - tail : sizeof(text) - 11;
+        if (tail)
+            memcpy(text + at, "[redacted]", 11);
+    }
+    pthread_mutex_unlock(&lock);
     const char *msg;
     size_t msg_len;
     field_t fs[MAX_FIELDS];

@@ -40,6 +40,9 @@ typedef struct vg_config {
     size_t state_events;       /* state.checkpoint_events, default 10000 */
     size_t state_max_bytes;    /* state.checkpoint_max_bytes, default 16 MiB */
     char *metrics_listen;      /* metrics.listen, default "127.0.0.1:9464" */
+    size_t metrics_max_connections; /* metrics.max_connections, default 32 */
+    size_t metrics_max_per_client;  /* metrics.max_connections_per_client, default 8 */
+    size_t metrics_request_timeout_ms; /* metrics.request_timeout_ms, default 10000 */
     int log_format;            /* log.format: vg_log_format_t (vigil/log.h), default logfmt */
     int log_level;             /* log.level: vg_log_level_t (vigil/log.h), default info */
     bool rules_watch;          /* rules.watch: reload when rule files change, default false */
@@ -55,7 +58,10 @@ vg_config_t *vg_config_new(void);
  * empty file gives the defaults. ${VAR} in a string value is replaced
  * from the environment ("$${" is a literal "${"); an unset variable is an
  * error. Messages never show kafka.properties values or text that came
- * from the environment. diags may be NULL (errors are then dropped). */
+ * from the environment; and each value taken from the environment for a
+ * free-text key, and each kafka.properties value named like a secret, is
+ * registered with vg_log_add_secret(), so that no log line shows it
+ * either. diags may be NULL (errors are then dropped). */
 vg_config_t *vg_config_load(const char *path, vg_diags_t *diags);
 
 /* Like vg_config_load, from a buffer; name (may be NULL) is used in

@@ -11,8 +11,10 @@
  * Values are escaped for the format: quotes, backslashes and control
  * characters become escapes, ill-formed UTF-8 becomes \ufffd. A field
  * whose key names a secret (password, secret, token, credential) is
- * written as "[redacted]", and so is the text after "password=" and the
- * like inside a value.
+ * written as "[redacted]", and so is the value after "password=" and the
+ * like inside a text, quoted or not (password="x", token: 'x',
+ * "secret": "x"), and any text registered with vg_log_add_secret(),
+ * wherever it appears in a line.
  *
  * Warnings and errors are rate-limited per message key: at most `burst`
  * lines per key in a window; the rest are counted, and when the window
@@ -108,6 +110,24 @@ void vg_log_fields(vg_log_level_t level, const char *msg, const vg_log_field_t *
  * a typo must not silently mean 0. */
 unsigned long long vg_env_number(const char *name, unsigned long long min,
                                  unsigned long long max, unsigned long long def);
+
+/* Registered secrets shorter than this are not searched for: they would
+ * erase common words and numbers from every line. */
+#define VG_LOG_SECRET_MIN 4
+
+/* From now on every occurrence of text (a copy is kept) in a line, in its
+ * message, keys or values, is written as [redacted], also when the line
+ * is cut inside it. The configuration loader registers every value it
+ * takes from the environment and every value of a kafka.properties entry
+ * named like a secret. Returns 0, or -1 when out of memory. */
+int vg_log_add_secret(const char *text);
+
+/* Forgets every registered secret (for tests; the daemon keeps them). */
+void vg_log_forget_secrets(void);
+
+/* True when a field or property name names a secret (password, passwd,
+ * secret, token, credential; any case). */
+bool vg_log_secret_name(const char *name);
 
 /* Writes the summary of every key whose window has passed with lines
  * held back. Call it now and then (the daemon does, from its main loop);
