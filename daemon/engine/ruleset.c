@@ -136,26 +136,18 @@ static void free_cond(vg_cond_t *cd)
     free(cd);
 }
 
-static void free_path(vg_path_t *p)
-{
-    free(p->text);
-    for (size_t i = 0; i < p->nparts; i++)
-        free(p->parts[i]);
-    free(p->parts);
-}
-
 static void free_rule_state(vg_rule_state_t *st)
 {
     if (!st)
         return;
-    free_path(&st->field);
+    vg_path_free(&st->field);
     for (size_t i = 0; i < st->ngroup; i++)
-        free_path(&st->group[i]);
+        vg_path_free(&st->group[i]);
     free(st->group);
     for (size_t i = 0; i < st->nout_group; i++)
-        free_path(&st->out_group[i]);
+        vg_path_free(&st->out_group[i]);
     free(st->out_group);
-    free_path(&st->time_field);
+    vg_path_free(&st->time_field);
     free(st->summary);
     free(st);
 }
