@@ -267,7 +267,7 @@ def run_all(vigil, cases, tmp, verbose):
         for c in plain:
             results[c["id"]] = verdict(c, by_rule.get("kw-" + c["id"], []))
         return results
-    print(f"keywords: vigil refused the combined rule file (exit "
+    print(f"keywords: vigil refused or failed on the combined rule file (exit "
           f"{p.returncode}: {first_line(p.stderr)}); running each case alone",
           file=sys.stderr)
     for c in plain:
