@@ -286,24 +286,30 @@ def parse_only(spec):
             raise SystemExit(f"--only: bad rule number '{part}'")
         lo = int(m.group(1))
         hi = int(m.group(2) or lo)
+        if not 1 <= lo <= hi <= 16:
+            raise SystemExit(f"--only: DESIGN rules are 1-16, not '{part}'")
         nums.update(range(lo, hi + 1))
     return nums
 
 
 def shown(s):
     """A string quoted for a report: readable letters of every script, but
-    white space other than a plain space, format characters and lone
-    combining marks written as escapes, so that they can be seen."""
+    white space other than a plain space, format characters and combining
+    marks after ASCII or a non-letter written as escapes, to be seen."""
     out = []
+    prev = None
     for ch in s:
         cat = unicodedata.category(ch)
         if ch == '"' or ch == "\\":
             out.append("\\" + ch)
-        elif ch != " " and (cat[0] in "CZ" or cat == "Mn" and not out):
+        elif ch != " " and (cat[0] in "CZ" or cat[0] == "M" and (
+                prev is None or prev < "\x80" or
+                unicodedata.category(prev)[0] not in "LM")):
             out.append(f"\\u{ord(ch):04X}" if ord(ch) < 0x10000
                        else f"\\U{ord(ch):08X}")
         else:
             out.append(ch)
+        prev = ch
     return '"' + "".join(out) + '"'
 
 
