@@ -283,11 +283,14 @@ def parse_only(spec):
         part = part.strip()
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
         if not m:
-            raise SystemExit(f"--only: bad rule number '{part}'")
+            print(f"--only: bad rule number '{part}'", file=sys.stderr)
+            sys.exit(2)
         lo = int(m.group(1))
         hi = int(m.group(2) or lo)
         if not 1 <= lo <= hi <= 16:
-            raise SystemExit(f"--only: DESIGN rules are 1-16, not '{part}'")
+            print(f"--only: DESIGN rules are 1-16, not '{part}'",
+                  file=sys.stderr)
+            sys.exit(2)
         nums.update(range(lo, hi + 1))
     return nums
 
