@@ -371,11 +371,11 @@ static void test_term_mistakes(void **state)
     expect_error("rules:\n  - id: r\n    match: {text: {any: []}}\n", 3, 25,
                  "a text condition needs at least one term");
     expect_error("rules:\n  - id: r\n    match: {text: {any: [x], all: [y]}}\n", 3, 19,
-                 "a text condition needs exactly one of 'any' or 'all'");
+                 "a text condition needs exactly one of 'any', 'all' or 'near'");
     expect_error("rules:\n  - id: r\n    match: {text: {any: [x], fields: []}}\n", 3, 38,
                  "'fields' must be a non-empty list of field paths");
     expect_error("rules:\n  - id: r\n    match: {text: {any: [{a: 1}]}}\n", 3, 26,
-                 "list items must be strings or numbers, got a map");
+                 "list items must be strings, numbers or entities");
 }
 
 static void test_huge_term(void **state)

@@ -13,6 +13,7 @@
  * output is always well-formed and within its 3*n+1 bound. */
 #include "vigil/utf8.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "utf8_int.h"
@@ -420,4 +421,100 @@ size_t vg_utf8_fold(const char *s, size_t n, bool collapse_space, char *out, uin
     if (map)
         map[c.o] = (uint32_t)n;
     return c.o;
+}
+
+/* ---- gap collapsing (rule 2) ---- */
+
+/* 1: ASCII white space, 2: '-', 3: may start a non-ASCII white space. */
+static const unsigned char GAP_BYTE[256] = {
+    ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1, [' '] = 1,
+    ['-'] = 2,  [0xC2] = 3, [0xE1] = 3, [0xE2] = 3,
+};
+
+/* The byte length of the white space or dash at s[i], or 0. After NFKC,
+ * the white space left outside ASCII is U+0085, U+1680, U+2028, U+2029. */
+static inline size_t gap_char(const char *s, size_t len, size_t i)
+{
+    const unsigned char *u = (const unsigned char *)s + i;
+    switch (GAP_BYTE[u[0]]) {
+    case 0: return 0;
+    case 1:
+    case 2: return 1;
+    default: break;
+    }
+    size_t left = len - i;
+    if (u[0] == 0xC2)
+        return left >= 2 && u[1] == 0x85 ? 2 : 0;
+    if (left < 3)
+        return 0;
+    if (u[0] == 0xE1)
+        return u[1] == 0x9A && u[2] == 0x80 ? 3 : 0;
+    return u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9) ? 3 : 0;
+}
+
+static bool push_dash(uint32_t **dashes, size_t *nd, size_t *dcap, size_t pos)
+{
+    if (*nd == *dcap) {
+        size_t ncap = *dcap ? *dcap * 2 : 16;
+        uint32_t *g = realloc(*dashes, ncap * sizeof(uint32_t));
+        if (!g)
+            return false;
+        *dashes = g;
+        *dcap = ncap;
+    }
+    (*dashes)[(*nd)++] = (uint32_t)pos;
+    return true;
+}
+
+/* A run of two or more dashes: each dash kept, the white space between
+ * them one ' '. */
+static size_t keep_dashes(const char *s, size_t len, size_t from, size_t to, char *out, size_t o,
+                          uint32_t *map)
+{
+    for (size_t j = from; j < to;) {
+        if (map)
+            map[o] = (uint32_t)j;
+        if (s[j] == '-') {
+            out[o++] = '-';
+            j++;
+            continue;
+        }
+        out[o++] = ' ';
+        while (j < to && s[j] != '-')
+            j += gap_char(s, len, j);
+    }
+    return o;
+}
+
+size_t vg_gap_collapse(const char *s, size_t len, char *out, uint32_t *map, uint32_t **dashes,
+                       size_t *ndashes, size_t *dcap)
+{
+    size_t o = 0, i = 0;
+    *ndashes = 0;
+    while (i < len) {
+        size_t wl = gap_char(s, len, i);
+        if (!wl) {
+            if (map)
+                map[o] = (uint32_t)i;
+            out[o++] = s[i++];
+            continue;
+        }
+        size_t start = i, nd = 0;
+        while (i < len && (wl = gap_char(s, len, i))) {
+            nd += s[i] == '-';
+            i += wl;
+        }
+        if (nd > 1) {
+            o = keep_dashes(s, len, start, i, out, o, map);
+            continue;
+        }
+        if (nd == 1 && !push_dash(dashes, ndashes, dcap, o))
+            return SIZE_MAX;
+        if (map)
+            map[o] = (uint32_t)start;
+        out[o++] = ' ';
+    }
+    if (map)
+        map[o] = (uint32_t)len;
+    return o;
 }
