@@ -486,35 +486,92 @@ static size_t keep_dashes(const char *s, size_t len, size_t from, size_t to, cha
     return o;
 }
 
-size_t vg_gap_collapse(const char *s, size_t len, char *out, uint32_t *map, uint32_t **dashes,
-                       size_t *ndashes, size_t *dcap)
+/* The bytes of the 16 at s that the copy must stop at: white space other
+ * than a ' ' before an ordinary byte, dashes, non-ASCII bytes (bit k for
+ * s[k]). A ' ' that ends the block stops it too: the next may follow. */
+static inline unsigned special_mask(const char *s)
+{
+#if defined(__SSE2__)
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+    __m128i ctl = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8(0x0E)));
+    __m128i other = _mm_or_si128(ctl, _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+    other = _mm_or_si128(other, _mm_cmplt_epi8(v, _mm_setzero_si128())); /* >= 0x80 */
+    unsigned o = (unsigned)_mm_movemask_epi8(other);
+    unsigned sp = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+    return o | (sp & (((o | sp) >> 1) | 0x8000u));
+#else
+    (void)s;
+    return 1;
+#endif
+}
+
+/* One run of white space and dashes starting at s[i]: written to out at
+ * o; returns the new o and moves *i past the run; SIZE_MAX when dashes
+ * cannot grow. */
+static size_t collapse_run(const char *s, size_t len, size_t *i, char *out, size_t o,
+                           uint32_t *map, uint32_t **dashes, size_t *ndashes, size_t *dcap)
+{
+    size_t start = *i, nd = 0, wl;
+    while (*i < len && (wl = gap_char(s, len, *i))) {
+        nd += s[*i] == '-';
+        *i += wl;
+    }
+    if (nd > 1)
+        return keep_dashes(s, len, start, *i, out, o, map);
+    if (nd == 1 && !push_dash(dashes, ndashes, dcap, o))
+        return SIZE_MAX;
+    if (map)
+        map[o] = (uint32_t)start;
+    out[o] = ' ';
+    return o + 1;
+}
+
+static inline size_t collapse(const char *s, size_t len, char *out, uint32_t *map,
+                              uint32_t **dashes, size_t *ndashes, size_t *dcap)
 {
     size_t o = 0, i = 0;
     *ndashes = 0;
     while (i < len) {
-        size_t wl = gap_char(s, len, i);
-        if (!wl) {
+#if defined(__SSE2__)
+        if (i + 16 <= len) {
+            /* Copy 16 bytes (o <= i, so they fit), keep those before the
+             * first special one. */
+            unsigned m = special_mask(s + i);
+            _mm_storeu_si128((__m128i *)(out + o), _mm_loadu_si128((const __m128i *)(s + i)));
+            size_t k = m ? (size_t)__builtin_ctz(m) : 16;
+            if (map)
+                for (size_t j = 0; j < k; j++)
+                    map[o + j] = (uint32_t)(i + j);
+            o += k;
+            i += k;
+            if (k == 16)
+                continue;
+        }
+#endif
+        unsigned char b = (unsigned char)s[i];
+        /* Not white space or a dash, or a lone ' ': as it is. */
+        if (!gap_char(s, len, i) ||
+            (b == ' ' && (i + 1 == len || !GAP_BYTE[(unsigned char)s[i + 1]]))) {
             if (map)
                 map[o] = (uint32_t)i;
             out[o++] = s[i++];
             continue;
         }
-        size_t start = i, nd = 0;
-        while (i < len && (wl = gap_char(s, len, i))) {
-            nd += s[i] == '-';
-            i += wl;
-        }
-        if (nd > 1) {
-            o = keep_dashes(s, len, start, i, out, o, map);
-            continue;
-        }
-        if (nd == 1 && !push_dash(dashes, ndashes, dcap, o))
+        o = collapse_run(s, len, &i, out, o, map, dashes, ndashes, dcap);
+        if (o == SIZE_MAX)
             return SIZE_MAX;
-        if (map)
-            map[o] = (uint32_t)start;
-        out[o++] = ' ';
     }
     if (map)
         map[o] = (uint32_t)len;
     return o;
+}
+
+size_t vg_gap_collapse(const char *s, size_t len, char *out, uint32_t *map, uint32_t **dashes,
+                       size_t *ndashes, size_t *dcap)
+{
+    /* Two copies of the loop: the one without a map is the hot one. */
+    if (map)
+        return collapse(s, len, out, map, dashes, ndashes, dcap);
+    return collapse(s, len, out, NULL, dashes, ndashes, dcap);
 }
