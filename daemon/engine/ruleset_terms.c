@@ -111,8 +111,7 @@ bool vg_rc_regex_flags_ok(compiler_t *c, const char *file, unsigned line, unsign
  * case-folded: it matches (or fails) whatever the case of the text. */
 static void warn_case_regex(compiler_t *c, const item_t *it, const char *pat, size_t len)
 {
-    static const char *const hints[] = {"A-Z", "a-z", "\\p{Lu}", "\\p{Ll}", "\\p{Lt}",
-                                        "[:upper:]", "[:lower:]", "\\p{Upper}", "\\p{Lower}"};
+    static const char *const hints[] = {"A-Z", "\\p{Lu}", "\\p{Lt}", "[:upper:]", "\\p{Upper}"};
     for (size_t k = 0; k < N(hints); k++) {
         size_t hl = strlen(hints[k]);
         for (size_t i = 0; i + hl <= len; i++)
@@ -379,9 +378,8 @@ static bool folded_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_strbuf
     if (folded && nothing) {
         /* Only invisible characters: a term that no text can contain. */
         vg_diags_add(c->diags, VG_DIAG_WARNING, it->file, it->line, it->col,
-                     "the term '%.*s' is only invisible characters (rule 9 drops them): it "
-                     "never matches",
-                     (int)it->len, it->text);
+                     "this term is only invisible characters (soft hyphens, zero-width "
+                     "spaces, which matching drops): it never matches");
         free(folded);
         free(dashes);
         t->kind = VG_TERM_NEVER;
