@@ -1181,6 +1181,120 @@ static void test_evidence_only_from_true_keyword_conditions(void **state)
     assert_int_equal(json_object_array_length(m), 0);
 }
 
+/* ==== rules 7-16: normalisation, scripts, case, except, near, entities ==== */
+
+static void test_normalisation_of_text_and_terms(void **state)
+{
+    (void)state;
+    assert_text("SMIC", "\xef\xbc\xb3\xef\xbc\xad\xef\xbc\xa9\xef\xbc\xa3 listed", true); /* ＳＭＩＣ */
+    assert_text("finance", "\xef\xac\x81nance", true);                      /* ﬁ ligature */
+    assert_text("sanctions", "sanc\xc2\xadtions", true);                    /* soft hyphen */
+    assert_text("China's", "China\xe2\x80\x99s curbs", true);               /* ’ */
+    assert_text("Petroleos", "Petro\xcc\x81leos", true);                    /* o + U+0301 */
+    assert_text("istanbul", "\xc4\xb0STANBUL", true);                       /* İ */
+    assert_text("\xd0\xb5\xd0\xb6", "\xd1\x91\xd0\xb6", true);              /* её: ё ≡ е */
+    assert_text("rare earth", "rare \xe2\x80\x93 earth", true);             /* en dash gap */
+    assert_text("rare earth", "rare--earth", false);
+    /* marks of other scripts are kept, and belong to their word */
+    assert_text("\xe0\xa4\xb0\xe0\xa5\x82\xe0\xa4\xb8", "\xe0\xa4\xb0\xe0\xa5\x82\xe0\xa4\xb8\xe0\xa5\x80", false);
+}
+
+static void test_scripts_without_spaces_and_hangul(void **state)
+{
+    (void)state;
+    assert_text("美光", "美光科技未通过网络安全审查", true);
+    assert_text("SMIC", "美国将SMIC列入实体清单", true);
+    assert_text("2023", "2023年", true);
+    assert_text("輸出規制", "政府は輸出規制を強化", true);
+    assert_text("マイクロ", "マイクロンに", true);
+    assert_text("삼성전자", "삼성전자가 발표", true);
+    assert_text("전자", "삼성전자", false);
+    assert_text("SMIC", "SMICs", false);
+}
+
+static void test_case_sensitive_condition(void **state)
+{
+    (void)state;
+    const char *cs = "{text: {any: [US], case: sensitive}}";
+    assert_cond(cs, title_event("US curbs"), true);
+    assert_cond(cs, title_event("tell us"), false);
+    assert_cond("{text: {any: [US]}}", title_event("tell us"), true);
+    /* rule 8 still applies, and except terms are case-sensitive too */
+    assert_cond("{text: {any: [Petroleos], case: sensitive}}", title_event("Petróleos"), true);
+    assert_cond("{text: {any: [US], except: [US Steel], case: sensitive}}",
+                title_event("US Steel rose"), false);
+    assert_cond("{text: {any: [US], except: [US Steel], case: sensitive}}",
+                title_event("US steel rose"), true);
+    assert_cond("{text: {any: ['/US/'], case: sensitive}}", title_event("us"), false);
+}
+
+static void test_except_discards_matches_inside_exceptions(void **state)
+{
+    (void)state;
+    const char *c = "{text: {any: [chip*], except: ['blue chip*', 'potato chip*']}}";
+    assert_cond(c, title_event("blue chips rallied"), false);
+    assert_cond(c, title_event("blue chips rallied as chip stocks fell"), true);
+    assert_cond(c, title_event("potato chips and blue chips"), false);
+    /* in another field value the exception does not reach */
+    assert_cond("{text: {any: [chip*], except: ['blue chip*']}}",
+                "{\"title\":\"blue chips\",\"body\":\"chips\"}", true);
+    assert_cond("{text: {all: [chip*, fell], except: ['blue chip*']}}",
+                title_event("blue chips fell"), false);
+}
+
+static void test_near_counts_words_between(void **state)
+{
+    (void)state;
+    const char *lists = "lists:\n  makers: [SMIC, 美光]\n  terms: [entity list, 审查]\n";
+    const char *c8 = "{text: {near: [$makers, $terms], within: 8}}";
+    const char *c7 = "{text: {near: [$makers, $terms], within: 7}}";
+    const char *t = title_event("SMIC was added on Friday to the U.S. entity list");
+    assert_cond_with(lists, c8, t, true);
+    assert_cond_with(lists, c7, t, false);
+    /* each Han character is a word: 科技未通过网络安全 are nine */
+    assert_cond_with(lists, "{text: {near: [$makers, $terms], within: 9}}",
+                     title_event("美光科技未通过网络安全审查"), true);
+    assert_cond_with(lists, c8, title_event("美光科技未通过网络安全审查"), false);
+    /* unordered by default; ordered: true wants the first list first */
+    assert_cond_with(lists, c8, title_event("entity list adds SMIC"), true);
+    assert_cond_with(lists, "{text: {near: [$makers, $terms], within: 8, ordered: true}}",
+                     title_event("entity list adds SMIC"), false);
+    /* one field value: not across title and body */
+    assert_cond_with(lists, c8, "{\"title\":\"SMIC\",\"body\":\"entity list\"}", false);
+    assert_cond_with(lists, "{text: {near: [$makers, $terms], within: 0, except: [SMIC says]}}",
+                     title_event("SMIC says entity list; SMIC entity list"), true);
+}
+
+static void test_entities(void **state)
+{
+    (void)state;
+    const char *lists = "lists:\n"
+                        "  makers:\n"
+                        "    - {name: Micron, aliases: [美光, マイクロン]}\n"
+                        "    - SMIC\n";
+    /* under all, an entity is one item satisfied by any of its terms */
+    assert_cond_with(lists, "{text: {all: [$makers]}}", title_event("美光 and SMIC"), true);
+    assert_cond_with(lists, "{text: {all: [$makers]}}", title_event("美光 and マイクロン"), false);
+    /* in a field's in: only the name */
+    assert_cond_with(lists, "{field: company, in: $makers}", "{\"company\":\"micron\"}", true);
+    assert_cond_with(lists, "{field: company, in: $makers}", "{\"company\":\"美光\"}", false);
+    json_object *m = evidence(fmt("%srules:\n  - id: r\n    match: {text: {any: $makers}}\n", lists),
+                              "{\"title\":\"美光科技 and SMIC\"}");
+    assert_evidence(m, "title", "美光", "makers", 0, 6);
+    assert_string_equal(str_member(find_match(m, "title", "美光"), "entity"), "Micron");
+    assert_null(json_object_object_get(find_match(m, "title", "SMIC"), "entity"));
+}
+
+static void test_evidence_offsets_in_original_bytes(void **state)
+{
+    (void)state;
+    /* full-width letters, a soft hyphen and a decomposed accent before it */
+    json_object *m = evidence("rules:\n  - id: r\n    match: {text: {any: [sanctions, petroleos]}}\n",
+                              "{\"title\":\"\xef\xbc\xa1 Petro\xcc\x81leos sanc\xc2\xadtions\"}");
+    assert_evidence(m, "title", "petroleos", NULL, 4, 11);
+    assert_evidence(m, "title", "sanctions", NULL, 16, 11);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_teardown(f, cleanup)
@@ -1236,6 +1350,13 @@ int main(void)
         T(test_evidence_in_long_text),
         T(test_evidence_excludes_not_and_unsearched_fields),
         T(test_evidence_only_from_true_keyword_conditions),
+        T(test_normalisation_of_text_and_terms),
+        T(test_scripts_without_spaces_and_hangul),
+        T(test_case_sensitive_condition),
+        T(test_except_discards_matches_inside_exceptions),
+        T(test_near_counts_words_between),
+        T(test_entities),
+        T(test_evidence_offsets_in_original_bytes),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -163,7 +163,7 @@ static bool append_entity(compiler_t *c, list_def_t *l, const vg_ynode_t *n)
     vg_rc_check_keys(c, l->def.file, n, keys, N(keys), "an entity");
     if (!is_str(name) || name->len == 0) {
         ERR(c, l->def.file, name, "an entity's name must be a non-empty string, got %s",
-            vg_ynode_describe(name));
+            is_str(name) ? "an empty one" : vg_ynode_describe(name));
         return false;
     }
     if (al && al->kind != VG_YNODE_SEQ) {
