@@ -148,6 +148,21 @@ static bool splice_list(compiler_t *c, list_def_t *l, const vg_ynode_t *n)
     return true;
 }
 
+/* The item of scalar node t written in list l. */
+static item_t node_item(const list_def_t *l, const vg_ynode_t *t, uint32_t group)
+{
+    return (item_t){.text = t->str,
+                    .len = t->len,
+                    .group = group,
+                    .type = t->type,
+                    .num = t->num,
+                    .quoted = t->quoted,
+                    .file = l->def.file,
+                    .line = t->line,
+                    .col = t->col,
+                    .list = l->def.name};
+}
+
 /* An entity item (rule 16): {name: NAME, aliases: [TERM…]}. Its name and
  * aliases are items of one group, each carrying the name. */
 static bool append_entity(compiler_t *c, list_def_t *l, const vg_ynode_t *n)
@@ -184,18 +199,9 @@ static bool append_entity(compiler_t *c, list_def_t *l, const vg_ynode_t *n)
             ok = false;
             continue;
         }
-        item_t it = {.text = t->str,
-                     .len = t->len,
-                     .entity = kept,
-                     .alias = i > 0,
-                     .group = group,
-                     .type = t->type,
-                     .num = t->num,
-                     .quoted = t->quoted,
-                     .file = l->def.file,
-                     .line = t->line,
-                     .col = t->col,
-                     .list = l->def.name};
+        item_t it = node_item(l, t, group);
+        it.entity = kept;
+        it.alias = i > 0;
         ok = add_item(c, l, &it) && ok;
     }
     return ok;
@@ -213,16 +219,7 @@ static bool append_scalar_item(compiler_t *c, list_def_t *l, const vg_ynode_t *n
     }
     if (n->type == VG_YSCALAR_STRING && n->str[0] == '$' && n->str[1] != '$')
         return splice_list(c, l, n);
-    item_t it = {.text = n->str,
-                 .len = n->len,
-                 .group = c->next_group++,
-                 .type = n->type,
-                 .num = n->num,
-                 .quoted = n->quoted,
-                 .file = l->def.file,
-                 .line = n->line,
-                 .col = n->col,
-                 .list = l->def.name};
+    item_t it = node_item(l, n, c->next_group++);
     if (n->type == VG_YSCALAR_STRING && n->str[0] == '$') {
         it.text++; /* "$$x" is the literal "$x" */
         it.len--;
