@@ -371,11 +371,11 @@ static void test_term_mistakes(void **state)
     expect_error("rules:\n  - id: r\n    match: {text: {any: []}}\n", 3, 25,
                  "a text condition needs at least one term");
     expect_error("rules:\n  - id: r\n    match: {text: {any: [x], all: [y]}}\n", 3, 19,
-                 "a text condition needs exactly one of 'any' or 'all'");
+                 "a text condition needs exactly one of 'any', 'all' or 'near'");
     expect_error("rules:\n  - id: r\n    match: {text: {any: [x], fields: []}}\n", 3, 38,
                  "'fields' must be a non-empty list of field paths");
     expect_error("rules:\n  - id: r\n    match: {text: {any: [{a: 1}]}}\n", 3, 26,
-                 "list items must be strings or numbers, got a map");
+                 "list items must be strings, numbers or entities");
 }
 
 static void test_huge_term(void **state)
@@ -924,6 +924,135 @@ static void test_rule_test_integers_keep_their_digits(void **state)
     assert_string_equal(text, "{\"id\":123456789012345678}");
 }
 
+/* ==== keyword rules 5, 13-16: what a text condition may say ============== */
+
+static void test_text_condition_forms(void **state)
+{
+    (void)state;
+    expect_error("rules:\n  - id: r\n    match: {text: {any: [a], near: [[a], [b]], within: 3}}\n",
+                 3, 19, "exactly one of 'any', 'all' or 'near'");
+    expect_error("rules:\n  - id: r\n    match: {text: {any: [a], within: 3}}\n", 3, 38,
+                 "'within' works only with 'near'");
+    expect_error("rules:\n  - id: r\n    match: {text: {all: [a], ordered: true}}\n", 3, 39,
+                 "'ordered' works only with 'near'");
+    expect_error("rules:\n  - id: r\n    match: {text: {near: [[a], [b]]}}\n", 3, 26,
+                 "'near' needs 'within: N'");
+    expect_error("rules:\n  - id: r\n    match: {text: {near: [[a], [b]], within: 101}}\n", 3,
+                 46, "'within' takes a whole number of words from 0 to 100");
+    expect_error("rules:\n  - id: r\n    match: {text: {near: [[a]], within: 1}}\n", 3, 26,
+                 "'near' takes two lists of terms");
+    expect_error("rules:\n  - id: r\n    match: {text: {any: [a], case: upper}}\n", 3, 36,
+                 "'case' takes sensitive or insensitive");
+    vg_ruleset_t *rs = load_ok("rules:\n  - id: r\n    match: {text: {near: [[a, b], [c]], "
+                               "within: 0, ordered: true, except: [a c], case: sensitive}}\n");
+    assert_int_equal(vg_ruleset_term_count(rs), 4);
+}
+
+static void test_inline_regex_options_refused(void **state)
+{
+    (void)state;
+    expect_error("rules:\n  - id: r\n    match: {text: {any: ['/(?i)ban/']}}\n", 3, 26,
+                 "inline option '(?i)'");
+    expect_error("rules:\n  - id: r\n    match: {text: {any: ['/a(?-i:b)/']}}\n", 3, 26,
+                 "inline option '(?-i:'");
+    expect_error("rules:\n  - id: r\n    match: {field: t, matches: '/(?s)a.b/'}\n", 3, 32,
+                 "inline option '(?s)'");
+    /* groups are not options; an escaped parenthesis is no group */
+    load_ok("rules:\n  - id: r\n    match: {text: {any: ['/(?:a|b)c/', '/\\(?i\\)/', '/[(?i)]/']}}\n");
+}
+
+static void test_entity_items(void **state)
+{
+    (void)state;
+    vg_ruleset_t *rs = load_ok("lists:\n"
+                               "  makers:\n"
+                               "    - {name: Micron, aliases: [美光, マイクロン]}\n"
+                               "    - SMIC\n"
+                               "rules:\n"
+                               "  - id: r\n"
+                               "    match: {text: {any: [$makers, {name: YMTC, aliases: [长江存储]}]}}\n"
+                               "    threshold: {count: 2, window: 1h, group_by: $makers}\n");
+    assert_int_equal(vg_ruleset_term_count(rs), 6);
+    expect_error("lists:\n  l:\n    - {name: '', aliases: [x]}\nrules: []\n", 3, 14,
+                 "an entity's name must be a non-empty string");
+    expect_error("lists:\n  l:\n    - {aliases: [x]}\nrules: []\n", 3, 7, "this map has no 'name'");
+    expect_error("rules:\n  - id: r\n    match: {text: {any: [x]}}\n"
+                 "    threshold: {count: 2, window: 1h, group_by: $nope}\n",
+                 4, 49, "no list named 'nope'");
+}
+
+/* The warnings of vigil check: the rules load, with diagnostics. */
+static void expect_warning(const char *yaml, unsigned line, unsigned col, const char *phrase)
+{
+    vg_diags_t *d = new_diags();
+    vg_rule_source_t src = {"rules.yaml", yaml, strlen(yaml)};
+    vg_ruleset_t *rs = vg_ruleset_load_sources(&src, 1, NULL, d);
+    if (!rs || vg_diags_errors(d) != 0)
+        fail_msg("the rules did not load");
+    own((free_fn)vg_ruleset_destroy, rs);
+    for (size_t i = 0; i < vg_diags_count(d); i++) {
+        const vg_diag_t *m = vg_diags_get(d, i);
+        if (m->level == VG_DIAG_WARNING && m->line == line && m->col == col &&
+            strstr(m->message, phrase))
+            return;
+    }
+    vg_diags_print(d, stderr);
+    fail_msg("no warning at %u:%u with '%s'", line, col, phrase);
+}
+
+static void test_check_warnings(void **state)
+{
+    (void)state;
+    expect_warning("rules:\n  - id: r\n    match: {text: {any: ['chip?']}}\n", 3, 26,
+                   "'?' in the term 'chip?' is a literal character");
+    expect_warning("rules:\n  - id: r\n    match: {text: {any: ['*chip']}}\n", 3, 26,
+                   "'*' in the term '*chip'");
+    expect_warning("lists:\n  e: []\nrules: []\n", 2, 3, "list 'e' is empty");
+    expect_warning("lists:\n  d: [Straße, STRASSE]\nrules: []\n", 2, 15, "is in list 'd' twice");
+    expect_warning("rules:\n  - id: r\n    match: {text: {any: ['/[A-Z]+/']}}\n", 3, 26,
+                   "tells case apart");
+    expect_warning("rules:\n  - id: r\n    match: {text: {any: [\"\\u00AD\", x]}}\n", 3, 26,
+                   "only invisible characters");
+    /* with case: sensitive, [A-Z] means what it says */
+    vg_diags_t *d = new_diags();
+    const char *ok = "rules:\n  - id: r\n    match: {text: {any: ['/[A-Z]+/'], case: sensitive}}\n";
+    vg_rule_source_t src = {"rules.yaml", ok, strlen(ok)};
+    own((free_fn)vg_ruleset_destroy, vg_ruleset_load_sources(&src, 1, NULL, d));
+    assert_int_equal(vg_diags_count(d), 0);
+    assert_int_equal(vg_diags_promote_warnings(d), 0);
+}
+
+static void test_list_file_with_byte_order_mark(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vigil-bom-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *list = fmt("%s/l.txt", dir), *rules = fmt("%s/r.yaml", dir);
+    FILE *f = fopen(list, "wb");
+    assert_non_null(f);
+    fputs("\xef\xbb\xbf" "SMIC\nMicron\n", f);
+    fclose(f);
+    f = fopen(rules, "wb");
+    assert_non_null(f);
+    fputs("lists:\n  l: {file: l.txt}\nrules:\n  - id: r\n    match: {text: {any: $l}}\n", f);
+    fclose(f);
+    const char *paths[] = {rules};
+    vg_ruleset_t *rs = load_ok_paths(paths, 1);
+    vg_scanner_t *sc = own((free_fn)vg_scanner_destroy, vg_scanner_new(rs));
+    vg_decoder_t *dec = own((free_fn)vg_decoder_destroy, vg_decoder_new(NULL));
+    /* the first term is SMIC, without the mark */
+    static const char *const ev_text = "{\"title\":\"SMIC\"}";
+    vg_event_t *ev = NULL;
+    char err[128];
+    assert_int_equal(vg_decoder_parse(dec, ev_text, strlen(ev_text), &ev, err, sizeof(err)),
+                     VG_EVENT_OK);
+    assert_int_equal(vg_scanner_eval(sc, ev, err, sizeof(err)), 1);
+    vg_event_destroy(ev);
+    remove(list);
+    remove(rules);
+    rmdir(dir);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_teardown(f, cleanup)
@@ -940,6 +1069,11 @@ int main(void)
         T(test_comparison_needs_a_number),
         T(test_regular_expression_mistakes),
         T(test_term_mistakes),
+        T(test_text_condition_forms),
+        T(test_inline_regex_options_refused),
+        T(test_entity_items),
+        T(test_check_warnings),
+        T(test_list_file_with_byte_order_mark),
         T(test_huge_term),
         T(test_every_bad_term_of_a_condition_is_reported),
         T(test_bad_term_in_shared_list_reported_once),

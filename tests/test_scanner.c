@@ -256,15 +256,17 @@ static void test_text_ignores_unicode_case(void **state)
     /* capital sharp s folds to ß (simple folding), not to ss */
     assert_text("Straße", "STRAẞE", true);
     assert_text("STRAẞE", "straße", true);
-    assert_text("strasse", "Straße", false);
-    assert_text("Straße", "STRASSE", false);
+    /* Full case folding (rule 7): ß folds to ss. */
+    assert_text("strasse", "Straße", true);
+    assert_text("Straße", "STRASSE", true);
     /* Greek: final sigma and capital sigma fold to the same letter */
     assert_text("Οδυσσευς", "ΟΔΥΣΣΕΥΣ", true);
     assert_text("ростех", "РОСТЕХ said", true);
     /* KELVIN SIGN (3 bytes) folds to k (1 byte) */
     assert_text("kelvin", "\xe2\x84\xaa" "ELVIN", true);
     /* different letters stay different */
-    assert_text("etats-unis", "ÉTATS-UNIS", false);
+    assert_text("etats-unis", "ÉTATS-UNIS", true); /* accents dropped (rule 8) */
+    assert_text("etats-unis", "ÉTAT-UNIS", false);
 }
 
 /* ==== keyword rule 2: phrases across white space ========================== */
@@ -290,7 +292,8 @@ static void test_phrase_needs_its_words_in_order(void **state)
     (void)state;
     assert_text("entity list", "entity trade list", false);
     assert_text("entity list", "entitylist", false);
-    assert_text("entity list", "entity-list", false);
+    assert_text("entity list", "entity-list", true); /* one dash is a gap (rule 2) */
+    assert_text("entity list", "entity--list", false);
     assert_text("entity list", "entity_list", false);
     assert_text("entity list", "list entity", false);
     assert_text("entity list", "entity", false);
@@ -324,7 +327,7 @@ static void test_boundaries_refuse_word_characters(void **state)
     assert_text("ban", "2ban", false);
     assert_text("ban", "\xc3\xa9" "ban", false); /* é before */
     assert_text("ban", "ban\xc3\xb6", false);    /* ö after */
-    assert_text("ban", "ban\xe5\x8d\x8e", false); /* CJK letter */
+    assert_text("ban", "ban\xe5\x8d\x8e", true); /* CJK letter: a script boundary */
     assert_text("ban", "ban\xd9\xa3", false);     /* ARABIC-INDIC DIGIT THREE */
     assert_text("Intel", "Intelligence", false);
     assert_text("germanium", "Germany", false);
@@ -332,9 +335,10 @@ static void test_boundaries_refuse_word_characters(void **state)
     assert_text("5G", "15G", false);
     assert_text("5G", "5GHz", false);
     assert_text("5G", "5G-capable", true);
-    /* languages without spaces: a plain term rarely stands alone */
-    assert_text("华为", "华为公司", false);
+    /* scripts without spaces need no boundaries inside them (rule 11) */
+    assert_text("华为", "华为公司", true);
     assert_text("华为", "据 华为 称", true);
+    assert_text("전자", "삼성전자", false); /* Hangul keeps the one before (rule 12) */
 }
 
 static void test_boundaries_later_occurrence_counts(void **state)
@@ -385,7 +389,8 @@ static void test_star_at_end_of_a_phrase(void **state)
     assert_text("export curb*", "export curb", true);
     assert_text("export curb*", "export curtail", false);
     assert_text("export curb*", "reexport curbs", false);
-    assert_text("rare earth*", "rare-earth", false);
+    assert_text("rare earth*", "rare-earth", true);
+    assert_text("rare earth*", "rare/earth", false);
 }
 
 static void test_star_in_a_non_final_word(void **state)
@@ -398,8 +403,9 @@ static void test_star_in_a_non_final_word(void **state)
     assert_text("export* ban", "exports banned", false);
     assert_text("export* ban", "reexports ban", false);
     assert_text("export* ban", "exports trade ban", false);
-    assert_text("export* ban", "exports-ban", false);
-    assert_text("state* owned firm", "State-owned firm", false);
+    assert_text("export* ban", "exports-ban", true);
+    assert_text("export* ban", "exports--ban", false);
+    assert_text("state* owned firm", "State-owned firm", true);
     assert_text("state* owned firm", "states owned firm", true);
     assert_text("é* ban", "ÉÉ ban", true);
 }
@@ -445,8 +451,9 @@ static void test_regex_terms(void **state)
     assert_text(re, "export-ban", false);
     /* case is ignored, also beyond ASCII */
     assert_text("/SMIC/", "smic", true);
-    assert_text("/états/", "ÉTATS", true);
-    assert_text("/ÉTATS/", "états", true);
+    /* A pattern sees normalised text: accents on Latin letters dropped. */
+    assert_text("/etats/", "ÉTATS", true);
+    assert_text("/états/", "ÉTATS", false);
     /* anchors are relative to the field's text */
     assert_text("/^japan/", "Japan moves", true);
     assert_text("/^japan/", "in Japan", false);
@@ -468,7 +475,9 @@ static void test_other_characters_are_literal(void **state)
     assert_text("licen?e requirement", "licence requirement", false);
     assert_text("licen?e requirement", "licen?e requirement", true);
     assert_text("(ban)", "a ban b", false);
-    assert_text("chip-making", "chip making", false);
+    assert_text("chip-making", "chip making", true);
+    assert_text("U.S.-China", "U.S. China", false);
+    assert_text("U.S.-China", "U.S.-China", true);
     assert_text("chip-making", "Chip-Making", true);
     assert_text("100%", "a 100% tariff", true);
     assert_text("[x]", "[x]", true);
@@ -744,7 +753,8 @@ static void test_matches(void **state)
     /* unanchored unless anchored; case ignored */
     assert_cond("{field: title, matches: '/chip\\s+export/'}",
                 "{\"title\":\"new CHIP \\n EXPORT rules\"}", true);
-    assert_cond("{field: title, matches: '/é/'}", "{\"title\":\"ÉTATS\"}", true);
+    assert_cond("{field: title, matches: '/e/'}", "{\"title\":\"ÉTATS\"}", true);
+    assert_cond("{field: title, matches: '/é/'}", "{\"title\":\"ÉTATS\"}", false);
     /* numbers through their JSON text */
     assert_cond("{field: hs_code, matches: '/^85(41|42)/'}", "{\"hs_code\":854231}", true);
     assert_cond("{field: hs_code, matches: '/^85(41|42)/'}", "{\"hs_code\":848620}", false);
@@ -1171,6 +1181,120 @@ static void test_evidence_only_from_true_keyword_conditions(void **state)
     assert_int_equal(json_object_array_length(m), 0);
 }
 
+/* ==== rules 7-16: normalisation, scripts, case, except, near, entities ==== */
+
+static void test_normalisation_of_text_and_terms(void **state)
+{
+    (void)state;
+    assert_text("SMIC", "\xef\xbc\xb3\xef\xbc\xad\xef\xbc\xa9\xef\xbc\xa3 listed", true); /* ＳＭＩＣ */
+    assert_text("finance", "\xef\xac\x81nance", true);                      /* ﬁ ligature */
+    assert_text("sanctions", "sanc\xc2\xadtions", true);                    /* soft hyphen */
+    assert_text("China's", "China\xe2\x80\x99s curbs", true);               /* ’ */
+    assert_text("Petroleos", "Petro\xcc\x81leos", true);                    /* o + U+0301 */
+    assert_text("istanbul", "\xc4\xb0STANBUL", true);                       /* İ */
+    assert_text("\xd0\xb5\xd0\xb6", "\xd1\x91\xd0\xb6", true);              /* её: ё ≡ е */
+    assert_text("rare earth", "rare \xe2\x80\x93 earth", true);             /* en dash gap */
+    assert_text("rare earth", "rare--earth", false);
+    /* marks of other scripts are kept, and belong to their word */
+    assert_text("\xe0\xa4\xb0\xe0\xa5\x82\xe0\xa4\xb8", "\xe0\xa4\xb0\xe0\xa5\x82\xe0\xa4\xb8\xe0\xa5\x80", false);
+}
+
+static void test_scripts_without_spaces_and_hangul(void **state)
+{
+    (void)state;
+    assert_text("美光", "美光科技未通过网络安全审查", true);
+    assert_text("SMIC", "美国将SMIC列入实体清单", true);
+    assert_text("2023", "2023年", true);
+    assert_text("輸出規制", "政府は輸出規制を強化", true);
+    assert_text("マイクロ", "マイクロンに", true);
+    assert_text("삼성전자", "삼성전자가 발표", true);
+    assert_text("전자", "삼성전자", false);
+    assert_text("SMIC", "SMICs", false);
+}
+
+static void test_case_sensitive_condition(void **state)
+{
+    (void)state;
+    const char *cs = "{text: {any: [US], case: sensitive}}";
+    assert_cond(cs, title_event("US curbs"), true);
+    assert_cond(cs, title_event("tell us"), false);
+    assert_cond("{text: {any: [US]}}", title_event("tell us"), true);
+    /* rule 8 still applies, and except terms are case-sensitive too */
+    assert_cond("{text: {any: [Petroleos], case: sensitive}}", title_event("Petróleos"), true);
+    assert_cond("{text: {any: [US], except: [US Steel], case: sensitive}}",
+                title_event("US Steel rose"), false);
+    assert_cond("{text: {any: [US], except: [US Steel], case: sensitive}}",
+                title_event("US steel rose"), true);
+    assert_cond("{text: {any: ['/US/'], case: sensitive}}", title_event("us"), false);
+}
+
+static void test_except_discards_matches_inside_exceptions(void **state)
+{
+    (void)state;
+    const char *c = "{text: {any: [chip*], except: ['blue chip*', 'potato chip*']}}";
+    assert_cond(c, title_event("blue chips rallied"), false);
+    assert_cond(c, title_event("blue chips rallied as chip stocks fell"), true);
+    assert_cond(c, title_event("potato chips and blue chips"), false);
+    /* in another field value the exception does not reach */
+    assert_cond("{text: {any: [chip*], except: ['blue chip*']}}",
+                "{\"title\":\"blue chips\",\"body\":\"chips\"}", true);
+    assert_cond("{text: {all: [chip*, fell], except: ['blue chip*']}}",
+                title_event("blue chips fell"), false);
+}
+
+static void test_near_counts_words_between(void **state)
+{
+    (void)state;
+    const char *lists = "lists:\n  makers: [SMIC, 美光]\n  terms: [entity list, 审查]\n";
+    const char *c8 = "{text: {near: [$makers, $terms], within: 8}}";
+    const char *c7 = "{text: {near: [$makers, $terms], within: 7}}";
+    const char *t = title_event("SMIC was added on Friday to the U.S. entity list");
+    assert_cond_with(lists, c8, t, true);
+    assert_cond_with(lists, c7, t, false);
+    /* each Han character is a word: 科技未通过网络安全 are nine */
+    assert_cond_with(lists, "{text: {near: [$makers, $terms], within: 9}}",
+                     title_event("美光科技未通过网络安全审查"), true);
+    assert_cond_with(lists, c8, title_event("美光科技未通过网络安全审查"), false);
+    /* unordered by default; ordered: true wants the first list first */
+    assert_cond_with(lists, c8, title_event("entity list adds SMIC"), true);
+    assert_cond_with(lists, "{text: {near: [$makers, $terms], within: 8, ordered: true}}",
+                     title_event("entity list adds SMIC"), false);
+    /* one field value: not across title and body */
+    assert_cond_with(lists, c8, "{\"title\":\"SMIC\",\"body\":\"entity list\"}", false);
+    assert_cond_with(lists, "{text: {near: [$makers, $terms], within: 0, except: [SMIC says]}}",
+                     title_event("SMIC says entity list; SMIC entity list"), true);
+}
+
+static void test_entities(void **state)
+{
+    (void)state;
+    const char *lists = "lists:\n"
+                        "  makers:\n"
+                        "    - {name: Micron, aliases: [美光, マイクロン]}\n"
+                        "    - SMIC\n";
+    /* under all, an entity is one item satisfied by any of its terms */
+    assert_cond_with(lists, "{text: {all: [$makers]}}", title_event("美光 and SMIC"), true);
+    assert_cond_with(lists, "{text: {all: [$makers]}}", title_event("美光 and マイクロン"), false);
+    /* in a field's in: only the name */
+    assert_cond_with(lists, "{field: company, in: $makers}", "{\"company\":\"micron\"}", true);
+    assert_cond_with(lists, "{field: company, in: $makers}", "{\"company\":\"美光\"}", false);
+    json_object *m = evidence(fmt("%srules:\n  - id: r\n    match: {text: {any: $makers}}\n", lists),
+                              "{\"title\":\"美光科技 and SMIC\"}");
+    assert_evidence(m, "title", "美光", "makers", 0, 6);
+    assert_string_equal(str_member(find_match(m, "title", "美光"), "entity"), "Micron");
+    assert_null(json_object_object_get(find_match(m, "title", "SMIC"), "entity"));
+}
+
+static void test_evidence_offsets_in_original_bytes(void **state)
+{
+    (void)state;
+    /* full-width letters, a soft hyphen and a decomposed accent before it */
+    json_object *m = evidence("rules:\n  - id: r\n    match: {text: {any: [sanctions, petroleos]}}\n",
+                              "{\"title\":\"\xef\xbc\xa1 Petro\xcc\x81leos sanc\xc2\xadtions\"}");
+    assert_evidence(m, "title", "petroleos", NULL, 4, 11);
+    assert_evidence(m, "title", "sanctions", NULL, 16, 11);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_teardown(f, cleanup)
@@ -1226,6 +1350,13 @@ int main(void)
         T(test_evidence_in_long_text),
         T(test_evidence_excludes_not_and_unsearched_fields),
         T(test_evidence_only_from_true_keyword_conditions),
+        T(test_normalisation_of_text_and_terms),
+        T(test_scripts_without_spaces_and_hangul),
+        T(test_case_sensitive_condition),
+        T(test_except_discards_matches_inside_exceptions),
+        T(test_near_counts_words_between),
+        T(test_entities),
+        T(test_evidence_offsets_in_original_bytes),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,6 +94,18 @@ size_t vg_diags_errors(const vg_diags_t *d)
     return d != NULL ? d->errors : 0;
 }
 
+size_t vg_diags_promote_warnings(vg_diags_t *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; d && i < d->count; i++)
+        if (d->items[i].level == VG_DIAG_WARNING) {
+            d->items[i].level = VG_DIAG_ERROR;
+            d->errors++;
+            n++;
+        }
+    return n;
+}
+
 const vg_diag_t *vg_diags_get(const vg_diags_t *d, size_t i)
 {
     if (d == NULL || i >= d->count)

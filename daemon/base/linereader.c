@@ -100,7 +100,21 @@ static int append(vg_linereader_t *lr, const char *p, size_t n, size_t *len, boo
     return 0;
 }
 
+static int next_line(vg_linereader_t *lr, const char **line, size_t *len);
+
 int vg_linereader_next(vg_linereader_t *lr, const char **line, size_t *len)
+{
+    int r = next_line(lr, line, len);
+    /* A byte-order mark (U+FEFF, as editors on Windows write it) before
+     * the first line is no part of it. */
+    if (r == 1 && lr->line == 1 && *len >= 3 && memcmp(*line, "\xEF\xBB\xBF", 3) == 0) {
+        *line += 3;
+        *len -= 3;
+    }
+    return r;
+}
+
+static int next_line(vg_linereader_t *lr, const char **line, size_t *len)
 {
     if (lr->map)
         return next_mapped(lr, line, len);

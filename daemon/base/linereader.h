@@ -31,7 +31,8 @@ void vg_linereader_init(vg_linereader_t *lr, FILE *f, size_t max);
 bool vg_linereader_map(vg_linereader_t *lr);
 void vg_linereader_free(vg_linereader_t *lr);
 
-/* Returns 1 with line and len set (the newline removed, a trailing CR kept),
+/* Returns 1 with line and len set (the newline removed, a trailing CR kept,
+ * a byte-order mark before the first line dropped),
  * 2 when the line was longer than max (len is its full length; its bytes
  * are discarded), 0 at end of input, -1 on a read error. */
 int vg_linereader_next(vg_linereader_t *lr, const char **line, size_t *len);

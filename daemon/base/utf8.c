@@ -13,6 +13,7 @@
  * output is always well-formed and within its 3*n+1 bound. */
 #include "vigil/utf8.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "utf8_int.h"
@@ -420,4 +421,157 @@ size_t vg_utf8_fold(const char *s, size_t n, bool collapse_space, char *out, uin
     if (map)
         map[c.o] = (uint32_t)n;
     return c.o;
+}
+
+/* ---- gap collapsing (rule 2) ---- */
+
+/* 1: ASCII white space, 2: '-', 3: may start a non-ASCII white space. */
+static const unsigned char GAP_BYTE[256] = {
+    ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1, [' '] = 1,
+    ['-'] = 2,  [0xC2] = 3, [0xE1] = 3, [0xE2] = 3,
+};
+
+/* The byte length of the white space or dash at s[i], or 0. After NFKC,
+ * the white space left outside ASCII is U+0085, U+1680, U+2028, U+2029. */
+static inline size_t gap_char(const char *s, size_t len, size_t i)
+{
+    const unsigned char *u = (const unsigned char *)s + i;
+    switch (GAP_BYTE[u[0]]) {
+    case 0: return 0;
+    case 1:
+    case 2: return 1;
+    default: break;
+    }
+    size_t left = len - i;
+    if (u[0] == 0xC2)
+        return left >= 2 && u[1] == 0x85 ? 2 : 0;
+    if (left < 3)
+        return 0;
+    if (u[0] == 0xE1)
+        return u[1] == 0x9A && u[2] == 0x80 ? 3 : 0;
+    return u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9) ? 3 : 0;
+}
+
+static bool push_dash(uint32_t **dashes, size_t *nd, size_t *dcap, size_t pos)
+{
+    if (*nd == *dcap) {
+        size_t ncap = *dcap ? *dcap * 2 : 16;
+        uint32_t *g = realloc(*dashes, ncap * sizeof(uint32_t));
+        if (!g)
+            return false;
+        *dashes = g;
+        *dcap = ncap;
+    }
+    (*dashes)[(*nd)++] = (uint32_t)pos;
+    return true;
+}
+
+/* A run of two or more dashes: each dash kept, the white space between
+ * them one ' '. */
+static size_t keep_dashes(const char *s, size_t len, size_t from, size_t to, char *out, size_t o,
+                          uint32_t *map)
+{
+    for (size_t j = from; j < to;) {
+        if (map)
+            map[o] = (uint32_t)j;
+        if (s[j] == '-') {
+            out[o++] = '-';
+            j++;
+            continue;
+        }
+        out[o++] = ' ';
+        while (j < to && s[j] != '-')
+            j += gap_char(s, len, j);
+    }
+    return o;
+}
+
+/* The bytes of the 16 at s that the copy must stop at: white space other
+ * than a ' ' before an ordinary byte, dashes, non-ASCII bytes (bit k for
+ * s[k]). A ' ' that ends the block stops it too: the next may follow. */
+static inline unsigned special_mask(const char *s)
+{
+#if defined(__SSE2__)
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+    __m128i ctl = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8(0x0E)));
+    __m128i other = _mm_or_si128(ctl, _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+    other = _mm_or_si128(other, _mm_cmplt_epi8(v, _mm_setzero_si128())); /* >= 0x80 */
+    unsigned o = (unsigned)_mm_movemask_epi8(other);
+    unsigned sp = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+    return o | (sp & (((o | sp) >> 1) | 0x8000u));
+#else
+    (void)s;
+    return 1;
+#endif
+}
+
+/* One run of white space and dashes starting at s[i]: written to out at
+ * o; returns the new o and moves *i past the run; SIZE_MAX when dashes
+ * cannot grow. */
+static size_t collapse_run(const char *s, size_t len, size_t *i, char *out, size_t o,
+                           uint32_t *map, uint32_t **dashes, size_t *ndashes, size_t *dcap)
+{
+    size_t start = *i, nd = 0, wl;
+    while (*i < len && (wl = gap_char(s, len, *i))) {
+        nd += s[*i] == '-';
+        *i += wl;
+    }
+    if (nd > 1)
+        return keep_dashes(s, len, start, *i, out, o, map);
+    if (nd == 1 && !push_dash(dashes, ndashes, dcap, o))
+        return SIZE_MAX;
+    if (map)
+        map[o] = (uint32_t)start;
+    out[o] = ' ';
+    return o + 1;
+}
+
+static inline size_t collapse(const char *s, size_t len, char *out, uint32_t *map,
+                              uint32_t **dashes, size_t *ndashes, size_t *dcap)
+{
+    size_t o = 0, i = 0;
+    *ndashes = 0;
+    while (i < len) {
+#if defined(__SSE2__)
+        if (i + 16 <= len) {
+            /* Copy 16 bytes (o <= i, so they fit), keep those before the
+             * first special one. */
+            unsigned m = special_mask(s + i);
+            _mm_storeu_si128((__m128i *)(out + o), _mm_loadu_si128((const __m128i *)(s + i)));
+            size_t k = m ? (size_t)__builtin_ctz(m) : 16;
+            if (map)
+                for (size_t j = 0; j < k; j++)
+                    map[o + j] = (uint32_t)(i + j);
+            o += k;
+            i += k;
+            if (k == 16)
+                continue;
+        }
+#endif
+        unsigned char b = (unsigned char)s[i];
+        /* Not white space or a dash, or a lone ' ': as it is. */
+        if (!gap_char(s, len, i) ||
+            (b == ' ' && (i + 1 == len || !GAP_BYTE[(unsigned char)s[i + 1]]))) {
+            if (map)
+                map[o] = (uint32_t)i;
+            out[o++] = s[i++];
+            continue;
+        }
+        o = collapse_run(s, len, &i, out, o, map, dashes, ndashes, dcap);
+        if (o == SIZE_MAX)
+            return SIZE_MAX;
+    }
+    if (map)
+        map[o] = (uint32_t)len;
+    return o;
+}
+
+size_t vg_gap_collapse(const char *s, size_t len, char *out, uint32_t *map, uint32_t **dashes,
+                       size_t *ndashes, size_t *dcap)
+{
+    /* Two copies of the loop: the one without a map is the hot one. */
+    if (map)
+        return collapse(s, len, out, map, dashes, ndashes, dcap);
+    return collapse(s, len, out, NULL, dashes, ndashes, dcap);
 }

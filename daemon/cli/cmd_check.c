@@ -16,8 +16,10 @@
 #include <json-c/json.h>
 #include <strings.h>
 
-vg_ruleset_t *vg_cli_load_rules(const char *const *paths, size_t n,
-                                const char *const *text_fields, size_t n_text_fields)
+/* Loads rules, printing their diagnostics; with strict, a warning fails
+ * the load as an error would. */
+static vg_ruleset_t *load_rules(const char *const *paths, size_t n, const char *const *text_fields,
+                                size_t n_text_fields, bool strict)
 {
     vg_diags_t *d = vg_diags_new();
     if (!d) {
@@ -26,12 +28,22 @@ vg_ruleset_t *vg_cli_load_rules(const char *const *paths, size_t n,
     }
     vg_ruleset_options_t opts = {text_fields, n_text_fields};
     vg_ruleset_t *rs = vg_ruleset_load(paths, n, &opts, d);
+    if (strict && vg_diags_promote_warnings(d) > 0) {
+        vg_ruleset_destroy(rs);
+        rs = NULL;
+    }
     vg_diags_print(d, stderr);
     if (!rs)
         fprintf(stderr, "vigil: %zu error%s; no rules loaded\n", vg_diags_errors(d),
                 vg_diags_errors(d) == 1 ? "" : "s");
     vg_diags_destroy(d);
     return rs;
+}
+
+vg_ruleset_t *vg_cli_load_rules(const char *const *paths, size_t n,
+                                const char *const *text_fields, size_t n_text_fields)
+{
+    return load_rules(paths, n, text_fields, n_text_fields, false);
 }
 
 char **vg_cli_split_commas(char *s, size_t *n)
@@ -53,10 +65,11 @@ int vg_cmd_check(int argc, char **argv)
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"text-fields", required_argument, NULL, 't'},
                                          {"quiet", no_argument, NULL, 'q'},
+                                         {"strict", no_argument, NULL, 's'},
                                          {NULL, 0, NULL, 0}};
     const char *config = NULL;
     char *tf = NULL;
-    bool quiet = false;
+    bool quiet = false, strict = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:t:q", opts, NULL)) != -1) {
@@ -64,6 +77,7 @@ int vg_cmd_check(int argc, char **argv)
         case 'c': config = optarg; break;
         case 't': tf = optarg; break;
         case 'q': quiet = true; break;
+        case 's': strict = true; break;
         default: vg_cli_usage(stderr, "check"); return VG_EXIT_USAGE;
         }
     }
@@ -107,7 +121,7 @@ int vg_cmd_check(int argc, char **argv)
         vg_config_destroy(cfg);
         return VG_EXIT_USAGE;
     }
-    vg_ruleset_t *rs = vg_cli_load_rules(paths, npaths, fields, nfields);
+    vg_ruleset_t *rs = load_rules(paths, npaths, fields, nfields, strict);
     int rc = VG_EXIT_INVALID;
     if (rs) {
         rc = VG_EXIT_OK;

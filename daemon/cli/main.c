@@ -14,7 +14,7 @@ static const struct {
      "the daemon: consume, evaluate, alert"},
     {"demo", vg_cmd_demo, "demo",
      "the main job on an embedded default (in-process Kafka, bundled rules and events)"},
-    {"check", vg_cmd_check, "check [--config FILE] [--text-fields a,b] PATH...",
+    {"check", vg_cmd_check, "check [--config FILE] [--text-fields a,b] [--strict] PATH...",
      "validate rule files and folders; list the rules"},
     {"test", vg_cmd_test, "test [--text-fields a,b] [--verbose] PATH...",
      "run the test cases embedded in rule files"},

@@ -190,6 +190,10 @@ static void put_matches(vg_strbuf_t *sb, const vg_rule_match_t *m, size_t max_ma
             vg_strbuf_json_string(sb, h->list, strlen(h->list));
         else
             vg_strbuf_puts(sb, "null");
+        if (h->entity) {
+            vg_strbuf_puts(sb, ",\"entity\":");
+            vg_strbuf_json_string(sb, h->entity, strlen(h->entity));
+        }
         vg_strbuf_printf(sb, ",\"offset\":%zu,\"length\":%zu,\"snippet\":", h->offset, h->length);
         snippet(sb, h);
         vg_strbuf_putc(sb, '}');

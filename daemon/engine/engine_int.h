@@ -14,9 +14,10 @@
 #include "vigil/scanner.h"
 
 typedef enum {
-    VG_TERM_LITERAL,    /* literal over folded, space-collapsed text */
+    VG_TERM_LITERAL,    /* literal over normalised, gap-collapsed text */
     VG_TERM_NORM_REGEX, /* a phrase with a '*' word before its last word */
-    VG_TERM_USER_REGEX  /* /…/ over folded text, no implicit boundaries */
+    VG_TERM_USER_REGEX, /* /…/ over normalised text, no implicit boundaries */
+    VG_TERM_NEVER       /* normalises to nothing: in no database */
 } vg_term_kind_t;
 
 typedef struct vg_term {
@@ -24,14 +25,24 @@ typedef struct vg_term {
     char *text;    /* as written in the rule */
     char *pattern; /* literal bytes (without a trailing '*') or regex */
     size_t pattern_len;
-    char *words;   /* phrase: the folded words, '*' suffixes kept */
+    char *words;   /* phrase: the collapsed words, '*' suffixes kept */
     bool star;     /* literal: the last word ends in '*' */
     bool no_som;   /* user regex: compiled without start-of-match */
+    bool cs;       /* case-sensitive (rule 13): matched on unfolded text */
+    /* Boundaries (rules 3, 11, 12): whether the first/last character is a
+     * word character, and whether the term needs no boundary there. */
+    bool first_word, last_word;
+    bool free_before, free_after;
+    bool all_occ;       /* keep every occurrence: used by except or near */
+    uint32_t *lit_dash; /* offsets in pattern of gaps that must be a dash */
+    size_t nlit_dash;
 } vg_term_t;
 
 typedef struct vg_term_ref {
     uint32_t term;
-    const char *list; /* list the term was written in, or NULL */
+    const char *list;   /* list the term was written in, or NULL */
+    const char *entity; /* entity name (rule 16), or NULL for a plain item */
+    uint32_t group;     /* 'all': the item it belongs to (an entity is one) */
 } vg_term_ref_t;
 
 typedef enum {
@@ -79,6 +90,15 @@ struct vg_cond {
     bool text_all;
     vg_term_ref_t *terms; /* sorted by term id */
     size_t nterms;
+    size_t ngroups;       /* items of 'all' (an entity counts once) */
+    vg_term_ref_t *except; /* rule 14, sorted by term id */
+    size_t nexcept;
+    vg_term_ref_t *near[2]; /* rule 15: the two lists, sorted by term id */
+    size_t nnear[2];
+    uint32_t within;
+    bool ordered;
+    bool is_near;
+    uint32_t near_idx; /* index among the ruleset's near conditions */
     uint32_t *slots;
     size_t nslots;
     /* field */
@@ -129,9 +149,12 @@ struct vg_ruleset {
     size_t *slot_npath;
     size_t nslots;
     bool *stateful_slots; /* [nslots]: searched by a stateful rule's text condition */
-    hs_database_t *db_lit;
-    hs_database_t *db_norm;
-    hs_database_t *db_user;
+    /* [0]: case-folded text, [1]: case-sensitive (rule 13) */
+    hs_database_t *db_lit[2];
+    hs_database_t *db_norm[2];
+    hs_database_t *db_user[2];
+    vg_cond_t **near_conds; /* the near conditions, by near_idx */
+    size_t nnear_conds;
     vg_cond_t **conds; /* every condition, for destroy (macros are shared) */
     size_t nconds;
     char **strings;    /* owned strings: file names, list names */
@@ -142,21 +165,24 @@ struct vg_ruleset {
     char hash[17];
 };
 
-/* One keyword hit kept for evidence: the first valid occurrence of a term
- * in one text field of the current event. */
+/* One keyword hit: the first valid occurrence of a term in one text field
+ * of the current event, or every occurrence of a term that an except or
+ * near condition uses. */
 typedef struct vg_hit {
     uint32_t term;
     uint32_t slot;
+    uint32_t value_no; /* which field value of the event (rules 14, 15) */
     const char *value; /* the field's text (owned by the event) */
     size_t value_len;
     size_t offset;     /* byte offset of the match in value */
     size_t length;     /* byte length of the match in value */
+    size_t nstart, nend; /* the match in the normalised value */
 } vg_hit_t;
 
 /* Fills *out with the hits that support rule's text conditions (those not
  * under a 'not'), for the event last evaluated; returns their count. The
  * array is owned by the scanner and valid until the next evaluation. */
 size_t vg_scanner_evidence(vg_scanner_t *sc, const vg_rule_t *rule,
-                           const vg_hit_t *const **out, const char ***lists);
+                           const vg_hit_t *const **out, const vg_term_ref_t *const **refs);
 
 #endif

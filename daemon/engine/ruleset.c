@@ -21,6 +21,7 @@
 
 #include "hash.h"
 #include "ruleset_int.h"
+#include "vigil/norm.h"
 
 #define MAX_RULE_FILES 10000
 
@@ -121,6 +122,9 @@ static void free_cond(vg_cond_t *cd)
     free(cd->kids);
     free(cd->name);
     free(cd->terms);
+    free(cd->except);
+    free(cd->near[0]);
+    free(cd->near[1]);
     free(cd->slots);
     free(cd->path_text);
     for (size_t i = 0; i < cd->npath; i++)
@@ -191,6 +195,7 @@ static void free_terms_and_slots(vg_ruleset_t *rs)
         free(rs->terms[i].text);
         free(rs->terms[i].pattern);
         free(rs->terms[i].words);
+        free(rs->terms[i].lit_dash);
     }
     free(rs->terms);
     for (size_t i = 0; i < rs->nslots; i++) {
@@ -213,12 +218,15 @@ void vg_ruleset_destroy(vg_ruleset_t *rs)
         vg_rc_free_rule(rs->rules[i]);
     free(rs->rules);
     free_terms_and_slots(rs);
-    if (rs->db_lit)
-        hs_free_database(rs->db_lit);
-    if (rs->db_norm)
-        hs_free_database(rs->db_norm);
-    if (rs->db_user)
-        hs_free_database(rs->db_user);
+    for (int k = 0; k < 2; k++) {
+        if (rs->db_lit[k])
+            hs_free_database(rs->db_lit[k]);
+        if (rs->db_norm[k])
+            hs_free_database(rs->db_norm[k]);
+        if (rs->db_user[k])
+            hs_free_database(rs->db_user[k]);
+    }
+    free(rs->near_conds);
     for (size_t i = 0; i < rs->nconds; i++)
         free_cond(rs->conds[i]);
     free(rs->conds);
@@ -503,6 +511,7 @@ static void compiler_free(compiler_t *c)
     vg_strmap_free(&c->rule_idx);
     vg_strmap_free(&c->slot_idx);
     vg_strmap_free(&c->topic_idx);
+    vg_norm_destroy(c->norm);
     for (size_t i = 0; i < c->ndocs; i++)
         vg_ydoc_destroy(c->docs[i]);
     free(c->docs);

@@ -14,7 +14,8 @@ static const char *const COND_KEYS[] = {"all", "any", "not", "macro", "text", "f
 static const one_of_t FORMS = {COND_KEYS, N(COND_KEYS),
                                "a condition has exactly one of all, any, not, macro, text, field",
                                "wrap them in 'all' or 'any'", NULL};
-static const char *const TEXT_KEYS[] = {"any", "all", "fields"};
+static const char *const TEXT_KEYS[] = {"any",    "all",     "near", "within",
+                                        "ordered", "except", "case", "fields"};
 static const char *const OPS[] = {"eq", "in",  "prefix", "suffix", "contains", "matches",
                                   "lt", "lte", "gt",     "gte",    "exists"};
 
@@ -62,8 +63,11 @@ static long intern_slot(compiler_t *c, const char *path)
     return (long)i;
 }
 
-/* Interns the terms of a text condition into cd->terms, sorted by id. */
-static bool text_terms(compiler_t *c, const char *file, vg_cond_t *cd, const vg_ynode_t *terms)
+/* Interns TERMS into *refs (sorted by id), numbering their items from 0
+ * in *ngroups (an entity is one item). Every term is checked, not only
+ * those up to the first bad one, so that one load reports them all. */
+static bool intern_terms(compiler_t *c, const char *file, const vg_ynode_t *terms,
+                         vg_term_ref_t **refs, size_t *nrefs, size_t *ngroups)
 {
     list_def_t tmp = {0};
     bool ok = vg_rc_collect_items(c, file, terms, &tmp);
@@ -71,15 +75,16 @@ static bool text_terms(compiler_t *c, const char *file, vg_cond_t *cd, const vg_
         ERR(c, file, terms, "a text condition needs at least one term");
         ok = false;
     }
-    if (tmp.nitems) {
-        cd->terms = calloc(tmp.nitems, sizeof(vg_term_ref_t));
-        if (!cd->terms)
-            vg_rc_oom(c), ok = false;
-    }
-    /* Every term is checked, not only those up to the first bad one, so
-     * that one load reports them all. */
-    for (size_t i = 0; cd->terms && i < tmp.nitems; i++) {
+    *refs = calloc(tmp.nitems ? tmp.nitems : 1, sizeof(vg_term_ref_t));
+    if (!*refs)
+        vg_rc_oom(c), ok = false;
+    uint32_t last_group = UINT32_MAX;
+    for (size_t i = 0; *refs && i < tmp.nitems; i++) {
         const item_t *it = &tmp.items[i];
+        if (it->group != last_group) {
+            last_group = it->group;
+            (*ngroups)++;
+        }
         if (it->type != VG_YSCALAR_STRING && it->type != VG_YSCALAR_INT &&
             it->type != VG_YSCALAR_FLOAT) {
             vg_rc_err_at(c, it->file, it->line, it->col, "a keyword term must be a string");
@@ -91,17 +96,25 @@ static bool text_terms(compiler_t *c, const char *file, vg_cond_t *cd, const vg_
             ok = false;
             continue;
         }
-        /* The same term twice in one condition counts once. */
+        /* The same term twice in one item counts once. */
         bool dup = false;
-        for (size_t j = 0; j < cd->nterms && !dup; j++)
-            dup = cd->terms[j].term == (uint32_t)id;
+        for (size_t j = 0; j < *nrefs && !dup; j++)
+            dup = (*refs)[j].term == (uint32_t)id && (*refs)[j].group == *ngroups - 1;
         if (!dup)
-            cd->terms[cd->nterms++] = (vg_term_ref_t){(uint32_t)id, it->list};
+            (*refs)[(*nrefs)++] =
+                (vg_term_ref_t){(uint32_t)id, it->list, it->entity, (uint32_t)(*ngroups - 1)};
     }
     free(tmp.items);
     if (ok)
-        qsort(cd->terms, cd->nterms, sizeof(vg_term_ref_t), cmp_ref);
+        qsort(*refs, *nrefs, sizeof(vg_term_ref_t), cmp_ref);
     return ok;
+}
+
+/* Except and near look at every occurrence of their terms. */
+static void keep_all(compiler_t *c, const vg_term_ref_t *refs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        c->rs->terms[refs[i].term].all_occ = true;
 }
 
 /* The slots a text condition searches: its 'fields', or the defaults. */
@@ -139,6 +152,96 @@ static bool text_fields(compiler_t *c, const char *file, vg_cond_t *cd, const vg
     return ok;
 }
 
+/* case: sensitive | insensitive (rule 13); false after reporting. */
+static bool text_case(compiler_t *c, const char *file, const vg_ynode_t *v, bool *cs)
+{
+    const vg_ynode_t *k = vg_ynode_get(v, "case");
+    *cs = false;
+    if (!k)
+        return true;
+    if (is_str(k) && (strcmp(k->str, "sensitive") == 0 || strcmp(k->str, "insensitive") == 0)) {
+        *cs = k->str[0] == 's';
+        return true;
+    }
+    ERR(c, file, k, "'case' takes sensitive or insensitive, got %s",
+        k->kind == VG_YNODE_SCALAR ? k->str : vg_ynode_describe(k));
+    return false;
+}
+
+/* near: [TERMS, TERMS], within: N (0-100), ordered: BOOL (rule 15). */
+static bool text_near(compiler_t *c, const char *file, vg_cond_t *cd, const vg_ynode_t *v,
+                      const vg_ynode_t *near)
+{
+    const vg_ynode_t *w = vg_ynode_get(v, "within"), *o = vg_ynode_get(v, "ordered");
+    bool ok = true;
+    if (near->kind != VG_YNODE_SEQ || near->count != 2) {
+        ERR(c, file, near, "'near' takes two lists of terms: near: [TERMS, TERMS]");
+        return false;
+    }
+    if (!w) {
+        ERR(c, file, near, "'near' needs 'within: N' (the most words between, 0 to 100)");
+        ok = false;
+    } else if (w->kind != VG_YNODE_SCALAR || w->type != VG_YSCALAR_INT || w->num < 0 ||
+               w->num > 100) {
+        ERR(c, file, w, "'within' takes a whole number of words from 0 to 100, got %s",
+            w->kind == VG_YNODE_SCALAR ? w->str : vg_ynode_describe(w));
+        ok = false;
+    } else {
+        cd->within = (uint32_t)w->num;
+    }
+    if (o && (o->kind != VG_YNODE_SCALAR || o->type != VG_YSCALAR_BOOL)) {
+        ERR(c, file, o, "'ordered' takes true or false, got %s", vg_ynode_describe(o));
+        ok = false;
+    } else if (o) {
+        cd->ordered = o->boolean;
+    }
+    for (int side = 0; side < 2; side++) {
+        size_t groups = 0;
+        ok = intern_terms(c, file, near->items[side], &cd->near[side], &cd->nnear[side],
+                          &groups) &&
+             ok;
+    }
+    return ok;
+}
+
+/* Registers a near condition with the ruleset, for the scanner. */
+static bool add_near(compiler_t *c, vg_cond_t *cd)
+{
+    vg_ruleset_t *rs = c->rs;
+    vg_cond_t **nc = realloc(rs->near_conds, (rs->nnear_conds + 1) * sizeof(*nc));
+    if (!nc)
+        return vg_rc_oom(c), false;
+    rs->near_conds = nc;
+    cd->near_idx = (uint32_t)rs->nnear_conds;
+    rs->near_conds[rs->nnear_conds++] = cd;
+    return true;
+}
+
+/* The form of a text condition: one of any, all, near; within and
+ * ordered only with near. */
+static bool text_form(compiler_t *c, const char *file, const vg_ynode_t *v,
+                      const vg_ynode_t **terms, bool *all, const vg_ynode_t **near)
+{
+    const vg_ynode_t *any = vg_ynode_get(v, "any"), *al = vg_ynode_get(v, "all");
+    *near = vg_ynode_get(v, "near");
+    if ((any != NULL) + (al != NULL) + (*near != NULL) != 1) {
+        ERR(c, file, v, "a text condition needs exactly one of 'any', 'all' or 'near'");
+        return false;
+    }
+    *terms = any ? any : al;
+    *all = al != NULL;
+    static const char *const near_only[] = {"within", "ordered"};
+    for (size_t i = 0; i < N(near_only) && !*near; i++) {
+        const vg_ynode_t *k = vg_ynode_get(v, near_only[i]);
+        if (k) {
+            ERR(c, file, k, "'%s' works only with 'near' (near: [TERMS, TERMS], within: N)",
+                near_only[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
 static vg_cond_t *compile_text(compiler_t *c, const char *file, const vg_ynode_t *key,
                                const vg_ynode_t *v)
 {
@@ -146,17 +249,31 @@ static vg_cond_t *compile_text(compiler_t *c, const char *file, const vg_ynode_t
                                     "a text condition", TEXT_KEYS, N(TEXT_KEYS)};
     if (!vg_rc_check_map(c, file, v, &spec))
         return NULL;
-    const vg_ynode_t *any = vg_ynode_get(v, "any"), *all = vg_ynode_get(v, "all");
-    if ((any != NULL) == (all != NULL)) {
-        ERR(c, file, v, "a text condition needs exactly one of 'any' or 'all'");
+    const vg_ynode_t *terms = NULL, *near = NULL, *ex = vg_ynode_get(v, "except");
+    bool all = false, cs;
+    if (!text_form(c, file, v, &terms, &all, &near) || !text_case(c, file, v, &cs))
         return NULL;
-    }
     vg_cond_t *cd = vg_rc_new_cond(c, VG_COND_TEXT, file, key);
     if (!cd)
         return NULL;
-    cd->text_all = all != NULL;
-    bool ok = text_terms(c, file, cd, any ? any : all);
+    cd->text_all = all;
+    cd->is_near = near != NULL;
+    c->case_sensitive = cs;
+    bool ok = near ? text_near(c, file, cd, v, near)
+                   : intern_terms(c, file, terms, &cd->terms, &cd->nterms, &cd->ngroups);
+    size_t exg = 0;
+    if (ex)
+        ok = intern_terms(c, file, ex, &cd->except, &cd->nexcept, &exg) && ok;
+    c->case_sensitive = false;
     ok = text_fields(c, file, cd, vg_ynode_get(v, "fields")) && ok;
+    if (ok && (near || ex)) {
+        keep_all(c, cd->terms, cd->nterms);
+        keep_all(c, cd->except, cd->nexcept);
+        keep_all(c, cd->near[0], cd->nnear[0]);
+        keep_all(c, cd->near[1], cd->nnear[1]);
+    }
+    if (ok && near)
+        ok = add_near(c, cd);
     return ok ? cd : NULL;
 }
 
@@ -213,6 +330,8 @@ static hs_database_t *compile_regex(compiler_t *c, const char *file, const vg_yn
             n->kind == VG_YNODE_SCALAR ? "text without slashes" : vg_ynode_describe(n));
         return NULL;
     }
+    if (!vg_rc_regex_flags_ok(c, file, n->line, n->col, n->str + 1, n->len - 2))
+        return NULL;
     char *pat = vg_rc_strndup(c, n->str + 1, n->len - 2);
     if (!pat)
         return NULL;
@@ -279,6 +398,8 @@ static bool field_in(compiler_t *c, const char *file, vg_cond_t *cd, const vg_yn
     }
     for (size_t i = 0; ok && i < tmp.nitems; i++) {
         const item_t *it = &tmp.items[i];
+        if (it->alias)
+            continue; /* of an entity, 'in' compares only the name */
         vg_operand_t *o = &cd->opds[cd->nopds++];
         if (!set_operand(c, o, it->text, it->len, it->type, it->num))
             ok = false;

@@ -43,6 +43,9 @@ struct vg_rule_test_case {
 typedef struct item {
     const char *text;
     size_t len;
+    const char *entity; /* the entity's name when the item is its name or alias */
+    bool alias;         /* an entity's alias (not its name) */
+    uint32_t group;     /* one per item written; an entity's terms share it */
     vg_yscalar_t type;
     double num;
     bool quoted;
@@ -97,6 +100,9 @@ typedef struct compiler {
     size_t n_default_fields;
     uint64_t hash;
     bool oom;
+    struct vg_norm *norm; /* terms are normalised as text is (rules 7-9) */
+    bool case_sensitive;  /* the condition being compiled has case: sensitive */
+    uint32_t next_group;  /* item_t.group of the next item */
 } compiler_t;
 
 /* ---- diagnostics and memory (ruleset.c) ---- */
@@ -187,7 +193,16 @@ vg_cond_t *vg_rc_compile_cond(compiler_t *c, const char *file, const vg_ynode_t 
 vg_cond_t *vg_rc_compile_macro(compiler_t *c, macro_def_t *m);
 
 /* ruleset_terms.c */
+/* Interns the term of it, normalised with case folding unless
+ * c->case_sensitive; returns its id or -1 after reporting. */
 long vg_rc_intern_term(compiler_t *c, const item_t *it);
+/* The normaliser of the compiler (made on first use); NULL after
+ * reporting. */
+struct vg_norm *vg_rc_norm(compiler_t *c);
+/* Inline regex options such as (?i) are refused (rule 5); false after
+ * reporting at file:line:col. */
+bool vg_rc_regex_flags_ok(compiler_t *c, const char *file, unsigned line, unsigned col,
+                          const char *pat, size_t len);
 void vg_rc_regex_error(compiler_t *c, const char *file, unsigned line, unsigned col,
                        const char *pattern, const hs_compile_error_t *ce);
 void vg_rc_build_databases(compiler_t *c);

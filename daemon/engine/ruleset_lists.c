@@ -11,6 +11,7 @@
 
 #include "hash.h"
 #include "ruleset_int.h"
+#include "vigil/norm.h"
 #include "vigil/utf8.h"
 
 #define MAX_LIST_FILE_BYTES (64u * 1024 * 1024)
@@ -147,25 +148,78 @@ static bool splice_list(compiler_t *c, list_def_t *l, const vg_ynode_t *n)
     return true;
 }
 
-/* Appends the items of a scalar node: a `$name` splice or a value. */
+/* The item of scalar node t written in list l. */
+static item_t node_item(const list_def_t *l, const vg_ynode_t *t, uint32_t group)
+{
+    return (item_t){.text = t->str,
+                    .len = t->len,
+                    .group = group,
+                    .type = t->type,
+                    .num = t->num,
+                    .quoted = t->quoted,
+                    .file = l->def.file,
+                    .line = t->line,
+                    .col = t->col,
+                    .list = l->def.name};
+}
+
+/* An entity item (rule 16): {name: NAME, aliases: [TERM…]}. Its name and
+ * aliases are items of one group, each carrying the name. */
+static bool append_entity(compiler_t *c, list_def_t *l, const vg_ynode_t *n)
+{
+    static const char *const keys[] = {"name", "aliases"};
+    const vg_ynode_t *name = vg_ynode_get(n, "name"), *al = vg_ynode_get(n, "aliases");
+    if (!name) {
+        ERR(c, l->def.file, n,
+            "list items must be strings, numbers or entities such as {name: Micron, aliases: "
+            "[美光]}; this map has no 'name'");
+        return false;
+    }
+    vg_rc_check_keys(c, l->def.file, n, keys, N(keys), "an entity");
+    if (!is_str(name) || name->len == 0) {
+        ERR(c, l->def.file, name, "an entity's name must be a non-empty string, got %s",
+            is_str(name) ? "an empty one" : vg_ynode_describe(name));
+        return false;
+    }
+    if (al && al->kind != VG_YNODE_SEQ) {
+        ERR(c, l->def.file, al, "'aliases' takes a list of terms, got %s", vg_ynode_describe(al));
+        return false;
+    }
+    const char *kept = vg_rc_keep_string(c, name->str);
+    if (!kept)
+        return false;
+    uint32_t group = c->next_group++;
+    size_t nal = al ? al->count : 0;
+    bool ok = true;
+    for (size_t i = 0; i <= nal; i++) {
+        const vg_ynode_t *t = i == 0 ? name : al->items[i - 1];
+        if (t->kind != VG_YNODE_SCALAR || t->type == VG_YSCALAR_NULL) {
+            ERR(c, l->def.file, t, "an entity's aliases are terms (strings), got %s",
+                vg_ynode_describe(t));
+            ok = false;
+            continue;
+        }
+        item_t it = node_item(l, t, group);
+        it.entity = kept;
+        it.alias = i > 0;
+        ok = add_item(c, l, &it) && ok;
+    }
+    return ok;
+}
+
+/* Appends the items of a node: a `$name` splice, a value or an entity. */
 static bool append_scalar_item(compiler_t *c, list_def_t *l, const vg_ynode_t *n)
 {
+    if (n->kind == VG_YNODE_MAP)
+        return append_entity(c, l, n);
     if (n->kind != VG_YNODE_SCALAR) {
-        ERR(c, l->def.file, n, "list items must be strings or numbers, got %s",
+        ERR(c, l->def.file, n, "list items must be strings, numbers or entities, got %s",
             vg_ynode_describe(n));
         return false;
     }
     if (n->type == VG_YSCALAR_STRING && n->str[0] == '$' && n->str[1] != '$')
         return splice_list(c, l, n);
-    item_t it = {.text = n->str,
-                 .len = n->len,
-                 .type = n->type,
-                 .num = n->num,
-                 .quoted = n->quoted,
-                 .file = l->def.file,
-                 .line = n->line,
-                 .col = n->col,
-                 .list = l->def.name};
+    item_t it = node_item(l, n, c->next_group++);
     if (n->type == VG_YSCALAR_STRING && n->str[0] == '$') {
         it.text++; /* "$$x" is the literal "$x" */
         it.len--;
@@ -179,9 +233,8 @@ bool vg_rc_collect_items(compiler_t *c, const char *file, const vg_ynode_t *n, l
 {
     out->def.file = file;
     out->def.name = NULL;
-    if (n->kind == VG_YNODE_SCALAR) {
+    if (n->kind == VG_YNODE_SCALAR || n->kind == VG_YNODE_MAP)
         return append_scalar_item(c, out, n);
-    }
     if (n->kind != VG_YNODE_SEQ) {
         ERR(c, file, n, "expected a list of terms or '$listname', got %s", vg_ynode_describe(n));
         return false;
@@ -245,6 +298,7 @@ static bool add_lines(compiler_t *c, list_def_t *l, const char *file, char *buf,
             *t = '\0';
             item_t it = {.text = s,
                          .len = (size_t)(t - s),
+                         .group = c->next_group++,
                          .type = VG_YSCALAR_STRING,
                          .quoted = true,
                          .file = file,
@@ -292,7 +346,44 @@ static bool load_list_file(compiler_t *c, list_def_t *l, const vg_ynode_t *fnode
         ERR(c, l->def.file, fnode, "list file '%s' is not UTF-8 text", path);
         return false;
     }
-    return add_lines(c, l, kept, buf, len);
+    /* A byte-order mark is no part of the first term. */
+    size_t bom = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    return add_lines(c, l, kept, buf + bom, len - bom);
+}
+
+/* vigil check's warnings about a list: empty, or a term twice (as text
+ * reads them: normalised, case folded). */
+static void warn_list(compiler_t *c, list_def_t *l)
+{
+    if (l->nitems == 0) {
+        vg_diags_add(c->diags, VG_DIAG_WARNING, l->def.file, l->def.line, l->def.col,
+                     "list '%s' is empty: a condition on it never holds", l->def.name);
+        return;
+    }
+    vg_norm_t *nm = vg_rc_norm(c);
+    vg_strmap_t seen;
+    vg_strmap_init(&seen);
+    for (size_t i = 0; nm && i < l->nitems; i++) {
+        const item_t *it = &l->items[i];
+        const char *t;
+        size_t tl;
+        char err[64];
+        if (it->type != VG_YSCALAR_STRING ||
+            vg_norm_run(nm, it->text, it->len, 0, &t, &tl, err, sizeof(err)) != 0)
+            continue;
+        uint32_t *prev = vg_strmap_get(&seen, t, tl);
+        if (prev) {
+            const item_t *p = &l->items[*prev];
+            vg_diags_add(c->diags, VG_DIAG_WARNING, it->file, it->line, it->col,
+                         "'%.*s' is in list '%s' twice (as '%.*s' at %s:%u:%u); matching reads "
+                         "them as one term",
+                         (int)it->len, it->text, l->def.name, (int)p->len, p->text, p->file,
+                         p->line, p->col);
+        } else if (vg_strmap_put(&seen, t, tl, (uint32_t)i) < 0) {
+            break;
+        }
+    }
+    vg_strmap_free(&seen);
 }
 
 bool vg_rc_resolve_list(compiler_t *c, list_def_t *l)
@@ -323,5 +414,7 @@ bool vg_rc_resolve_list(compiler_t *c, list_def_t *l)
         ok = false;
     }
     l->def.state = ok ? DONE : FAILED;
+    if (ok)
+        warn_list(c, l);
     return ok;
 }

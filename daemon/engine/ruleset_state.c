@@ -122,6 +122,39 @@ static bool get_path(compiler_t *c, const char *file, const vg_ynode_t *v, const
     return vg_rc_make_path(c, out, v->str, v->len);
 }
 
+/* group_by: $LIST (rule 16): the path's text is "$LIST" and its parts
+ * are the names of the lists whose items make LIST (itself and those it
+ * splices), which the evidence of a match names. */
+static bool get_list_group(compiler_t *c, const char *file, const vg_ynode_t *v, vg_path_t *out)
+{
+    uint32_t *li = vg_strmap_get(&c->list_idx, v->str + 1, v->len - 1);
+    if (!li) {
+        ERR(c, file, v, "'group_by: %s': no list named '%s' (define it under 'lists:')", v->str,
+            v->str + 1);
+        return false;
+    }
+    list_def_t *l = &c->lists[*li];
+    if (!vg_rc_resolve_list(c, l))
+        return false;
+    out->text = vg_rc_strndup(c, v->str, v->len);
+    out->parts = calloc(l->nitems + 1, sizeof(char *));
+    if (!out->text || !out->parts)
+        return vg_rc_oom(c), false;
+    out->parts[out->nparts++] = vg_rc_strndup(c, l->def.name, strlen(l->def.name));
+    for (size_t i = 0; i < l->nitems; i++) {
+        const char *ln = l->items[i].list;
+        bool seen = false;
+        for (size_t k = 0; k < out->nparts && !seen; k++)
+            seen = out->parts[k] && ln && strcmp(out->parts[k], ln) == 0;
+        if (!seen && ln)
+            out->parts[out->nparts++] = vg_rc_strndup(c, ln, strlen(ln));
+    }
+    for (size_t k = 0; k < out->nparts; k++)
+        if (!out->parts[k])
+            return false;
+    return true;
+}
+
 /* group_by: one path or a list of up to MAX_GROUP_PATHS paths. */
 static bool get_group(compiler_t *c, const char *file, const vg_ynode_t *map, vg_path_t **out,
                       size_t *n)
@@ -144,7 +177,9 @@ static bool get_group(compiler_t *c, const char *file, const vg_ynode_t *map, vg
         return vg_rc_oom(c), false;
     bool ok = true;
     for (size_t i = 0; i < count; i++) {
-        if (!get_path(c, file, items[i], "group_by", &(*out)[*n]))
+        bool list = is_str(items[i]) && items[i]->len > 1 && items[i]->str[0] == '$';
+        if (list ? !get_list_group(c, file, items[i], &(*out)[*n])
+                 : !get_path(c, file, items[i], "group_by", &(*out)[*n]))
             ok = false;
         (*n)++;
     }

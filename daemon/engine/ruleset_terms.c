@@ -14,6 +14,7 @@
 
 #include "ruleset_int.h"
 #include "strbuf.h"
+#include "vigil/norm.h"
 #include "vigil/utf8.h"
 
 #define MAX_TERM_BYTES 4096
@@ -48,6 +49,83 @@ static bool term_text_ok(compiler_t *c, const item_t *it)
     return true;
 }
 
+vg_norm_t *vg_rc_norm(compiler_t *c)
+{
+    if (!c->norm) {
+        char err[256];
+        c->norm = vg_norm_new(err, sizeof(err));
+        if (!c->norm)
+            vg_diags_add(c->diags, VG_DIAG_ERROR, NULL, 0, 0, "cannot normalise terms: %s", err);
+    }
+    return c->norm;
+}
+
+/* The end of the inline option group that starts at p[i] ("(?i)",
+ * "(?-i)", "(?i:"), or 0 when there is none there. */
+static size_t inline_option_at(const char *p, size_t len, size_t i)
+{
+    if (i + 2 >= len || p[i] != '(' || p[i + 1] != '?')
+        return 0;
+    size_t j = i + 2;
+    while (j < len && (p[j] == '-' || (p[j] >= 'a' && p[j] <= 'z') || (p[j] >= 'A' && p[j] <= 'Z')))
+        j++;
+    if (j == i + 2 || j >= len || (p[j] != ')' && p[j] != ':'))
+        return 0;
+    /* (?P<name>…) and friends have no ':' or ')' right after letters. */
+    return j + 1;
+}
+
+bool vg_rc_regex_flags_ok(compiler_t *c, const char *file, unsigned line, unsigned col,
+                          const char *pat, size_t len)
+{
+    bool in_class = false;
+    for (size_t i = 0; i < len; i++) {
+        if (pat[i] == '\\') {
+            i++;
+            continue;
+        }
+        if (in_class) {
+            in_class = pat[i] != ']';
+            continue;
+        }
+        if (pat[i] == '[') {
+            in_class = true;
+            if (i + 1 < len && pat[i + 1] == ']')
+                i++; /* "[]…]": the first ']' is literal */
+            continue;
+        }
+        size_t e = inline_option_at(pat, len, i);
+        if (e) {
+            vg_rc_err_at(c, file, line, col,
+                         "inline option '%.*s' in a regular expression is not allowed: case is "
+                         "chosen per condition with 'case: sensitive' (default: insensitive), "
+                         "and the other options are not supported",
+                         (int)(e - i), pat + i);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A regex that tells upper from lower case, in a condition whose text is
+ * case-folded: it matches (or fails) whatever the case of the text. */
+static void warn_case_regex(compiler_t *c, const item_t *it, const char *pat, size_t len)
+{
+    static const char *const hints[] = {"A-Z", "\\p{Lu}", "\\p{Lt}", "[:upper:]", "\\p{Upper}"};
+    for (size_t k = 0; k < N(hints); k++) {
+        size_t hl = strlen(hints[k]);
+        for (size_t i = 0; i + hl <= len; i++)
+            if (memcmp(pat + i, hints[k], hl) == 0) {
+                vg_diags_add(c->diags, VG_DIAG_WARNING, it->file, it->line, it->col,
+                             "regular expression /%.*s/ tells case apart ('%s'), but the "
+                             "condition ignores case: it matches text of either case (add "
+                             "'case: sensitive' to the condition if case matters)",
+                             (int)len, pat, hints[k]);
+                return;
+            }
+    }
+}
+
 /* "/…/": the pattern as written, compiled once here so that its error
  * names the term's place (the database build could only name the term). */
 static bool user_regex_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_strbuf_t *key)
@@ -61,9 +139,13 @@ static bool user_regex_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_st
         vg_rc_err_at(c, it->file, it->line, it->col, "empty regular expression '//'");
         return false;
     }
+    if (!vg_rc_regex_flags_ok(c, it->file, it->line, it->col, t->pattern, t->pattern_len))
+        return false;
+    if (!t->cs)
+        warn_case_regex(c, it, t->pattern, t->pattern_len);
     hs_database_t *db = NULL;
     hs_compile_error_t *ce = NULL;
-    unsigned fl = HS_FLAG_CASELESS | HS_FLAG_UTF8 | HS_FLAG_UCP;
+    unsigned fl = (t->cs ? 0 : HS_FLAG_CASELESS) | HS_FLAG_UTF8 | HS_FLAG_UCP;
     /* Start of match gives the evidence its offset, but vectorscan cannot
      * track it for some patterns: those are matched without, and the
      * scanner reports such a match where it ends. */
@@ -84,30 +166,50 @@ static bool user_regex_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_st
     return true;
 }
 
-/* Folds, trims and collapses white space so that the term compares with
- * text normalised the same way at match time. Returns the folded buffer
- * (to free) with the term at [*start, *end), or NULL after reporting. */
-static char *fold_term(compiler_t *c, const item_t *it, size_t *start, size_t *end)
+/* A term as text is matched (rules 2, 7-9): normalised, gap-collapsed and
+ * trimmed. Returns the buffer (to free) with the term at [*start, *end);
+ * the dash gaps of the collapsed text are in *dashes. NULL after
+ * reporting, or with *nothing set when the term normalises to nothing. */
+static char *norm_term(compiler_t *c, const item_t *it, bool cs, size_t *start, size_t *end,
+                       uint32_t **dashes, size_t *nd, bool *nothing)
 {
-    char *folded = malloc(it->len * 3 + 1);
-    if (!folded) {
+    vg_norm_t *nm = vg_rc_norm(c);
+    const char *nt;
+    size_t nl, dcap = 0;
+    char err[256];
+    *nothing = false;
+    if (!nm)
+        return NULL;
+    if (vg_norm_run(nm, it->text, it->len, cs ? VG_NORM_CASE_SENSITIVE : 0, &nt, &nl, err,
+                    sizeof(err)) != 0) {
+        vg_rc_err_at(c, it->file, it->line, it->col, "cannot normalise the term: %s", err);
+        return NULL;
+    }
+    char *buf = malloc(nl + 1);
+    size_t n = buf ? vg_gap_collapse(nt, nl, buf, NULL, dashes, nd, &dcap) : SIZE_MAX;
+    if (n == SIZE_MAX) {
+        free(buf);
         vg_rc_oom(c);
         return NULL;
     }
-    size_t n = vg_utf8_fold(it->text, it->len, true, folded, NULL);
+    if (nl == 0) {
+        *nothing = true;
+        return buf;
+    }
     size_t s = 0;
-    while (s < n && folded[s] == ' ')
+    /* Leading and trailing white space goes; a dash there stays literal. */
+    while (s < n && buf[s] == ' ' && !(*nd && (*dashes)[0] == s))
         s++;
-    while (n > s && folded[n - 1] == ' ')
+    while (n > s && buf[n - 1] == ' ' && !(*nd && (*dashes)[*nd - 1] == n - 1))
         n--;
     if (n == s) {
         vg_rc_err_at(c, it->file, it->line, it->col, "keyword term is only white space");
-        free(folded);
+        free(buf);
         return NULL;
     }
     *start = s;
     *end = n;
-    return folded;
+    return buf;
 }
 
 /* Checks each word of w[0, len) for a '*' suffix: *inner_star when one
@@ -123,7 +225,7 @@ static bool check_stars(compiler_t *c, const item_t *it, const char *w, size_t l
             continue;
         if (i - ws == 1 && w[ws] == '*')
             bad = true;
-        else if (w[i - 1] == '*' && i != len)
+        else if (i > ws && w[i - 1] == '*' && i != len)
             *inner_star = true;
         ws = i + 1;
     }
@@ -133,16 +235,98 @@ static bool check_stars(compiler_t *c, const item_t *it, const char *w, size_t l
     return !bad;
 }
 
-/* A literal: the folded words, without a final '*' (the scanner checks
+/* '?' or a '*' that does not end a word: wildcards of other tools, here
+ * literal characters (rule 6). */
+static void warn_wildcards(compiler_t *c, const item_t *it, const char *w, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        bool star_inside = w[i] == '*' && i + 1 < len && w[i + 1] != ' ';
+        if (w[i] == '?' || star_inside) {
+            vg_diags_add(c->diags, VG_DIAG_WARNING, it->file, it->line, it->col,
+                         "'%c' in the term '%.*s' is a literal character, not a wildcard ('*' "
+                         "only ends a word, as in 'sanction*'; write a /regex/ for more)",
+                         w[i], (int)it->len, it->text);
+            return;
+        }
+    }
+}
+
+static bool is_word_at(const char *w, size_t len, size_t pos)
+{
+    size_t l;
+    return pos < len && vg_uchar_is_word(vg_utf8_decode(w + pos, len - pos, &l));
+}
+
+static bool is_word_before(const char *w, size_t pos)
+{
+    size_t l;
+    return pos > 0 && vg_uchar_is_word(vg_utf8_decode_before(w, pos, &l));
+}
+
+/* The gaps of w that must be a dash in the text: a dash run of the term
+ * that is not between two word characters (rule 2; "U.S.-China"). */
+static bool literal_dashes(compiler_t *c, vg_term_t *t, const char *w, size_t len,
+                           const uint32_t *dashes, size_t nd, size_t off)
+{
+    for (size_t i = 0; i < nd; i++) {
+        if (dashes[i] < off || dashes[i] >= off + len)
+            continue;
+        size_t p = dashes[i] - off;
+        if (is_word_before(w, p) && is_word_at(w, len, p + 1))
+            continue;
+        uint32_t *nl = realloc(t->lit_dash, (t->nlit_dash + 1) * sizeof(uint32_t));
+        if (!nl)
+            return vg_rc_oom(c), false;
+        t->lit_dash = nl;
+        t->lit_dash[t->nlit_dash++] = (uint32_t)p;
+    }
+    return true;
+}
+
+/* Rules 3, 11 and 12: what the first and last characters of w ask of the
+ * text around a match. */
+static void term_edges(vg_term_t *t, const char *w, size_t len)
+{
+    size_t l, end = len - (w[len - 1] == '*' && len > 1 ? 1 : 0);
+    uint32_t first = vg_utf8_decode(w, len, &l);
+    t->first_word = vg_uchar_is_word(first);
+    t->free_before = vg_uchar_script_class(first) == VG_SCRIPT_SPACELESS ||
+                     (t->nlit_dash && t->lit_dash[0] == 0);
+    /* The last character, and the base of its marks for its script. */
+    size_t p = end;
+    uint32_t last = vg_utf8_decode_before(w, p, &l), base = last;
+    while (vg_uchar_is_mark(base) && p > l) {
+        p -= l;
+        base = vg_utf8_decode_before(w, p, &l);
+    }
+    t->last_word = vg_uchar_is_word(last);
+    t->free_after = vg_uchar_script_class(base) == VG_SCRIPT_SPACELESS ||
+                    (base >= 0xAC00 && base <= 0xD7A3) ||
+                    (t->nlit_dash && t->lit_dash[t->nlit_dash - 1] + 1 == end);
+}
+
+/* The key of a collapsed term: its bytes with its literal dashes. */
+static void term_key(vg_strbuf_t *key, const vg_term_t *t, const char *w, size_t len)
+{
+    size_t from = 0;
+    for (size_t i = 0; i < t->nlit_dash; i++) {
+        vg_strbuf_append(key, w + from, t->lit_dash[i] - from);
+        vg_strbuf_putc(key, '-');
+        from = t->lit_dash[i] + 1;
+    }
+    vg_strbuf_append(key, w + from, len - from);
+}
+
+/* A literal: the collapsed words, without a final '*' (the scanner checks
  * that the match starts a word and, without '*', ends one). */
 static bool literal_term(compiler_t *c, vg_term_t *t, vg_strbuf_t *key, const char *w, size_t len)
 {
     t->kind = VG_TERM_LITERAL;
-    t->star = w[len - 1] == '*';
+    t->star = len > 1 && w[len - 1] == '*';
     t->pattern_len = len - (t->star ? 1 : 0);
     t->pattern = vg_rc_strndup(c, w, t->pattern_len);
     vg_strbuf_puts(key, t->star ? "P" : "L");
-    vg_strbuf_append(key, w, t->pattern_len);
+    term_key(key, t, w, t->pattern_len);
     return t->pattern != NULL;
 }
 
@@ -170,7 +354,7 @@ static bool phrase_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_strbuf
     t->pattern = vg_strbuf_detach(&re, &t->pattern_len);
     t->words = vg_rc_strndup(c, w, len);
     vg_strbuf_puts(key, "N");
-    vg_strbuf_append(key, w, len);
+    term_key(key, t, w, len);
     if (!t->pattern)
         return false;
     hs_database_t *db = NULL;
@@ -187,16 +371,37 @@ static bool phrase_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_strbuf
 
 static bool folded_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_strbuf_t *key)
 {
-    size_t s, n;
-    char *folded = fold_term(c, it, &s, &n);
-    if (!folded)
+    size_t s = 0, n = 0, nd = 0;
+    uint32_t *dashes = NULL;
+    bool nothing;
+    char *folded = norm_term(c, it, t->cs, &s, &n, &dashes, &nd, &nothing);
+    if (folded && nothing) {
+        /* Only invisible characters: a term that no text can contain. */
+        vg_diags_add(c->diags, VG_DIAG_WARNING, it->file, it->line, it->col,
+                     "this term is only invisible characters (soft hyphens, zero-width "
+                     "spaces, which matching drops): it never matches");
+        free(folded);
+        free(dashes);
+        t->kind = VG_TERM_NEVER;
+        vg_strbuf_puts(key, "0");
+        return true;
+    }
+    if (!folded) {
+        free(dashes);
         return false;
-    bool inner_star, ok = check_stars(c, it, folded + s, n - s, &inner_star);
-    if (ok && !inner_star)
-        ok = literal_term(c, t, key, folded + s, n - s);
-    else if (ok)
-        ok = phrase_term(c, it, t, key, folded + s, n - s);
+    }
+    const char *w = folded + s;
+    size_t len = n - s;
+    bool inner_star, ok = check_stars(c, it, w, len, &inner_star);
+    if (ok)
+        warn_wildcards(c, it, w, len);
+    ok = ok && literal_dashes(c, t, w, len, dashes, nd, s);
+    if (ok) {
+        term_edges(t, w, len);
+        ok = inner_star ? phrase_term(c, it, t, key, w, len) : literal_term(c, t, key, w, len);
+    }
     free(folded);
+    free(dashes);
     return ok;
 }
 
@@ -225,6 +430,7 @@ static long store_term(compiler_t *c, const item_t *it, vg_term_t *t, const vg_s
     free(t->text);
     free(t->pattern);
     free(t->words);
+    free(t->lit_dash);
     return id;
 }
 
@@ -232,9 +438,12 @@ static long intern_term_once(compiler_t *c, const item_t *it)
 {
     if (!term_text_ok(c, it))
         return -1;
-    vg_term_t t = {0};
+    vg_term_t t = {.cs = c->case_sensitive};
     vg_strbuf_t key;
     vg_strbuf_init(&key);
+    /* A case-sensitive term is another term than its folded twin. */
+    if (t.cs)
+        vg_strbuf_putc(&key, 'c');
     bool regex = it->len >= 2 && it->text[0] == '/' && it->text[it->len - 1] == '/';
     bool ok = regex ? user_regex_term(c, it, &t, &key) : folded_term(c, it, &t, &key);
     long id = -1;
@@ -243,6 +452,7 @@ static long intern_term_once(compiler_t *c, const item_t *it)
     } else {
         free(t.pattern);
         free(t.words);
+        free(t.lit_dash);
     }
     vg_strbuf_free(&key);
     return id;
@@ -255,7 +465,8 @@ long vg_rc_intern_term(compiler_t *c, const item_t *it)
     /* The place is the key: file names are kept strings, so the pointer
      * names the file. */
     char loc[64];
-    snprintf(loc, sizeof(loc), "%p:%u:%u", (const void *)it->file, it->line, it->col);
+    snprintf(loc, sizeof(loc), "%p:%u:%u:%d", (const void *)it->file, it->line, it->col,
+             c->case_sensitive);
     if (vg_strmap_get(&c->bad_terms, loc, strlen(loc)))
         return -1;
     long id = intern_term_once(c, it);
@@ -274,19 +485,19 @@ static unsigned term_flags(const vg_term_t *t)
     case VG_TERM_NORM_REGEX:
         return HS_FLAG_SOM_LEFTMOST;
     default:
-        return HS_FLAG_CASELESS | HS_FLAG_UTF8 | HS_FLAG_UCP |
+        return (t->cs ? 0 : HS_FLAG_CASELESS) | HS_FLAG_UTF8 | HS_FLAG_UCP |
                (t->no_som ? 0 : HS_FLAG_SOM_LEFTMOST);
     }
 }
 
 /* The database of the terms of one kind, each matched under its id; NULL
  * when there are none, or after reporting. */
-static hs_database_t *build_db(compiler_t *c, vg_term_kind_t kind)
+static hs_database_t *build_db(compiler_t *c, vg_term_kind_t kind, bool cs)
 {
     vg_ruleset_t *rs = c->rs;
     size_t n = 0;
     for (size_t i = 0; i < rs->nterms; i++)
-        n += rs->terms[i].kind == kind;
+        n += rs->terms[i].kind == kind && rs->terms[i].cs == cs;
     if (n == 0)
         return NULL;
     const char **pats = calloc(n, sizeof(char *));
@@ -301,7 +512,7 @@ static hs_database_t *build_db(compiler_t *c, vg_term_kind_t kind)
     size_t k = 0;
     for (size_t i = 0; i < rs->nterms; i++) {
         const vg_term_t *t = &rs->terms[i];
-        if (t->kind != kind)
+        if (t->kind != kind || t->cs != cs)
             continue;
         pats[k] = t->pattern;
         lens[k] = t->pattern_len;
@@ -339,7 +550,9 @@ out:
 void vg_rc_build_databases(compiler_t *c)
 {
     vg_ruleset_t *rs = c->rs;
-    rs->db_lit = build_db(c, VG_TERM_LITERAL);
-    rs->db_norm = build_db(c, VG_TERM_NORM_REGEX);
-    rs->db_user = build_db(c, VG_TERM_USER_REGEX);
+    for (int k = 0; k < 2; k++) {
+        rs->db_lit[k] = build_db(c, VG_TERM_LITERAL, k);
+        rs->db_norm[k] = build_db(c, VG_TERM_NORM_REGEX, k);
+        rs->db_user[k] = build_db(c, VG_TERM_USER_REGEX, k);
+    }
 }

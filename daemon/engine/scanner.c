@@ -1,7 +1,9 @@
-/* Evaluation: each text field the rules search is folded, its white space
- * collapsed, and scanned once by the ruleset's vectorscan databases; word
- * boundaries and '*' suffixes are checked on the match offsets. Rules are
- * then evaluated as boolean trees over those hits and the event's fields. */
+/* Evaluation: each text field the rules search is normalised (vigil/norm.h:
+ * case folded, and unfolded for case-sensitive terms), its word gaps
+ * collapsed (vg_gap_collapse), and scanned once by the ruleset's vectorscan
+ * databases; word boundaries, literal dashes and '*' suffixes are checked
+ * on the match offsets. Rules are then evaluated as boolean trees over
+ * those hits and the event's fields. */
 #include "vigil/scanner.h"
 
 #include <json-c/json.h>
@@ -13,7 +15,23 @@
 #include "engine_int.h"
 #include "grow.h"
 #include "strbuf.h"
+#include "vigil/norm.h"
 #include "vigil/utf8.h"
+
+#define N_DBS 6
+
+/* One reading of the value being scanned: [0] case-folded, [1] not. */
+typedef struct view {
+    vg_norm_t *norm;
+    const char *n; /* the normalised value (the normaliser's) */
+    size_t nlen;
+    char *c;       /* the same, gap-collapsed */
+    size_t clen, ccap;
+    uint32_t *cmap; /* C offset → normalised offset, when hits need it */
+    size_t cmap_cap;
+    uint32_t *dashes; /* C positions of dash gaps */
+    size_t ndashes, dcap;
+} view_t;
 
 struct vg_scanner {
     const vg_ruleset_t *rs;
@@ -22,13 +40,19 @@ struct vg_scanner {
     uint32_t *hit_gen; /* nterms * nslots stamps: hit in this event? */
     vg_hit_t *hits;
     size_t nhits, hits_cap;
-    /* buffers for the value being scanned */
-    char *norm;
-    uint32_t *map;
-    size_t norm_len, norm_cap;
+    /* the value being scanned */
+    view_t views[2];
+    view_t *cur;
     const char *value;
     size_t value_len;
     uint32_t slot;
+    uint32_t value_no;
+    /* near conditions: stamp of the event they hold in, and the pair of
+     * hits that makes them hold */
+    uint32_t *near_gen;
+    size_t *near_pair;
+    bool *group_seen; /* 'all' over entities: one per item */
+    size_t max_groups;
     /* leaf folding for field comparisons */
     char *fold;
     size_t fold_cap;
@@ -36,7 +60,7 @@ struct vg_scanner {
     size_t nmatched;
     const vg_event_t *ev; /* the event last evaluated */
     const vg_hit_t **evidence;
-    const char **evidence_lists;
+    const vg_term_ref_t **evidence_refs;
     size_t evidence_cap;
     vg_evidence_t *export; /* vg_scanner_match_evidence */
     size_t export_cap;
@@ -49,8 +73,9 @@ vg_scanner_t *vg_scanner_new(const vg_ruleset_t *rs)
     if (!sc)
         return NULL;
     sc->rs = rs;
-    hs_database_t *dbs[] = {rs->db_lit, rs->db_norm, rs->db_user};
-    for (size_t i = 0; i < 3; i++)
+    hs_database_t *dbs[] = {rs->db_lit[0], rs->db_norm[0], rs->db_user[0],
+                            rs->db_lit[1], rs->db_norm[1], rs->db_user[1]};
+    for (size_t i = 0; i < N_DBS; i++)
         if (dbs[i] && hs_alloc_scratch(dbs[i], &sc->scratch) != HS_SUCCESS)
             goto fail;
     for (size_t i = 0; i < rs->nconds; i++)
@@ -59,7 +84,17 @@ vg_scanner_t *vg_scanner_new(const vg_ruleset_t *rs)
     size_t stamps = rs->nterms * (rs->nslots ? rs->nslots : 1);
     sc->hit_gen = calloc(stamps ? stamps : 1, sizeof(uint32_t));
     sc->matched = calloc(rs->nrules ? rs->nrules : 1, sizeof(*sc->matched));
-    if (!sc->hit_gen || !sc->matched)
+    sc->near_gen = calloc(rs->nnear_conds + 1, sizeof(uint32_t));
+    sc->near_pair = calloc(2 * rs->nnear_conds + 2, sizeof(size_t));
+    for (size_t i = 0; i < rs->nconds; i++)
+        if (rs->conds[i]->ngroups > sc->max_groups)
+            sc->max_groups = rs->conds[i]->ngroups;
+    sc->group_seen = calloc(sc->max_groups + 1, sizeof(bool));
+    char err[256];
+    for (int k = 0; k < 2; k++)
+        if (!(sc->views[k].norm = vg_norm_new(err, sizeof(err))))
+            goto fail;
+    if (!sc->hit_gen || !sc->matched || !sc->near_gen || !sc->near_pair || !sc->group_seen)
         goto fail;
     return sc;
 fail:
@@ -75,12 +110,19 @@ void vg_scanner_destroy(vg_scanner_t *sc)
         hs_free_scratch(sc->scratch);
     free(sc->hit_gen);
     free(sc->hits);
-    free(sc->norm);
-    free(sc->map);
+    for (int k = 0; k < 2; k++) {
+        vg_norm_destroy(sc->views[k].norm);
+        free(sc->views[k].c);
+        free(sc->views[k].cmap);
+        free(sc->views[k].dashes);
+    }
+    free(sc->near_gen);
+    free(sc->near_pair);
+    free(sc->group_seen);
     free(sc->fold);
     free(sc->matched);
     free(sc->evidence);
-    free(sc->evidence_lists);
+    free(sc->evidence_refs);
     free(sc->export);
     free(sc);
 }
@@ -92,19 +134,83 @@ const vg_ruleset_t *vg_scanner_ruleset(const vg_scanner_t *sc)
 
 /* ---- text scanning ---- */
 
-static bool word_before(const char *s, size_t pos)
+static inline bool ascii_word(unsigned char b)
 {
-    if (pos == 0)
-        return false;
-    size_t l;
-    return vg_unicode_is_word(vg_utf8_decode_before(s, pos, &l));
+    return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '_';
 }
 
-static bool word_at(const char *s, size_t n, size_t pos, size_t *len)
+/* A word boundary at pos of the collapsed text (rules 3, 10): ASCII on
+ * both sides is decided here, the rest by the normaliser's classes. */
+static bool boundary(const view_t *v, size_t pos)
 {
-    if (pos >= n)
-        return false;
-    return vg_unicode_is_word(vg_utf8_decode(s + pos, n - pos, len));
+    if (pos == 0 || pos >= v->clen)
+        return true;
+    unsigned char a = (unsigned char)v->c[pos - 1], b = (unsigned char)v->c[pos];
+    if (a < 0x80 && b < 0x80)
+        return !(ascii_word(a) && ascii_word(b));
+    if ((a < 0x80 && !ascii_word(a)) || (b < 0x80 && !ascii_word(b)))
+        return true;
+    return vg_norm_boundary_at(v->c, v->clen, pos);
+}
+
+static bool word_before(const view_t *v, size_t pos)
+{
+    size_t l;
+    return pos > 0 && vg_uchar_is_word(vg_utf8_decode_before(v->c, pos, &l));
+}
+
+static bool word_at(const view_t *v, size_t pos)
+{
+    size_t l;
+    return pos < v->clen && vg_uchar_is_word(vg_utf8_decode(v->c + pos, v->clen - pos, &l));
+}
+
+/* Rule 3 at the start of a match of t, with rules 11-12's exceptions. */
+static bool start_ok(const view_t *v, const vg_term_t *t, size_t pos)
+{
+    if (t->free_before)
+        return true;
+    return t->first_word ? boundary(v, pos) : !word_before(v, pos);
+}
+
+static bool end_ok(const view_t *v, const vg_term_t *t, size_t pos)
+{
+    if (t->free_after)
+        return true;
+    return t->last_word ? boundary(v, pos) : !word_at(v, pos);
+}
+
+/* The end of the word characters that a '*' takes after pos (rule 4). */
+static size_t star_end(const view_t *v, size_t pos)
+{
+    size_t l;
+    while (pos < v->clen && !boundary(v, pos)) {
+        vg_utf8_decode(v->c + pos, v->clen - pos, &l);
+        pos += l;
+    }
+    return pos;
+}
+
+static bool is_dash_gap(const view_t *v, size_t pos)
+{
+    size_t lo = 0, hi = v->ndashes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->dashes[mid] < pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->ndashes && v->dashes[lo] == pos;
+}
+
+/* The gaps of a literal match at start that t needs to be dashes. */
+static bool dashes_ok(const view_t *v, const vg_term_t *t, size_t start)
+{
+    for (size_t i = 0; i < t->nlit_dash; i++)
+        if (!is_dash_gap(v, start + t->lit_dash[i]))
+            return false;
+    return true;
 }
 
 static void record_hit(vg_scanner_t *sc, uint32_t term, size_t start, size_t end)
@@ -121,68 +227,86 @@ static void record_hit(vg_scanner_t *sc, uint32_t term, size_t start, size_t end
         sc->hits = nh;
         sc->hits_cap = ncap;
     }
-    /* Offsets into the folded text for now; scan_value maps them back to
+    /* Offsets into the scanned text for now; scan_view maps them back to
      * the value's bytes once its scans are done. */
-    sc->hits[sc->nhits++] = (vg_hit_t){term, sc->slot, sc->value, sc->value_len, start,
-                                       end - start};
+    sc->hits[sc->nhits++] = (vg_hit_t){.term = term,
+                                       .slot = sc->slot,
+                                       .value_no = sc->value_no,
+                                       .value = sc->value,
+                                       .value_len = sc->value_len,
+                                       .offset = start,
+                                       .length = end - start};
 }
 
-static inline bool already(const vg_scanner_t *sc, unsigned id)
+/* Whether a match of term id is kept: the first per field, or every one
+ * of a term that an except or near condition looks at. */
+static inline bool wanted(const vg_scanner_t *sc, unsigned id)
 {
-    return sc->hit_gen[(size_t)id * sc->rs->nslots + sc->slot] == sc->gen;
+    return sc->rs->terms[id].all_occ ||
+           sc->hit_gen[(size_t)id * sc->rs->nslots + sc->slot] != sc->gen;
 }
 
 static int on_literal(unsigned id, unsigned long long from, unsigned long long to,
                       unsigned flags, void *ctx)
 {
     vg_scanner_t *sc = ctx;
-    if (already(sc, id))
+    if (!wanted(sc, id))
         return 0;
+    const view_t *v = sc->cur;
     const vg_term_t *t = &sc->rs->terms[id];
-    size_t start = (size_t)to - t->pattern_len, end = (size_t)to, l;
-    if (word_before(sc->norm, start))
+    size_t start = (size_t)to - t->pattern_len, end = (size_t)to;
+    if (!start_ok(v, t, start) || (t->nlit_dash && !dashes_ok(v, t, start)))
         return 0;
-    if (t->star) {
-        while (word_at(sc->norm, sc->norm_len, end, &l))
-            end += l;
-    } else if (word_at(sc->norm, sc->norm_len, end, &l)) {
+    if (t->star)
+        end = star_end(v, end);
+    else if (!end_ok(v, t, end))
         return 0;
-    }
     record_hit(sc, id, start, end);
     return 0;
 }
 
+static bool lit_dash_at(const vg_term_t *t, size_t ti)
+{
+    for (size_t i = 0; i < t->nlit_dash; i++)
+        if (t->lit_dash[i] == ti)
+            return true;
+    return false;
+}
+
 /* Checks a phrase with '*' words at a candidate start, word by word: each
  * stem must follow, a '*' word takes the word characters after its stem,
- * and words are separated by the single space of normalised text. */
+ * and words are separated by the single ' ' of a gap (a dash gap where
+ * the term has a literal dash). */
 static int on_norm_regex(unsigned id, unsigned long long from, unsigned long long to,
                          unsigned flags, void *ctx)
 {
     vg_scanner_t *sc = ctx;
-    if (already(sc, id) || word_before(sc->norm, (size_t)from))
+    const view_t *v = sc->cur;
+    const vg_term_t *t = &sc->rs->terms[id];
+    if (!wanted(sc, id) || !start_ok(v, t, (size_t)from))
         return 0;
-    const char *w = sc->rs->terms[id].words;
-    size_t pos = (size_t)from, l;
+    const char *w0 = t->words, *w = w0;
+    size_t pos = (size_t)from;
     bool star = false;
     while (*w) {
         const char *we = strchr(w, ' ');
         size_t wl = we ? (size_t)(we - w) : strlen(w);
         star = wl > 1 && w[wl - 1] == '*';
         size_t stem = wl - (star ? 1 : 0);
-        if (pos + stem > sc->norm_len || memcmp(sc->norm + pos, w, stem) != 0)
+        if (pos + stem > v->clen || memcmp(v->c + pos, w, stem) != 0)
             return 0;
         pos += stem;
         if (star)
-            while (word_at(sc->norm, sc->norm_len, pos, &l))
-                pos += l;
+            pos = star_end(v, pos);
         if (!we)
             break;
-        if (pos >= sc->norm_len || sc->norm[pos] != ' ')
+        if (pos >= v->clen || v->c[pos] != ' ' ||
+            (lit_dash_at(t, (size_t)(we - w0)) && !is_dash_gap(v, pos)))
             return 0;
         pos++;
         w = we + 1;
     }
-    if (!star && word_at(sc->norm, sc->norm_len, pos, &l))
+    if (!star && !end_ok(v, t, pos))
         return 0;
     record_hit(sc, id, (size_t)from, pos);
     return 0;
@@ -192,7 +316,7 @@ static int on_user_regex(unsigned id, unsigned long long from, unsigned long lon
                          unsigned flags, void *ctx)
 {
     vg_scanner_t *sc = ctx;
-    if (already(sc, id))
+    if (!wanted(sc, id))
         return 0;
     /* Without start-of-match support the match is reported where it ends. */
     if (sc->rs->terms[id].no_som)
@@ -201,65 +325,113 @@ static int on_user_regex(unsigned id, unsigned long long from, unsigned long lon
     return 0;
 }
 
-static bool ensure_norm(vg_scanner_t *sc, size_t n)
+static bool grow_buf(void **buf, size_t *cap, size_t need, size_t elem)
 {
-    size_t need = n * 3 + 1;
-    if (need <= sc->norm_cap)
+    if (need <= *cap)
         return true;
-    free(sc->norm);
-    free(sc->map);
-    sc->norm = malloc(need);
-    sc->map = malloc((need + 1) * sizeof(uint32_t));
-    sc->norm_cap = sc->norm && sc->map ? need : 0;
-    return sc->norm_cap != 0;
+    void *nb = realloc(*buf, need * elem);
+    if (!nb)
+        return false;
+    *buf = nb;
+    *cap = need;
+    return true;
 }
 
-/* Hits from first on hold offsets into the text folded with
- * collapse_space; turn them into byte offsets of the value s. Folding
- * again, now with the offset map, costs less than keeping a map for every
- * value when few values match. */
-static void map_hits(vg_scanner_t *sc, size_t first, const char *s, size_t n, bool collapse_space)
+/* Hits [first, mid) hold offsets into v's collapsed text, [mid, nhits)
+ * into its normalised text: each gets its normalised span and, through
+ * the normaliser's map, its span in the value. Collapsing again, now with
+ * a map, costs less than keeping a map for every value when few match. */
+static void map_hits(vg_scanner_t *sc, view_t *v, size_t first, size_t mid)
 {
     if (first == sc->nhits)
         return;
-    vg_utf8_fold(s, n, collapse_space, sc->norm, sc->map);
+    if (first < mid) {
+        size_t nd, dcap = v->dcap;
+        if (!grow_buf((void **)&v->cmap, &v->cmap_cap, v->nlen + 1, sizeof(uint32_t)) ||
+            vg_gap_collapse(v->n, v->nlen, v->c, v->cmap, &v->dashes, &nd, &dcap) == SIZE_MAX) {
+            sc->failed = true;
+            return;
+        }
+        v->dcap = dcap;
+    }
     for (size_t i = first; i < sc->nhits; i++) {
         vg_hit_t *h = &sc->hits[i];
-        size_t o0 = sc->map[h->offset], o1 = sc->map[h->offset + h->length];
-        h->offset = o0;
-        h->length = o1 - o0;
+        size_t a = h->offset, b = h->offset + h->length;
+        if (i < mid) {
+            /* A match never ends inside a run; one that ends with a run
+             * (a literal dash) takes all of it. */
+            size_t e = b > a && (v->c[b - 1] == ' ' || v->c[b - 1] == '-') ? v->cmap[b]
+                                                                          : v->cmap[b - 1] + 1;
+            a = v->cmap[a];
+            b = b > h->offset ? e : a;
+        }
+        h->nstart = a;
+        h->nend = b;
+        size_t s, e;
+        vg_norm_span(v->norm, a, b, &s, &e);
+        h->offset = s;
+        h->length = e - s;
     }
 }
+
+static void scan_db(vg_scanner_t *sc, hs_database_t *db, const char *s, size_t n,
+                    match_event_handler fn)
+{
+    if (db && hs_scan(db, s, (unsigned)n, 0, sc->scratch, fn, sc) != HS_SUCCESS)
+        sc->failed = true;
+}
+
+/* Scans value s with the databases of reading k (0: folded, 1: cased). */
+static void scan_view(vg_scanner_t *sc, int k, const char *s, size_t n)
+{
+    const vg_ruleset_t *rs = sc->rs;
+    view_t *v = &sc->views[k];
+    char err[128];
+    if (vg_norm_run(v->norm, s, n, k ? VG_NORM_CASE_SENSITIVE : 0, &v->n, &v->nlen, err,
+                    sizeof(err)) != 0 ||
+        v->nlen > UINT32_MAX - 1) {
+        sc->failed = true;
+        return;
+    }
+    sc->cur = v;
+    size_t first = sc->nhits;
+    if (rs->db_lit[k] || rs->db_norm[k]) {
+        if (!grow_buf((void **)&v->c, &v->ccap, v->nlen + 1, 1)) {
+            sc->failed = true;
+            return;
+        }
+        v->clen = vg_gap_collapse(v->n, v->nlen, v->c, NULL, &v->dashes, &v->ndashes, &v->dcap);
+        if (v->clen == SIZE_MAX) {
+            sc->failed = true;
+            return;
+        }
+        scan_db(sc, rs->db_lit[k], v->c, v->clen, on_literal);
+        scan_db(sc, rs->db_norm[k], v->c, v->clen, on_norm_regex);
+    }
+    size_t mid = sc->nhits;
+    /* Regexes see the normalised text with its white space intact. */
+    scan_db(sc, rs->db_user[k], v->n, v->nlen, on_user_regex);
+    map_hits(sc, v, first, mid);
+}
+
+static void check_near(vg_scanner_t *sc, size_t first);
 
 static void scan_value(vg_scanner_t *sc, const char *s, size_t n)
 {
     const vg_ruleset_t *rs = sc->rs;
-    if (n > UINT32_MAX / 4 || !ensure_norm(sc, n)) {
+    if (n > UINT32_MAX / 4) {
         sc->failed = true;
         return;
     }
     sc->value = s;
     sc->value_len = n;
-    if (rs->db_lit || rs->db_norm) {
-        size_t first = sc->nhits;
-        sc->norm_len = vg_utf8_fold(s, n, true, sc->norm, NULL);
-        if (rs->db_lit && hs_scan(rs->db_lit, sc->norm, (unsigned)sc->norm_len, 0, sc->scratch,
-                                  on_literal, sc) != HS_SUCCESS)
-            sc->failed = true;
-        if (rs->db_norm && hs_scan(rs->db_norm, sc->norm, (unsigned)sc->norm_len, 0, sc->scratch,
-                                   on_norm_regex, sc) != HS_SUCCESS)
-            sc->failed = true;
-        map_hits(sc, first, s, n, true);
-    }
-    if (rs->db_user) {
-        /* Regexes see case-folded text with its white space intact. */
-        size_t first = sc->nhits;
-        sc->norm_len = vg_utf8_fold(s, n, false, sc->norm, NULL);
-        if (hs_scan(rs->db_user, sc->norm, (unsigned)sc->norm_len, 0, sc->scratch, on_user_regex,
-                    sc) != HS_SUCCESS)
-            sc->failed = true;
-        map_hits(sc, first, s, n, false);
-    }
+    sc->value_no++;
+    size_t first = sc->nhits;
+    for (int k = 0; k < 2; k++)
+        if (rs->db_lit[k] || rs->db_norm[k] || rs->db_user[k])
+            scan_view(sc, k, s, n);
+    if (rs->nnear_conds && sc->nhits - first >= 2)
+        check_near(sc, first);
 }
 
 /* The text a scalar is compared through: a string's value, or the JSON
@@ -390,6 +562,21 @@ static const char *fold_leaf(vg_scanner_t *sc, json_object *o, size_t *len)
     return sc->fold;
 }
 
+/* The leaf as 'matches' sees it: normalised as text is (rule 5). */
+static const char *norm_leaf(vg_scanner_t *sc, json_object *o, size_t *len)
+{
+    size_t n;
+    const char *s = leaf_text(o, &n), *out;
+    char err[128];
+    if (!s)
+        return NULL;
+    if (vg_norm_run(sc->views[0].norm, s, n, 0, &out, len, err, sizeof(err)) != 0) {
+        sc->failed = true;
+        return NULL;
+    }
+    return out;
+}
+
 static int on_any(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                   void *ctx)
 {
@@ -445,7 +632,7 @@ static bool field_leaf(json_object *leaf, void *arg)
         t = fold_leaf(sc, leaf, &len);
         return t && memmem(t, len, cd->opds[0].text, cd->opds[0].len) != NULL;
     case VG_OP_MATCHES: {
-        t = fold_leaf(sc, leaf, &len);
+        t = norm_leaf(sc, leaf, &len);
         if (!t || len > UINT32_MAX)
             return false;
         bool hit = false;
@@ -482,8 +669,70 @@ static bool term_hit(const vg_scanner_t *sc, const vg_cond_t *cd, uint32_t term)
     return false;
 }
 
+static const vg_term_ref_t *find_ref(const vg_term_ref_t *refs, size_t n, uint32_t term)
+{
+    return n ? bsearch(&term, refs, n, sizeof(vg_term_ref_t), cmp_term_ref) : NULL;
+}
+
+/* Rule 14: h lies within a match of one of cd's exception terms in the
+ * same field value. */
+static bool excepted(const vg_scanner_t *sc, const vg_cond_t *cd, const vg_hit_t *h)
+{
+    if (!cd->nexcept)
+        return false;
+    for (size_t i = 0; i < sc->nhits; i++) {
+        const vg_hit_t *e = &sc->hits[i];
+        if (e->value_no == h->value_no && e->slot == h->slot && e->nstart <= h->nstart &&
+            e->nend >= h->nend && find_ref(cd->except, cd->nexcept, e->term))
+            return true;
+    }
+    return false;
+}
+
+/* The reference of cd that hit h supports, or NULL: a term of cd in one
+ * of its fields, not discarded by an exception. */
+static const vg_term_ref_t *supports(const vg_scanner_t *sc, const vg_cond_t *cd,
+                                     const vg_hit_t *h)
+{
+    if (!has_slot(cd, h->slot))
+        return NULL;
+    const vg_term_ref_t *r = find_ref(cd->terms, cd->nterms, h->term);
+    return r && !excepted(sc, cd, h) ? r : NULL;
+}
+
+/* 'all' where an item may be an entity (several terms) or exceptions
+ * apply: every item needs a hit that supports it. */
+static bool eval_groups(const vg_scanner_t *sc, const vg_cond_t *cd)
+{
+    bool *seen = sc->group_seen;
+    memset(seen, 0, cd->ngroups * sizeof(bool));
+    size_t left = cd->ngroups;
+    for (size_t i = 0; i < sc->nhits && left; i++) {
+        const vg_term_ref_t *r = supports(sc, cd, &sc->hits[i]);
+        /* A term written in several items counts for each. */
+        for (; r && r > cd->terms && r[-1].term == r->term;)
+            r--;
+        for (; r && r < cd->terms + cd->nterms && r->term == sc->hits[i].term; r++)
+            if (!seen[r->group]) {
+                seen[r->group] = true;
+                left--;
+            }
+    }
+    return left == 0;
+}
+
 static bool eval_text(const vg_scanner_t *sc, const vg_cond_t *cd)
 {
+    if (cd->is_near)
+        return sc->near_gen[cd->near_idx] == sc->gen;
+    if (cd->nexcept || (cd->text_all && cd->ngroups != cd->nterms)) {
+        if (cd->text_all)
+            return eval_groups(sc, cd);
+        for (size_t i = 0; i < sc->nhits; i++)
+            if (supports(sc, cd, &sc->hits[i]))
+                return true;
+        return false;
+    }
     if (cd->text_all) {
         for (size_t i = 0; i < cd->nterms; i++)
             if (!term_hit(sc, cd, cd->terms[i].term))
@@ -494,8 +743,7 @@ static bool eval_text(const vg_scanner_t *sc, const vg_cond_t *cd)
     if (sc->nhits < cd->nterms) {
         for (size_t i = 0; i < sc->nhits; i++)
             if (has_slot(cd, sc->hits[i].slot) &&
-                bsearch(&sc->hits[i].term, cd->terms, cd->nterms, sizeof(vg_term_ref_t),
-                        cmp_term_ref))
+                find_ref(cd->terms, cd->nterms, sc->hits[i].term))
                 return true;
         return false;
     }
@@ -503,6 +751,50 @@ static bool eval_text(const vg_scanner_t *sc, const vg_cond_t *cd)
         if (term_hit(sc, cd, cd->terms[i].term))
             return true;
     return false;
+}
+
+/* A hit of one of near's lists (side 0 or 1) that an exception does not
+ * discard. */
+static bool near_side(const vg_scanner_t *sc, const vg_cond_t *cd, int side, const vg_hit_t *h)
+{
+    return find_ref(cd->near[side], cd->nnear[side], h->term) && !excepted(sc, cd, h);
+}
+
+/* Rule 15 for one near condition over the hits [first, nhits) of the
+ * value just scanned: a pair that does not overlap, in order if asked,
+ * with at most 'within' words between. */
+static bool near_holds(vg_scanner_t *sc, const vg_cond_t *cd, size_t first)
+{
+    const view_t *v = &sc->views[sc->rs->terms[cd->near[0][0].term].cs];
+    for (size_t i = first; i < sc->nhits; i++) {
+        const vg_hit_t *a = &sc->hits[i];
+        if (!near_side(sc, cd, 0, a))
+            continue;
+        for (size_t j = first; j < sc->nhits; j++) {
+            const vg_hit_t *b = &sc->hits[j];
+            bool a_first = a->nend <= b->nstart;
+            if (i == j || !(a_first || b->nend <= a->nstart) || (cd->ordered && !a_first) ||
+                !near_side(sc, cd, 1, b))
+                continue;
+            const vg_hit_t *x = a_first ? a : b, *y = a_first ? b : a;
+            if (vg_norm_count_words(v->n + x->nend, y->nstart - x->nend) <= cd->within) {
+                sc->near_pair[2 * cd->near_idx] = i;
+                sc->near_pair[2 * cd->near_idx + 1] = j;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static void check_near(vg_scanner_t *sc, size_t first)
+{
+    const vg_ruleset_t *rs = sc->rs;
+    for (size_t k = 0; k < rs->nnear_conds; k++) {
+        const vg_cond_t *cd = rs->near_conds[k];
+        if (sc->near_gen[k] != sc->gen && has_slot(cd, sc->slot) && near_holds(sc, cd, first))
+            sc->near_gen[k] = sc->gen;
+    }
 }
 
 static bool eval_cond(vg_scanner_t *sc, const vg_event_t *ev, const vg_cond_t *cd)
@@ -601,26 +893,41 @@ const vg_rule_t *vg_scanner_match(const vg_scanner_t *sc, size_t i)
 
 /* ---- evidence ---- */
 
-static void add_evidence(vg_scanner_t *sc, const vg_hit_t *h, const char *list, size_t *n)
+static void add_evidence(vg_scanner_t *sc, const vg_hit_t *h, const vg_term_ref_t *ref, size_t *n)
 {
     for (size_t i = 0; i < *n; i++)
-        if (sc->evidence[i] == h)
-            return;
+        if (sc->evidence[i] == h ||
+            (sc->evidence[i]->term == h->term && sc->evidence[i]->slot == h->slot))
+            return; /* one match per term and field: the first */
     if (*n == sc->evidence_cap) {
         size_t ncap = sc->evidence_cap ? sc->evidence_cap * 2 : 16;
         const vg_hit_t **ne = realloc(sc->evidence, ncap * sizeof(*ne));
         if (!ne)
             return;
         sc->evidence = ne;
-        const char **nl = realloc(sc->evidence_lists, ncap * sizeof(*nl));
-        if (!nl)
+        const vg_term_ref_t **nr = realloc(sc->evidence_refs, ncap * sizeof(*nr));
+        if (!nr)
             return;
-        sc->evidence_lists = nl;
+        sc->evidence_refs = nr;
         sc->evidence_cap = ncap;
     }
     sc->evidence[*n] = h;
-    sc->evidence_lists[*n] = list;
+    sc->evidence_refs[*n] = ref;
     (*n)++;
+}
+
+/* The evidence of a near condition: the pair that made it hold. */
+static void collect_near(vg_scanner_t *sc, const vg_cond_t *cd, size_t *n)
+{
+    for (int side = 0; side < 2; side++) {
+        size_t i = sc->near_pair[2 * cd->near_idx + (size_t)side];
+        if (i >= sc->nhits)
+            continue;
+        const vg_hit_t *h = &sc->hits[i];
+        const vg_term_ref_t *r = find_ref(cd->near[side], cd->nnear[side], h->term);
+        if (r)
+            add_evidence(sc, h, r, n);
+    }
 }
 
 /* Gathers the hits of keyword conditions that hold and that the rule's
@@ -637,14 +944,14 @@ static void collect(vg_scanner_t *sc, const vg_cond_t *cd, size_t *n, unsigned d
             collect(sc, cd->kids[i], n, depth + 1);
         return;
     case VG_COND_TEXT:
+        if (cd->is_near) {
+            collect_near(sc, cd, n);
+            return;
+        }
         for (size_t i = 0; i < sc->nhits; i++) {
-            const vg_hit_t *h = &sc->hits[i];
-            if (!has_slot(cd, h->slot))
-                continue;
-            const vg_term_ref_t *r =
-                bsearch(&h->term, cd->terms, cd->nterms, sizeof(vg_term_ref_t), cmp_term_ref);
+            const vg_term_ref_t *r = supports(sc, cd, &sc->hits[i]);
             if (r)
-                add_evidence(sc, h, r->list, n);
+                add_evidence(sc, &sc->hits[i], r, n);
         }
         return;
     default: return; /* 'not' supports nothing positive */
@@ -652,12 +959,12 @@ static void collect(vg_scanner_t *sc, const vg_cond_t *cd, size_t *n, unsigned d
 }
 
 size_t vg_scanner_evidence(vg_scanner_t *sc, const vg_rule_t *rule, const vg_hit_t *const **out,
-                           const char ***lists)
+                           const vg_term_ref_t *const **refs)
 {
     size_t n = 0;
     collect(sc, rule->match, &n, 0);
     *out = sc->evidence;
-    *lists = sc->evidence_lists;
+    *refs = sc->evidence_refs;
     return n;
 }
 
@@ -668,8 +975,8 @@ size_t vg_scanner_match_evidence(vg_scanner_t *sc, size_t i, const vg_evidence_t
     if (!r)
         return 0;
     const vg_hit_t *const *hits;
-    const char **lists;
-    size_t n = vg_scanner_evidence(sc, r, &hits, &lists);
+    const vg_term_ref_t *const *refs;
+    size_t n = vg_scanner_evidence(sc, r, &hits, &refs);
     if (n > sc->export_cap) {
         vg_evidence_t *ne = realloc(sc->export, n * sizeof(*ne));
         if (!ne) {
@@ -684,7 +991,8 @@ size_t vg_scanner_match_evidence(vg_scanner_t *sc, size_t i, const vg_evidence_t
         const vg_hit_t *h = hits[k];
         sc->export[k] = (vg_evidence_t){.field = rs->slot_text[h->slot],
                                         .term = rs->terms[h->term].text,
-                                        .list = lists[k],
+                                        .list = refs[k]->list,
+                                        .entity = refs[k]->entity,
                                         .value = h->value,
                                         .value_len = h->value_len,
                                         .offset = h->offset,

@@ -120,7 +120,7 @@ static void apply_rule(emitter_t *em, rstate_t *r, int64_t t, keyset_t *ks, vg_s
     const vg_path_t *paths = r->has_agg ? r->cfg->group : r->out_group;
     size_t np = r->has_agg ? r->cfg->ngroup : r->nout_group;
     ks->dropped = 0;
-    if (!vg_state_group_keys(st, em->ev, paths, np, ks)) {
+    if (!vg_state_group_keys(st, em->ev, em->match, paths, np, ks)) {
         vg_state_fail(em, "out of memory");
         return;
     }

@@ -154,8 +154,8 @@ int64_t vg_state_event_time(const vg_state_t *st, const rstate_t *r, const vg_ev
 
 /* The group keys of ev at paths into ks (reset first): the product of
  * each path's values; no path: one empty key. false when out of memory. */
-bool vg_state_group_keys(vg_state_t *st, const vg_event_t *ev, const vg_path_t *paths, size_t np,
-                         keyset_t *ks);
+bool vg_state_group_keys(vg_state_t *st, const vg_event_t *ev, const vg_rule_match_t *m,
+                         const vg_path_t *paths, size_t np, keyset_t *ks);
 /* The distinct values at p (arrays give one per element) appended to out
  * as NUL-terminated strings; returns how many (at most
  * MAX_KEYS_PER_EVENT). */

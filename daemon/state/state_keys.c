@@ -7,24 +7,10 @@
 #include "state_int.h"
 #include "vigil/utf8.h"
 
-/* The text of a leaf as a key part: strings case-folded (keys compare like
- * 'eq'), numbers and booleans as their JSON text; null and empty strings
- * are no value. */
-static bool leaf_key(vg_state_t *st, json_object *o, vg_strbuf_t *out)
+/* The key text of s[0..n): case-folded (keys compare like 'eq'), without
+ * the separators of composite keys. */
+static bool text_key(vg_state_t *st, const char *s, size_t n, vg_strbuf_t *out)
 {
-    const char *s;
-    size_t n;
-    if (!o)
-        return false;
-    if (json_object_is_type(o, json_type_string)) {
-        s = json_object_get_string(o);
-        n = (size_t)json_object_get_string_len(o);
-    } else if (json_object_is_type(o, json_type_null)) {
-        return false;
-    } else {
-        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        n = strlen(s);
-    }
     if (n == 0)
         return false;
     if (n > MAX_VALUE_BYTES)
@@ -44,21 +30,37 @@ static bool leaf_key(vg_state_t *st, json_object *o, vg_strbuf_t *out)
     return true;
 }
 
+/* The text of a leaf as a key part: strings as text_key, numbers and
+ * booleans as their JSON text; null and empty strings are no value. */
+static bool leaf_key(vg_state_t *st, json_object *o, vg_strbuf_t *out)
+{
+    const char *s;
+    size_t n;
+    if (!o)
+        return false;
+    if (json_object_is_type(o, json_type_string)) {
+        s = json_object_get_string(o);
+        n = (size_t)json_object_get_string_len(o);
+    } else if (json_object_is_type(o, json_type_null)) {
+        return false;
+    } else {
+        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        n = strlen(s);
+    }
+    return text_key(st, s, n, out);
+}
+
 typedef struct collector {
     vg_state_t *st;
     vg_strbuf_t *out;
     size_t n;
 } collector_t;
 
-/* Adds the key text of one value, unless it is already there; stops the
- * walk at MAX_KEYS_PER_EVENT values. */
-static bool collect_leaf(json_object *o, void *arg)
+/* Keeps the key text just appended at start unless it is already there;
+ * true when MAX_KEYS_PER_EVENT values are collected. */
+static bool keep_unique(collector_t *c, size_t start)
 {
-    collector_t *c = arg;
     vg_strbuf_t *out = c->out;
-    size_t start = out->len;
-    if (!leaf_key(c->st, o, out))
-        return false;
     size_t vl = out->len - start;
     for (size_t at = 0; at < start;) {
         size_t l = strlen(out->buf + at);
@@ -73,6 +75,31 @@ static bool collect_leaf(json_object *o, void *arg)
     return ++c->n >= MAX_KEYS_PER_EVENT;
 }
 
+/* Adds the key text of one value, unless it is already there; stops the
+ * walk at MAX_KEYS_PER_EVENT values. */
+static bool collect_leaf(json_object *o, void *arg)
+{
+    collector_t *c = arg;
+    size_t start = c->out->len;
+    return leaf_key(c->st, o, c->out) && keep_unique(c, start);
+}
+
+/* group_by: $LIST (rule 16): the entity names that the match's evidence
+ * found from the lists named by p's parts; a plain item is its own. */
+static void collect_entities(collector_t *c, const vg_rule_match_t *m, const vg_path_t *p)
+{
+    for (size_t i = 0; m && i < m->nevidence; i++) {
+        const vg_evidence_t *e = &m->evidence[i];
+        bool from = false;
+        for (size_t k = 0; k < p->nparts && !from; k++)
+            from = e->list && strcmp(e->list, p->parts[k]) == 0;
+        const char *name = e->entity ? e->entity : e->term;
+        size_t start = c->out->len;
+        if (from && text_key(c->st, name, strlen(name), c->out) && keep_unique(c, start))
+            return;
+    }
+}
+
 size_t vg_state_collect_values(vg_state_t *st, const vg_event_t *ev, const vg_path_t *p,
                                vg_strbuf_t *out)
 {
@@ -84,8 +111,8 @@ size_t vg_state_collect_values(vg_state_t *st, const vg_event_t *ev, const vg_pa
 /* The group keys of an event: the product of each path's values. No path:
  * one empty key. A path without a value: no key (the event counts for
  * nothing in this rule). */
-bool vg_state_group_keys(vg_state_t *st, const vg_event_t *ev, const vg_path_t *paths, size_t np,
-                         keyset_t *ks)
+bool vg_state_group_keys(vg_state_t *st, const vg_event_t *ev, const vg_rule_match_t *m,
+                         const vg_path_t *paths, size_t np, keyset_t *ks)
 {
     vg_strbuf_reset(&ks->buf);
     ks->n = 0;
@@ -101,7 +128,13 @@ bool vg_state_group_keys(vg_state_t *st, const vg_event_t *ev, const vg_path_t *
     bool ok = true;
     for (size_t i = 0; i < np; i++) {
         vg_strbuf_init(&vals[i]);
-        nv[i] = vg_state_collect_values(st, ev, &paths[i], &vals[i]);
+        if (paths[i].text[0] == '$') {
+            collector_t c = {st, &vals[i], 0};
+            collect_entities(&c, m, &paths[i]);
+            nv[i] = c.n;
+        } else {
+            nv[i] = vg_state_collect_values(st, ev, &paths[i], &vals[i]);
+        }
         ok = ok && !vg_strbuf_failed(&vals[i]);
     }
     size_t total = 1;

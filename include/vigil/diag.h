@@ -27,6 +27,8 @@ void vg_diags_add(vg_diags_t *d, vg_diag_level_t level, const char *file, unsign
                   unsigned col, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 size_t vg_diags_count(const vg_diags_t *d);
+/* Makes every warning an error (vigil check --strict); returns how many. */
+size_t vg_diags_promote_warnings(vg_diags_t *d);
 size_t vg_diags_errors(const vg_diags_t *d);
 const vg_diag_t *vg_diags_get(const vg_diags_t *d, size_t i);
 

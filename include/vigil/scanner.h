@@ -53,6 +53,7 @@ typedef struct vg_evidence {
     const char *field; /* the text field's dotted path */
     const char *term;  /* the term as written in the rule */
     const char *list;  /* the list the term came from, or NULL */
+    const char *entity; /* the entity the term names (rule 16), or NULL */
     const char *value; /* the field's text */
     size_t value_len;
     size_t offset, length; /* of the match, in bytes of value */

@@ -42,4 +42,17 @@ bool vg_unicode_is_space(uint32_t cp);
  * map[out_len] = n. Returns the output length. */
 size_t vg_utf8_fold(const char *s, size_t n, bool collapse_space, char *out, uint32_t *map);
 
+/* Text as the literal and phrase terms see it ("gap-collapsed"): the
+ * normalised text (vigil/norm.h) with every run of white space and dashes
+ * that holds at most one dash written as one ' ' (DESIGN rule 2: such a
+ * run is a word gap); the C positions of the runs that held a dash go to
+ * dashes[] (ascending), for terms whose '-' is literal. A run of two or
+ * more dashes keeps its dashes, its white space collapsed to ' '. With map
+ * non-NULL, map[i] is the normalised offset that C byte i comes from (a
+ * run: its start) and map[return] is len. out needs len bytes; dashes is
+ * grown as needed (*dcap elements). Returns the length of C, or SIZE_MAX
+ * when dashes cannot grow. */
+size_t vg_gap_collapse(const char *s, size_t len, char *out, uint32_t *map, uint32_t **dashes,
+                       size_t *ndashes, size_t *dcap);
+
 #endif

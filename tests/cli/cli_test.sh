@@ -173,5 +173,38 @@ contains "eval false positive" "$tmp/out" "false positive: $tmp/labelled.jsonl:3
 "$vigil" eval --rules "$tmp/rules.yaml" --label nolabel "$tmp/labelled.jsonl" >"$tmp/out" 2>&1
 check "eval bad label" 2 $?
 
+# check warns about terms that cannot match or mislead; --strict fails on them.
+cat >"$tmp/warn.yaml" <<'YAML'
+lists:
+  empty: []
+  dup: ["SMIC", "smic"]
+rules:
+  - id: warned
+    match:
+      any:
+        - text: {any: ["chip?", "/[A-Z]{3}/", "ok"]}
+        - text: {any: $dup}
+YAML
+"$vigil" check "$tmp/warn.yaml" >"$tmp/out" 2>&1; check "check with warnings" 0 $?
+contains "wildcard warning" "$tmp/out" "warn.yaml:8:24: warning: '?' in the term 'chip?' is a literal character"
+contains "case regex warning" "$tmp/out" "warn.yaml:8:33: warning: regular expression /[A-Z]{3}/ tells case apart"
+contains "duplicate warning" "$tmp/out" "warn.yaml:3:17: warning: 'smic' is in list 'dup' twice"
+contains "empty list warning" "$tmp/out" "warn.yaml:2:3: warning: list 'empty' is empty"
+"$vigil" check --strict "$tmp/warn.yaml" >"$tmp/out" 2>&1; check "check --strict with warnings" 1 $?
+contains "strict makes errors" "$tmp/out" "warn.yaml:8:24: error: '?' in the term"
+printf 'rules:\n  - id: flags\n    match: {text: {any: ["/(?i)ban/"]}}\n' >"$tmp/flags.yaml"
+"$vigil" check "$tmp/flags.yaml" >"$tmp/out" 2>&1; check "inline regex flag" 1 $?
+contains "inline flag located" "$tmp/out" "flags.yaml:3:26: error: inline option '(?i)'"
+
+# A byte-order mark before a list file's first term or an events file's
+# first line is not part of it.
+printf '\xef\xbb\xbfSMIC\nMicron\n' >"$tmp/bom-list.txt"
+printf 'lists:\n  makers: {file: bom-list.txt}\nrules:\n  - id: bom\n    match: {text: {any: $makers}}\n' \
+    >"$tmp/bom.yaml"
+printf '\xef\xbb\xbf{"title":"SMIC on the list"}\n{"title":"Micron too"}\n' >"$tmp/bom.jsonl"
+"$vigil" scan --rules "$tmp/bom.yaml" "$tmp/bom.jsonl" >"$tmp/out" 2>"$tmp/err"; check "scan BOM" 0 $?
+contains "BOM first term and first event" "$tmp/out" '"term":"SMIC"'
+contains "BOM nothing malformed" "$tmp/err" "2 events, 0 malformed, 2 alerts"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -14,7 +14,20 @@ skipped (vigil reports them as malformed and raises nothing).
 It assumes the rules are valid (run `vigil check` first); it only does the
 checks it needs to interpret them.
 
-How it matches (DESIGN.md keyword rules 1-6):
+How it matches (DESIGN.md keyword rules 1-12; this evaluator has no
+except, near, case or entities, which the test rules do not use):
+
+* Text and terms are normalised (rules 7-9, normalise()): the invisible
+  characters dropped, NFKC, str.casefold() (full folding), the Mn marks of
+  a Latin/Greek/Cyrillic letter dropped (script told by the character's
+  name), apostrophes and dashes mapped. A word gap of a term (a space, or a
+  '-' between word characters) matches white space or one dash with
+  optional white space around it. Boundaries (rule 3) also fall between a
+  character of the rule-11/12 scripts and a word character of another
+  script; rules 11 and 12 lift them at a term's ends. Word characters are
+  L*, M*, Nd and "_" (rule 10). `/re/` and `matches` run on the normalised
+  text. The points below describe the simple folding that the field
+  operators (eq, in, prefix, suffix, contains) still use.
 
 * Case folding. Unicode *simple* case folding, one code point to one code
   point, derived per code point from the standard library: str.casefold()
@@ -98,7 +111,9 @@ def simple_fold_char(c):
 
 
 def is_word_char(c):
-    return c == "_" or unicodedata.category(c)[0] in "LN"
+    """Rule 10: letters (L*), marks (M*), decimal digits (Nd) and "_"."""
+    cat = unicodedata.category(c)
+    return c == "_" or cat[0] in "LM" or cat == "Nd"
 
 
 WHITE_SPACE_SET = frozenset(map(chr, WHITE_SPACE))
@@ -146,6 +161,64 @@ FOLD, W = build_tables()
 
 def fold(s):
     return s.translate(FOLD)
+
+
+# ---------------------------------------------------------------- rules 7-9, 11-12
+
+INVISIBLE = dict.fromkeys([0xAD, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF])
+PUNCT = {**dict.fromkeys([0x2018, 0x2019, 0x2BC, 0xFF07], "'"),
+         **dict.fromkeys([*range(0x2010, 0x2016), 0x2212, 0xFE58, 0xFE63, 0xFF0D], "-")}
+SPACELESS_NAMES = ("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH", "HIRAGANA",
+                   "KATAKANA", "HALFWIDTH KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR")
+
+
+def is_lgc_letter(c):
+    return unicodedata.category(c)[0] == "L" and \
+        unicodedata.name(c, "").startswith(("LATIN", "GREEK", "CYRILLIC"))
+
+
+def normalise(s, case_sensitive=False):
+    """DESIGN's precise order: drop the rule-9 invisible characters; NFKC;
+    full case folding; NFD, drop the Mn marks of a Latin/Greek/Cyrillic
+    letter's combining sequence, NFC; map apostrophes and dashes."""
+    s = unicodedata.normalize("NFKC", s.translate(INVISIBLE))
+    if not case_sensitive:
+        s = s.casefold()
+    out, lgc = [], False
+    for c in unicodedata.normalize("NFD", s):
+        if unicodedata.category(c)[0] == "M":
+            if lgc and unicodedata.category(c) == "Mn":
+                continue
+        else:
+            lgc = is_lgc_letter(c)
+        out.append(c)
+    return unicodedata.normalize("NFC", "".join(out)).translate(PUNCT)
+
+
+def script_class(c):
+    """0 other, 1 a rule-11 script (no spaces), 2 Hangul (by Unicode
+    character names, which is enough for the test data)."""
+    name = unicodedata.name(c, "")
+    if name.startswith(SPACELESS_NAMES):
+        return 1
+    return 2 if name.startswith("HANGUL") else 0
+
+
+def base_class(t, i):
+    """The script class of t[i], a mark taking its base character's."""
+    while i > 0 and unicodedata.category(t[i])[0] == "M":
+        i -= 1
+    return script_class(t[i])
+
+
+def boundary(t, i):
+    """Rule 3 between t[i-1] and t[i]: an end of t, a non-word character on
+    either side, or two word characters of different script classes."""
+    if i == 0 or i >= len(t) or not is_word(t[i - 1]) or not is_word(t[i]):
+        return True
+    if unicodedata.category(t[i])[0] == "M":
+        return False
+    return base_class(t, i - 1) != script_class(t[i])
 
 
 WORD_RUN = re.compile(W + "+")
@@ -218,7 +291,9 @@ class Term:
         if self.is_regex:
             return
         req = []
-        for w in fold(text).split(" "):
+        if not text.isascii():
+            return  # boundaries inside other scripts: no whole-token key
+        for w in normalise(text).split(" "):
             star = len(w) > 1 and w.endswith("*")
             core = w[:-1] if star else w
             runs = [(m.start(), m.end()) for m in WORD_RUN.finditer(core)]
@@ -239,44 +314,77 @@ class Term:
         return self._rx
 
     def words(self):
-        """[(literal, star)] of the folded term."""
+        """[(literal, star)] of the normalised term, split at its word gaps:
+        each space, and each '-' between two word characters (rule 2)."""
         if self._words is None:
+            t = normalise(self.text).strip(" ")
+            parts, cur = [], ""
+            for i, c in enumerate(t):
+                gap = c == " " or (c == "-" and 0 < i < len(t) - 1 and is_word(t[i - 1])
+                                   and is_word(t[i + 1]))
+                if gap:
+                    parts.append(cur)
+                    cur = ""
+                else:
+                    cur += c
+            parts.append(cur)
             self._words = [(w[:-1], True) if len(w) > 1 and w.endswith("*") else (w, False)
-                           for w in fold(self.text).split(" ")]
+                           for w in parts if w]
+            first, last = self._words[0][0], self._words[-1][0]
+            # rules 11-12: no boundary needed at an end in those scripts
+            self.free_before = script_class(first[0]) == 1
+            lc = base_class(last, len(last) - 1)
+            self.free_after = lc == 1 or "\uac00" <= last[-1] <= "\ud7a3"
         return self._words
 
     def occurs_in(self, text, folded):
         if self.is_regex:
-            return self.regex().search(text) is not None
+            return self.regex().search(folded) is not None
         words = self.words()
         first = words[0][0]
         p = folded.find(first)
         while p >= 0:
-            if (p == 0 or not is_word(folded[p - 1])) and match_from(folded, p, words, 0):
+            if self.start_ok(folded, p) and match_from(folded, p, words, 0, self):
                 return True
             p = folded.find(first, p + 1)
         return False
 
+    def start_ok(self, t, p):
+        if self.free_before or p == 0:
+            return True
+        first = self._words[0][0]
+        return boundary(t, p) if is_word(first[0]) else not is_word(t[p - 1])
 
-def match_from(t, p, words, k):
+
+def match_from(t, p, words, k, term):
     """Whether words[k:] match t at position p (word k's literal starts
-    there), ending before a non-word character or the end of t."""
+    there), ending at a boundary (rules 3, 11, 12) or the end of t."""
     lit, star = words[k]
     if not t.startswith(lit, p):
         return False
     e = p + len(lit)
     if star:
-        while e < len(t) and is_word(t[e]):
+        while not boundary(t, e):
             e += 1
     if k + 1 == len(words):
-        return e == len(t) or not is_word(t[e])
-    # one or more white-space characters, then the next word; every split of
-    # the run is tried (a word could itself start with a white-space character)
+        if star or term.free_after or e == len(t):
+            return True
+        return boundary(t, e) if is_word(lit[-1]) else not is_word(t[e])
+    # a gap: white space, or one dash with optional white space around it;
+    # every split is tried (a word could itself start with white space)
     r = e
     while r < len(t) and t[r] in WHITE_SPACE_SET:
         r += 1
-        if match_from(t, r, words, k + 1):
+        if match_from(t, r, words, k + 1, term):
             return True
+    if r < len(t) and t[r] == "-":
+        r += 1
+        if match_from(t, r, words, k + 1, term):
+            return True
+        while r < len(t) and t[r] in WHITE_SPACE_SET:
+            r += 1
+            if match_from(t, r, words, k + 1, term):
+                return True
     return False
 
 
@@ -558,7 +666,8 @@ def make_test(op, arg):
         return lambda v: (lambda s: s is not None and f(fold(s)))(as_text(v))
     if op == "matches":
         rx = compile_user_regex(arg[1:-1])
-        return lambda v: (lambda s: s is not None and rx.search(s) is not None)(as_text(v))
+        return lambda v: (lambda s: s is not None and rx.search(normalise(s)) is not None)(
+            as_text(v))
     if op in ("lt", "lte", "gt", "gte"):
         if not is_number(arg):
             raise RuleError("%s needs a number operand" % op)
@@ -571,6 +680,22 @@ def make_test(op, arg):
     raise RuleError("unknown operator %s" % op)
 
 # ---------------------------------------------------------------- evaluation
+
+
+def tokens_of(t):
+    """Word runs of t, also cut where the script class changes (rule 3), so
+    that an ASCII term's key is a token of 美国将smic列入 too."""
+    runs = WORD_RUN.findall(t)
+    if t.isascii():
+        return set(runs)
+    out = set()
+    for r in runs:
+        start = 0
+        for i in range(1, len(r) + 1):
+            if i == len(r) or boundary(r, i):
+                out.add(r[start:i])
+                start = i
+    return out
 
 
 class EventContext:
@@ -591,8 +716,8 @@ class EventContext:
                     continue
                 e = self.cache.get(v)
                 if e is None:
-                    folded = fold(v)
-                    e = (v, folded, set(WORD_RUN.findall(folded)))
+                    folded = normalise(v)
+                    e = (v, folded, tokens_of(folded))
                     self.cache[v] = e
                 out.append(e)
         return out
