@@ -2,13 +2,15 @@
 """A second, deliberately plain reading of DESIGN.md's keyword rules 1-16,
 used to check the desk packs' embedded tests before (and beside) the engine.
 
-usage: ref_packs.py [--verbose] RULE_FILE...
+usage: ref_packs.py [--verbose] [--no-except] RULE_FILE...
 
 Loads the rule files together (names are global, as in vigil), runs every
 rule's embedded `match` / `no_match` tests and prints one line per rule,
 the number of test cases per language (en, zh, ko, ja: the script of the
 test's title and body) and `ref: N passed, M failed`. Exit 0 when every
-case gives its expected verdict, 1 otherwise.
+case gives its expected verdict, 1 otherwise. --no-except ignores every
+`except` key: the no_match cases that then fail are those that only an
+exception keeps quiet, which shows that each such test can fail.
 
 This is not the engine and not its test: it is the packs' author's reading
 of DESIGN.md, written to catch mistakes in the packs (a test that could only
@@ -231,13 +233,18 @@ def words_between(t, e1, s2):
     return n
 
 
+IGNORE_EXCEPT = False
+
+
 def eval_text(rules, c, event):
     fold = c.get("case", "insensitive") != "sensitive"
     fields = c.get("fields", ["title", "body"])
     values = []
     for f in fields:
         values.extend(v for v in field_values(event, f) if isinstance(v, str))
-    exc = [t for grp in compile_items(rules, c["except"], fold) for t in grp] if "except" in c else []
+    exc = []
+    if "except" in c and not IGNORE_EXCEPT:
+        exc = [t for grp in compile_items(rules, c["except"], fold) for t in grp]
 
     def hits(group, v):
         tf, tp = normalise(v, True), normalise(v, False)
@@ -312,8 +319,10 @@ def language(event):
 
 
 def main(argv):
+    global IGNORE_EXCEPT
     verbose = "--verbose" in argv
-    paths = [a for a in argv if a != "--verbose"]
+    IGNORE_EXCEPT = "--no-except" in argv
+    paths = [a for a in argv if a not in ("--verbose", "--no-except")]
     if not paths:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
