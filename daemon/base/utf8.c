@@ -487,8 +487,11 @@ static size_t keep_dashes(const char *s, size_t len, size_t from, size_t to, cha
 }
 
 /* The bytes of the 16 at s that the copy must stop at: white space other
- * than a ' ' before an ordinary byte, dashes, non-ASCII bytes (bit k for
- * s[k]). A ' ' that ends the block stops it too: the next may follow. */
+ * than a ' ' before an ordinary byte, dashes, and the lead bytes of the
+ * only non-ASCII white space left after NFKC (0xC2, 0xE1, 0xE2: see
+ * gap_char); bit k for s[k]. Other non-ASCII bytes are copied at full
+ * speed (Han, Hangul and Kana text is all of them). A ' ' that ends the
+ * block stops it too: the next may follow. */
 static inline unsigned special_mask(const char *s)
 {
 #if defined(__SSE2__)
@@ -496,7 +499,9 @@ static inline unsigned special_mask(const char *s)
     __m128i ctl = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)),
                                 _mm_cmplt_epi8(v, _mm_set1_epi8(0x0E)));
     __m128i other = _mm_or_si128(ctl, _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
-    other = _mm_or_si128(other, _mm_cmplt_epi8(v, _mm_setzero_si128())); /* >= 0x80 */
+    other = _mm_or_si128(other, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xC2)));
+    other = _mm_or_si128(other, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xE1)));
+    other = _mm_or_si128(other, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xE2)));
     unsigned o = (unsigned)_mm_movemask_epi8(other);
     unsigned sp = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
     return o | (sp & (((o | sp) >> 1) | 0x8000u));
