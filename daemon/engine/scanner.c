@@ -713,10 +713,24 @@ void vg_match_set_free(vg_match_set_t *ms)
     vg_match_set_init(ms);
 }
 
+/* True when cd has a keyword condition (that may give evidence). */
+static bool has_text(const vg_cond_t *cd, unsigned depth)
+{
+    if (cd->kind == VG_COND_TEXT)
+        return true;
+    for (size_t i = 0; depth < 200 && i < cd->nkids; i++)
+        if (has_text(cd->kids[i], depth + 1))
+            return true;
+    return false;
+}
+
 static int take_one(vg_match_set_t *ms, vg_scanner_t *sc, size_t i)
 {
-    const vg_evidence_t *evd;
-    size_t ne = vg_scanner_match_evidence(sc, i, &evd);
+    const vg_evidence_t *evd = NULL;
+    /* Finding evidence evaluates the rule again: not for a rule without
+     * keywords, which has none (a stateful rule often is such a rule). */
+    const vg_rule_t *r = vg_scanner_match(sc, i);
+    size_t ne = r && has_text(r->match, 0) ? vg_scanner_match_evidence(sc, i, &evd) : 0;
     if (sc->failed)
         return -1;
     if (ms->n == ms->cap) {
@@ -738,7 +752,8 @@ static int take_one(vg_match_set_t *ms, vg_scanner_t *sc, size_t i)
     if (ne)
         memcpy(ms->evidence + ms->nevidence, evd, ne * sizeof(*evd));
     ms->first[ms->n] = ms->nevidence;
-    ms->matches[ms->n++] = (vg_rule_match_t){vg_scanner_match(sc, i), NULL, ne};
+    ms->matches[ms->n++] =
+        (vg_rule_match_t){.rule = vg_scanner_match(sc, i), .nevidence = ne};
     ms->nevidence += ne;
     /* When the evidence array moved, point every match at it again. */
     for (size_t k = ms->evidence_cap != old_cap ? 0 : ms->n - 1; k < ms->n; k++)
