@@ -218,6 +218,7 @@ static void process_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it)
     vg_workpool_t *p = w->pool;
     if (p->pf && vg_prefilter_skip(p->pf, w->pf_scratch, data, it->len, &p->limits)) {
         it->status = VG_EVENT_OK; /* a valid event that matches nothing */
+        it->undecoded = true;
         return;
     }
     it->status = vg_decoder_parse(w->dec, data, it->len, &ev, err, sizeof(err));
@@ -247,6 +248,7 @@ static void process_batch(worker_t *w, vg_batch_t *b)
         it->first_match = b->matches.n;
         it->matches = NULL;
         it->eval_failed = 0;
+        it->undecoded = false;
         it->err_len = 0;
         it->time_fields = (const char *const *)w->pool->time_fields;
         it->ntimes = nt;

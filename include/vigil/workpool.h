@@ -31,6 +31,7 @@ typedef struct vg_work_item {
     bool oversize;    /* refused before reading: len is its size */
     /* output */
     vg_event_status_t status; /* VG_EVENT_OK or why it was refused */
+    bool undecoded;           /* OK without decoding: no rule can match it (prefilter) */
     int eval_failed;          /* decoding worked but matching failed */
     size_t err_off, err_len;  /* the reason in batch->text */
     size_t first_alert, nalerts;
