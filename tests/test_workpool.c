@@ -494,7 +494,8 @@ static void check_item(const vg_batch_t *b, const vg_work_item_t *it, vg_decoder
 /* Runs the corpus through a pool on rs; returns how many were skipped. */
 static size_t run_corpus(const vg_ruleset_t *rs, const corpus_t *c, bool never, unsigned workers)
 {
-    vg_workpool_options_t o = {.workers = workers, .batch_size = 64, .limits = {4096, 8}};
+    vg_workpool_options_t o = {
+        .workers = workers, .batch_size = 64, .limits = {4096, 8}, .prefilter = 1};
     vg_workpool_t *p = own((free_fn)vg_workpool_destroy, vg_workpool_new(rs, &o));
     vg_decoder_t *dec = own((free_fn)vg_decoder_destroy, vg_decoder_new(&o.limits));
     vg_scanner_t *sc = own((free_fn)vg_scanner_destroy, vg_scanner_new(rs));

@@ -22,6 +22,9 @@ typedef struct worker {
     vg_decoder_t *dec;
     vg_strbuf_t keys, values; /* of the stateful match being kept */
     hs_scratch_t *pf_scratch; /* for pool->pf */
+    /* Events tried with the prefilter and skipped: a worker stops trying
+     * where it seldom skips (most events hold a term). */
+    size_t pf_tried, pf_skipped;
     bool started;
 } worker_t;
 
@@ -202,6 +205,25 @@ static void eval_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it, const vg_e
         find_times(w->pool, b, it, ev);
 }
 
+/* Whether the prefilter lets an event go undecoded. Every 4,096 events a
+ * worker looks back: skipping fewer than one in eight, it stops trying
+ * until the ruleset changes (the scan then costs more than it saves). */
+#define PF_PERIOD 4096
+
+static bool try_skip(worker_t *w, const char *data, size_t len)
+{
+    vg_workpool_t *p = w->pool;
+    if (!p->pf || w->pf_tried == SIZE_MAX)
+        return false;
+    bool skip = vg_prefilter_skip(p->pf, w->pf_scratch, data, len, &p->limits);
+    w->pf_skipped += skip;
+    if (++w->pf_tried == PF_PERIOD) {
+        w->pf_tried = w->pf_skipped < PF_PERIOD / 8 && p->opts.prefilter == 0 ? SIZE_MAX : 0;
+        w->pf_skipped = 0;
+    }
+    return skip;
+}
+
 static void process_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it)
 {
     const vg_workpool_options_t *o = &w->pool->opts;
@@ -215,8 +237,7 @@ static void process_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it)
         return;
     }
     const char *data = it->data ? it->data : "";
-    vg_workpool_t *p = w->pool;
-    if (p->pf && vg_prefilter_skip(p->pf, w->pf_scratch, data, it->len, &p->limits)) {
+    if (try_skip(w, data, it->len)) {
         it->status = VG_EVENT_OK; /* a valid event that matches nothing */
         it->undecoded = true;
         return;
@@ -385,7 +406,7 @@ vg_workpool_t *vg_workpool_new(const vg_ruleset_t *rs, const vg_workpool_options
     p->nbatches = p->opts.batches ? p->opts.batches : 2 * (size_t)p->opts.workers + 2;
     p->rs = rs;
     p->limits = vg_event_limits_or_defaults(&p->opts.limits);
-    p->pf = p->opts.stateful ? NULL : vg_prefilter_new(rs);
+    p->pf = p->opts.stateful || p->opts.prefilter < 0 ? NULL : vg_prefilter_new(rs);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
@@ -638,10 +659,11 @@ int vg_workpool_set_ruleset(vg_workpool_t *p, const vg_ruleset_t *rs)
     }
     /* Without scratch space for every worker, no prefilter: it only
      * saves time. */
-    vg_prefilter_t *pf = p->opts.stateful ? NULL : vg_prefilter_new(rs);
-    for (size_t i = 0; pf && i < n; i++) {
+    vg_prefilter_t *pf = p->opts.stateful || p->opts.prefilter < 0 ? NULL : vg_prefilter_new(rs);
+    for (size_t i = 0; i < n; i++) {
         worker_t *w = i < p->opts.workers ? &p->workers[i] : &p->inline_worker;
-        if (vg_prefilter_alloc_scratch(pf, &w->pf_scratch) != 0) {
+        w->pf_tried = w->pf_skipped = 0;
+        if (pf && vg_prefilter_alloc_scratch(pf, &w->pf_scratch) != 0) {
             vg_prefilter_destroy(pf);
             pf = NULL;
         }

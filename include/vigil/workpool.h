@@ -98,6 +98,10 @@ typedef struct vg_workpool_options {
      * .matches, .times) for the in-order state step, which then only
      * applies windows. */
     bool stateful;
+    /* The pre-decode skip (vg_work_item_t.undecoded): 0 where it pays
+     * (each worker stops trying when it seldom skips), 1 always tried,
+     * -1 never. */
+    int prefilter;
     /* A batch of at most this many items, submitted while no other is in
      * flight, is evaluated on the submitting thread: at low rates this
      * saves the two thread hand-offs (and their scheduler wake-ups, which
