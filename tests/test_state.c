@@ -23,6 +23,7 @@
 #include "vigil/ruleset.h"
 #include "vigil/scanner.h"
 #include "vigil/state.h"
+#include "vigil/workpool.h"
 
 #define H (INT64_C(3600000))
 #define M (INT64_C(60000))
@@ -790,6 +791,69 @@ static void replay_gives_same_ids(void **state)
     }
 }
 
+/* One pass per event: a pool with options.stateful evaluates the rules,
+ * hands over keys, times and evidence and frees the events; the state
+ * step applies them (decoding an event again only to render it). The
+ * alerts are exactly those of vg_state_process on the decoded events,
+ * for every kind, multi-path keys, first_seen values, digest items and
+ * keyword evidence. */
+static const char *HANDOVER_EXTRA =
+    "  - id: m-words\n"
+    "    match: {text: {any: [t1*, e3], fields: [title, entities]}}\n"
+    "    threshold: {count: 2, window: 5h, group_by: [entities, source]}\n"
+    "    throttle: {window: 3h}\n";
+
+static void pool_handover_equals_process(void **state)
+{
+    (void)state;
+    vg_ruleset_t *rs = load(fmt("%s%s", MIXED, HANDOVER_EXTRA));
+    run_t a, b;
+    run_init(&a, rs);
+    run_init(&b, rs);
+    run_stream(&a, 0, STREAM);
+    vg_workpool_options_t o = {.workers = 2, .batch_size = 16, .stateful = true};
+    vg_workpool_t *p = own((free_fn)vg_workpool_destroy, vg_workpool_new(rs, &o));
+    assert_non_null(p);
+    const char *events[STREAM]; /* made once each: the stream goes on with every call */
+    for (int i = 0; i < STREAM; i++)
+        events[i] = stream_event(i);
+    for (int i = 0; i < STREAM;) {
+        vg_batch_t *bt = vg_workpool_acquire(p);
+        assert_non_null(bt);
+        for (; i < STREAM; i++) {
+            const char *ev = events[i];
+            vg_alert_source_t src = {.file = "in.jsonl", .line = (uint64_t)i + 1,
+                                     .timestamp_ms = -1};
+            if (!vg_batch_add_copy(bt, ev, strlen(ev), &src, NULL))
+                break;
+        }
+        vg_workpool_submit(p, bt);
+        vg_batch_t *back = vg_workpool_next(p, true);
+        assert_ptr_equal(back, bt);
+        for (size_t k = 0; k < back->n; k++) {
+            const vg_work_item_t *it = &back->items[k];
+            vg_state_input_t in;
+            char err[256];
+            assert_true(vg_state_input_from_item(&in, it));
+            assert_null(in.event);
+            if (vg_state_apply(b.st, &in, &it->src, keep, &b, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        }
+        vg_workpool_release(p, back);
+    }
+    assert_true(a.n > 20);
+    assert_same_alerts(&a, &b);
+    size_t with_evidence = 0, words = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        json_object *m = field(a.alerts[i], "matches");
+        with_evidence += m && json_object_array_length(m) > 0;
+        words += strcmp(str(a.alerts[i], "rule"), "m-words") == 0 &&
+                 strchr(str(a.alerts[i], "state.group.entities"), 'e') != NULL;
+    }
+    assert_true(with_evidence > 0);
+    assert_true(words > 0);
+}
+
 /* Snapshot after k events, restore into a fresh state, go on: the alerts
  * are exactly those of an uninterrupted run, for every k tried. */
 static void snapshot_restore_equals_uninterrupted(void **state)
@@ -956,6 +1020,7 @@ int main(void)
         cmocka_unit_test_teardown(snapshot_restore_equals_uninterrupted, cleanup),
         cmocka_unit_test_teardown(restore_rejects_corruption, cleanup),
         cmocka_unit_test_teardown(rebuild_on_reload, cleanup),
+        cmocka_unit_test_teardown(pool_handover_equals_process, cleanup),
         cmocka_unit_test_teardown(restore_survives_resealed_damage, cleanup),
     };
     enum { NO = sizeof(own_code) / sizeof(own_code[0]) };

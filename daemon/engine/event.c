@@ -13,6 +13,7 @@
 
 #include "hex.h"
 #include "path.h"
+#include "prefilter_int.h"
 #include "timefmt.h"
 #include "vigil/utf8.h"
 
@@ -33,9 +34,16 @@ vg_decoder_t *vg_decoder_new(const vg_event_limits_t *limits)
     vg_decoder_t *dec = calloc(1, sizeof(*dec));
     if (!dec)
         return NULL;
-    dec->limits.max_bytes = limits && limits->max_bytes ? limits->max_bytes : 1024 * 1024;
-    dec->limits.max_depth = limits && limits->max_depth ? limits->max_depth : 64;
+    dec->limits = vg_event_limits_or_defaults(limits);
     return dec;
+}
+
+vg_event_limits_t vg_event_limits_or_defaults(const vg_event_limits_t *limits)
+{
+    vg_event_limits_t l = {.max_bytes = limits && limits->max_bytes ? limits->max_bytes
+                                                                     : 1024 * 1024,
+                           .max_depth = limits && limits->max_depth ? limits->max_depth : 64};
+    return l;
 }
 
 void vg_decoder_destroy(vg_decoder_t *dec)
@@ -92,6 +100,11 @@ static size_t skip_plain(const char *s, size_t i, size_t n)
         i += 8;
     }
     return i;
+}
+
+size_t vg_json_skip_plain(const char *s, size_t i, size_t n)
+{
+    return skip_plain(s, i, n);
 }
 
 /* ---- the parser ------------------------------------------------------------

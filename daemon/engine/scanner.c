@@ -33,8 +33,17 @@ typedef struct view {
     size_t ndashes, dcap;
 } view_t;
 
+/* The value of a field condition on the event of stamp gen. */
+#define FIELD_MEMO 64
+typedef struct field_memo {
+    const vg_cond_t *cd;
+    uint32_t gen;
+    bool value;
+} field_memo_t;
+
 struct vg_scanner {
     const vg_ruleset_t *rs;
+    field_memo_t memo[FIELD_MEMO];
     hs_scratch_t *scratch;
     uint32_t gen;
     uint32_t *hit_gen; /* nterms * nslots stamps: hit in this event? */
@@ -481,6 +490,8 @@ static void begin_event_slots(vg_scanner_t *sc, const vg_event_t *ev, const bool
     if (++sc->gen == 0) {
         /* The stamp wrapped: clear so old stamps cannot look current. */
         memset(sc->hit_gen, 0, rs->nterms * (rs->nslots ? rs->nslots : 1) * sizeof(uint32_t));
+        memset(sc->memo, 0, sizeof(sc->memo));
+        memset(sc->near_gen, 0, (rs->nnear_conds + 1) * sizeof(uint32_t));
         sc->gen = 1;
     }
     if (rs->nterms == 0)
@@ -543,6 +554,22 @@ static bool leaf_number(json_object *o, double *out)
     }
 }
 
+/* The fold of ASCII s[0..n) (A-Z lower-cased, what vg_utf8_fold does to
+ * ASCII) into out; false at the first byte that is not ASCII. Field
+ * values are mostly short codes ("news", "CN"), for which the general
+ * fold costs more than the comparison that follows. */
+static bool fold_ascii(const char *s, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80)
+            return false;
+        out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 0x20 : c);
+    }
+    out[n] = '\0';
+    return true;
+}
+
 static const char *fold_leaf(vg_scanner_t *sc, json_object *o, size_t *len)
 {
     size_t n;
@@ -558,7 +585,10 @@ static const char *fold_leaf(vg_scanner_t *sc, json_object *o, size_t *len)
         sc->fold = nb;
         sc->fold_cap = n * 3 + 1;
     }
-    *len = vg_utf8_fold(s, n, false, sc->fold, NULL);
+    if (n <= 64 && fold_ascii(s, n, sc->fold))
+        *len = n;
+    else
+        *len = vg_utf8_fold(s, n, false, sc->fold, NULL);
     return sc->fold;
 }
 
@@ -797,6 +827,21 @@ static void check_near(vg_scanner_t *sc, size_t first)
     }
 }
 
+/* A field condition on the event begun last. Its value is remembered for
+ * the event: a macro such as "is news" is one condition that many rules
+ * share, and evidence is found by evaluating a rule again. */
+static bool eval_field(vg_scanner_t *sc, const vg_event_t *ev, const vg_cond_t *cd)
+{
+    field_memo_t *m = &sc->memo[((uintptr_t)cd / sizeof(vg_cond_t)) % FIELD_MEMO];
+    if (m->cd == cd && m->gen == sc->gen && sc->ev == ev)
+        return m->value;
+    field_test_t ft = {sc, cd};
+    bool found = vg_json_walk(vg_event_json(ev), cd->path, cd->npath, field_leaf, &ft);
+    bool v = cd->op == VG_OP_EXISTS ? found == cd->exists : found;
+    *m = (field_memo_t){cd, sc->gen, v};
+    return v;
+}
+
 static bool eval_cond(vg_scanner_t *sc, const vg_event_t *ev, const vg_cond_t *cd)
 {
     switch (cd->kind) {
@@ -813,13 +858,7 @@ static bool eval_cond(vg_scanner_t *sc, const vg_event_t *ev, const vg_cond_t *c
     case VG_COND_NOT: return !eval_cond(sc, ev, cd->kids[0]);
     case VG_COND_MACRO: return eval_cond(sc, ev, cd->kids[0]);
     case VG_COND_TEXT: return eval_text(sc, cd);
-    case VG_COND_FIELD: {
-        field_test_t ft = {sc, cd};
-        bool found = vg_json_walk(vg_event_json(ev), cd->path, cd->npath, field_leaf, &ft);
-        if (cd->op == VG_OP_EXISTS)
-            return found == cd->exists;
-        return found;
-    }
+    case VG_COND_FIELD: return eval_field(sc, ev, cd);
     }
     return false;
 }
@@ -1021,10 +1060,24 @@ void vg_match_set_free(vg_match_set_t *ms)
     vg_match_set_init(ms);
 }
 
+/* True when cd has a keyword condition (that may give evidence). */
+static bool has_text(const vg_cond_t *cd, unsigned depth)
+{
+    if (cd->kind == VG_COND_TEXT)
+        return true;
+    for (size_t i = 0; depth < 200 && i < cd->nkids; i++)
+        if (has_text(cd->kids[i], depth + 1))
+            return true;
+    return false;
+}
+
 static int take_one(vg_match_set_t *ms, vg_scanner_t *sc, size_t i)
 {
-    const vg_evidence_t *evd;
-    size_t ne = vg_scanner_match_evidence(sc, i, &evd);
+    const vg_evidence_t *evd = NULL;
+    /* Finding evidence evaluates the rule again: not for a rule without
+     * keywords, which has none (a stateful rule often is such a rule). */
+    const vg_rule_t *r = vg_scanner_match(sc, i);
+    size_t ne = r && has_text(r->match, 0) ? vg_scanner_match_evidence(sc, i, &evd) : 0;
     if (sc->failed)
         return -1;
     if (ms->n == ms->cap) {
@@ -1046,7 +1099,8 @@ static int take_one(vg_match_set_t *ms, vg_scanner_t *sc, size_t i)
     if (ne)
         memcpy(ms->evidence + ms->nevidence, evd, ne * sizeof(*evd));
     ms->first[ms->n] = ms->nevidence;
-    ms->matches[ms->n++] = (vg_rule_match_t){vg_scanner_match(sc, i), NULL, ne};
+    ms->matches[ms->n++] =
+        (vg_rule_match_t){.rule = vg_scanner_match(sc, i), .nevidence = ne};
     ms->nevidence += ne;
     /* When the evidence array moved, point every match at it again. */
     for (size_t k = ms->evidence_cap != old_cap ? 0 : ms->n - 1; k < ms->n; k++)

@@ -8,6 +8,8 @@
 
 #include "grow.h"
 #include "path.h"
+#include "prefilter_int.h"
+#include "strbuf.h"
 #include "vigil/rule_state.h"
 #include "vigil/scanner.h"
 
@@ -18,6 +20,11 @@ typedef struct worker {
     pthread_t thread;
     vg_scanner_t *sc;
     vg_decoder_t *dec;
+    vg_strbuf_t keys, values; /* of the stateful match being kept */
+    hs_scratch_t *pf_scratch; /* for pool->pf */
+    /* Events tried with the prefilter and skipped: a worker stops trying
+     * where it seldom skips (most events hold a term). */
+    size_t pf_tried, pf_skipped;
     bool started;
 } worker_t;
 
@@ -37,6 +44,11 @@ struct vg_workpool {
     size_t nfree; /* batches on the free list */
     atomic_size_t out_bytes; /* text of finished batches not yet released */
     bool stopping;
+    /* Events that no rule can match are not decoded (prefilter.c); NULL
+     * when that cannot be told for the ruleset, or with options.stateful
+     * (the state step reads the time of every event). */
+    vg_prefilter_t *pf;
+    vg_event_limits_t limits; /* options.limits, defaults filled in */
     /* options.stateful: the time fields the state step reads */
     vg_path_t *time_paths;
     char **time_fields;
@@ -73,7 +85,8 @@ static void set_error(vg_batch_t *b, vg_work_item_t *it, const char *msg)
 
 /* Renders the k-th match (a stateless rule) of the scanner's last
  * evaluation into the batch. */
-static bool add_alert(worker_t *w, vg_batch_t *b, vg_work_item_t *it, vg_event_t *ev, size_t k)
+static bool add_alert(worker_t *w, vg_batch_t *b, vg_work_item_t *it, const vg_event_t *ev,
+                      size_t k)
 {
     const vg_workpool_options_t *o = &w->pool->opts;
     size_t len, off;
@@ -91,6 +104,126 @@ static bool add_alert(worker_t *w, vg_batch_t *b, vg_work_item_t *it, vg_event_t
     return true;
 }
 
+/* Appends s[0..n) to the batch's kept bytes; *off is where. */
+static bool keep_bytes(vg_batch_t *b, const char *s, size_t n, size_t *off)
+{
+    if (!vg_grow((void **)&b->keep, &b->keep_cap, b->keep_len + n + 1, 1))
+        return false;
+    if (n)
+        memcpy(b->keep + b->keep_len, s, n);
+    *off = b->keep_len;
+    b->keep_len += n;
+    return true;
+}
+
+/* Keeps what the state step needs of the stateful match taken last into
+ * b->matches, so that its event ev can be released: the rule's keys on ev
+ * and copies of the evidence values (one copy per value of the item,
+ * whose evidence starts at ev0). The pointers are set once the batch is
+ * finished (set_kept). */
+static bool keep_match(worker_t *w, vg_batch_t *b, const vg_event_t *ev, size_t ev0)
+{
+    vg_match_set_t *ms = &b->matches;
+    size_t j = ms->n - 1;
+    vg_rule_match_t *m = &ms->matches[j];
+    if (!vg_grow((void **)&b->keep_match, &b->keep_match_cap, 2 * ms->n, sizeof(size_t)) ||
+        !vg_grow((void **)&b->keep_evidence, &b->keep_evidence_cap, ms->nevidence + 1,
+                 sizeof(size_t)))
+        return false;
+    vg_strbuf_reset(&w->keys);
+    vg_strbuf_reset(&w->values);
+    vg_event_keys_t k = {.keys = &w->keys, .values = &w->values};
+    if (!vg_event_rule_keys(ev, vg_rule_state(m->rule), m->evidence, m->nevidence, &k) ||
+        !keep_bytes(b, w->keys.buf, w->keys.len, &b->keep_match[2 * j]) ||
+        !keep_bytes(b, w->values.buf, w->values.len, &b->keep_match[2 * j + 1]))
+        return false;
+    m->has_keys = true;
+    m->nkeys = k.nkeys;
+    m->keys_dropped = k.dropped;
+    m->nvalues = k.nvalues;
+    m->values_len = w->values.len;
+    const vg_evidence_t *evd = ms->evidence;
+    for (size_t e = ms->first[j]; e < ms->first[j] + m->nevidence; e++) {
+        size_t same = ev0;
+        while (same < e && evd[same].value != evd[e].value)
+            same++;
+        if (same < e)
+            b->keep_evidence[e] = b->keep_evidence[same];
+        else if (!keep_bytes(b, evd[e].value, evd[e].value_len, &b->keep_evidence[e]))
+            return false;
+    }
+    return true;
+}
+
+/* The kept bytes have stopped moving: point the matches at them. */
+static void set_kept(vg_batch_t *b)
+{
+    vg_match_set_t *ms = &b->matches;
+    for (size_t j = 0; j < ms->n; j++) {
+        vg_rule_match_t *m = &ms->matches[j];
+        m->keys = b->keep + b->keep_match[2 * j];
+        m->values = b->keep + b->keep_match[2 * j + 1];
+        for (size_t e = ms->first[j]; e < ms->first[j] + m->nevidence; e++)
+            ms->evidence[e].value = b->keep + b->keep_evidence[e];
+    }
+}
+
+/* The event times the state step reads, into the item's row of b->times. */
+static void find_times(vg_workpool_t *p, vg_batch_t *b, vg_work_item_t *it, const vg_event_t *ev)
+{
+    int64_t *t = b->times + (size_t)(it - b->items) * p->ntimes;
+    for (size_t k = 0; k < p->ntimes; k++)
+        if (!vg_event_time(ev, &p->time_paths[k], &t[k]))
+            t[k] = INT64_MIN;
+}
+
+/* Evaluates a decoded event: stateless matches become alerts, stateful
+ * ones (options.stateful) are kept for the state step. */
+static void eval_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it, const vg_event_t *ev)
+{
+    const vg_workpool_options_t *o = &w->pool->opts;
+    char err[256];
+    size_t nstateless = 0, ev0 = b->matches.nevidence;
+    int n = o->stateful ? vg_scanner_eval_all(w->sc, ev, &nstateless, err, sizeof(err))
+                        : vg_scanner_eval(w->sc, ev, err, sizeof(err));
+    if (!o->stateful && n > 0)
+        nstateless = (size_t)n;
+    for (int k = 0; k < n && !it->eval_failed; k++) {
+        if ((size_t)k < nstateless
+                ? add_alert(w, b, it, ev, (size_t)k)
+                : vg_match_set_take(&b->matches, w->sc, (size_t)k, (size_t)k + 1) == 0 &&
+                      keep_match(w, b, ev, ev0))
+            continue;
+        it->eval_failed = 1;
+        set_error(b, it, "out of memory rendering an alert");
+    }
+    if (n < 0) {
+        it->eval_failed = 1;
+        set_error(b, it, err);
+    }
+    if (o->stateful && !it->eval_failed)
+        find_times(w->pool, b, it, ev);
+}
+
+/* Whether the prefilter lets an event go undecoded. Every 4,096 events a
+ * worker looks back: skipping fewer than one in eight, it stops trying
+ * until the ruleset changes (the scan then costs more than it saves). */
+#define PF_PERIOD 4096
+
+static bool try_skip(worker_t *w, const char *data, size_t len)
+{
+    vg_workpool_t *p = w->pool;
+    if (!p->pf || w->pf_tried == SIZE_MAX)
+        return false;
+    bool skip = vg_prefilter_skip(p->pf, w->pf_scratch, data, len, &p->limits);
+    w->pf_skipped += skip;
+    if (++w->pf_tried == PF_PERIOD) {
+        w->pf_tried = w->pf_skipped < PF_PERIOD / 8 && p->opts.prefilter == 0 ? SIZE_MAX : 0;
+        w->pf_skipped = 0;
+    }
+    return skip;
+}
+
 static void process_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it)
 {
     const vg_workpool_options_t *o = &w->pool->opts;
@@ -103,54 +236,28 @@ static void process_item(worker_t *w, vg_batch_t *b, vg_work_item_t *it)
         set_error(b, it, err);
         return;
     }
-    it->status =
-        vg_decoder_parse(w->dec, it->data ? it->data : "", it->len, &ev, err, sizeof(err));
+    const char *data = it->data ? it->data : "";
+    if (try_skip(w, data, it->len)) {
+        it->status = VG_EVENT_OK; /* a valid event that matches nothing */
+        it->undecoded = true;
+        return;
+    }
+    it->status = vg_decoder_parse(w->dec, data, it->len, &ev, err, sizeof(err));
     if (it->status != VG_EVENT_OK) {
         set_error(b, it, err);
         return;
     }
-    size_t nstateless = 0;
-    int n = o->stateful ? vg_scanner_eval_all(w->sc, ev, &nstateless, err, sizeof(err))
-                        : vg_scanner_eval(w->sc, ev, err, sizeof(err));
-    if (!o->stateful && n > 0)
-        nstateless = (size_t)n;
-    for (int k = 0; k < n && !it->eval_failed; k++) {
-        if ((size_t)k < nstateless ? add_alert(w, b, it, ev, (size_t)k)
-                                   : vg_match_set_take(&b->matches, w->sc, (size_t)k,
-                                                       (size_t)k + 1) == 0)
-            continue;
-        it->eval_failed = 1;
-        set_error(b, it, "out of memory rendering an alert");
-    }
-    if (n < 0) {
-        it->eval_failed = 1;
-        set_error(b, it, err);
-    }
-    if (!o->stateful || it->eval_failed) {
-        vg_event_destroy(ev);
-        return;
-    }
-    vg_workpool_t *p = w->pool;
-    int64_t *t = b->times + (size_t)(it - b->items) * p->ntimes;
-    for (size_t k = 0; k < p->ntimes; k++)
-        if (!vg_event_time(ev, &p->time_paths[k], &t[k]))
-            t[k] = INT64_MIN;
-    /* The event itself only when a stateful rule matched: its alert
-     * embeds it and its group keys come from it. Others are freed here,
-     * while their memory is still warm for the next decode. */
-    if (b->matches.n > it->first_match)
-        it->event = ev; /* the state step's, until the batch is released */
-    else
-        vg_event_destroy(ev);
+    eval_item(w, b, it, ev);
+    /* Freed here, while its memory is still warm for the next decode:
+     * the state step has what it needs of it. */
+    vg_event_destroy(ev);
 }
 
 static void process_batch(worker_t *w, vg_batch_t *b)
 {
-    for (size_t i = 0; i < b->nstale; i++)
-        vg_event_destroy(b->stale[i]);
-    b->nstale = 0;
     b->nalerts = 0;
     b->text_len = 0;
+    b->keep_len = 0;
     vg_match_set_reset(&b->matches);
     size_t nt = w->pool->ntimes;
     bool times_ok = !w->pool->opts.stateful ||
@@ -162,6 +269,7 @@ static void process_batch(worker_t *w, vg_batch_t *b)
         it->first_match = b->matches.n;
         it->matches = NULL;
         it->eval_failed = 0;
+        it->undecoded = false;
         it->err_len = 0;
         it->time_fields = (const char *const *)w->pool->time_fields;
         it->ntimes = nt;
@@ -176,6 +284,7 @@ static void process_batch(worker_t *w, vg_batch_t *b)
             b->matches.n = it->first_match; /* nothing of it goes to the state */
         it->nmatches = b->matches.n - it->first_match;
     }
+    set_kept(b);
     /* The set has stopped moving: point items at their matches. */
     for (size_t i = 0; i < b->n; i++) {
         vg_work_item_t *it = &b->items[i];
@@ -183,17 +292,6 @@ static void process_batch(worker_t *w, vg_batch_t *b)
             it->matches = b->matches.matches + it->first_match;
         if (w->pool->opts.stateful && it->status == VG_EVENT_OK && !it->eval_failed)
             it->times = b->times + i * nt;
-    }
-}
-
-/* Hands the decoded events items kept for the state step to the next
- * worker of the batch (b->stale has room for every item). */
-static void drop_events(vg_batch_t *b)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        if (b->items[i].event)
-            b->stale[b->nstale++] = b->items[i].event;
-        b->items[i].event = NULL;
     }
 }
 
@@ -277,15 +375,22 @@ static bool set_time_paths(vg_workpool_t *p, const vg_ruleset_t *rs)
 static bool worker_init(worker_t *w, vg_workpool_t *p)
 {
     w->pool = p;
+    vg_strbuf_init(&w->keys);
+    vg_strbuf_init(&w->values);
     w->sc = vg_scanner_new(p->rs);
     w->dec = vg_decoder_new(&p->opts.limits);
-    return w->sc && w->dec;
+    return w->sc && w->dec && (!p->pf || vg_prefilter_alloc_scratch(p->pf, &w->pf_scratch) == 0);
 }
 
 static void worker_free(worker_t *w)
 {
     vg_scanner_destroy(w->sc);
     vg_decoder_destroy(w->dec);
+    if (w->pf_scratch)
+        hs_free_scratch(w->pf_scratch);
+    w->pf_scratch = NULL;
+    vg_strbuf_free(&w->keys);
+    vg_strbuf_free(&w->values);
     w->sc = NULL;
     w->dec = NULL;
 }
@@ -300,6 +405,8 @@ vg_workpool_t *vg_workpool_new(const vg_ruleset_t *rs, const vg_workpool_options
         p->opts.batch_size = 256;
     p->nbatches = p->opts.batches ? p->opts.batches : 2 * (size_t)p->opts.workers + 2;
     p->rs = rs;
+    p->limits = vg_event_limits_or_defaults(&p->opts.limits);
+    p->pf = p->opts.stateful || p->opts.prefilter < 0 ? NULL : vg_prefilter_new(rs);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
@@ -309,8 +416,7 @@ vg_workpool_t *vg_workpool_new(const vg_ruleset_t *rs, const vg_workpool_options
         goto fail;
     for (size_t i = 0; i < p->nbatches; i++) {
         p->all[i].items = calloc(p->opts.batch_size, sizeof(vg_work_item_t));
-        p->all[i].stale = calloc(p->opts.batch_size, sizeof(vg_event_t *));
-        if (!p->all[i].items || !p->all[i].stale)
+        if (!p->all[i].items)
             goto fail;
         p->all[i].cap = p->opts.batch_size;
         p->all[i].next = p->free_list;
@@ -348,12 +454,10 @@ void vg_workpool_destroy(vg_workpool_t *p)
     worker_free(&p->inline_worker);
     for (size_t i = 0; p->all && i < p->nbatches; i++) {
         vg_batch_t *b = &p->all[i];
-        for (size_t k = 0; b->items && k < b->cap; k++)
-            vg_event_destroy(b->items[k].event);
-        for (size_t k = 0; k < b->nstale; k++)
-            vg_event_destroy(b->stale[k]);
-        free(b->stale);
         free(b->times);
+        free(b->keep);
+        free(b->keep_match);
+        free(b->keep_evidence);
         free(b->items);
         vg_match_set_free(&p->all[i].matches);
         free(p->all[i].alerts);
@@ -363,6 +467,7 @@ void vg_workpool_destroy(vg_workpool_t *p)
     free(p->all);
     free(p->workers);
     free_time_paths(p);
+    vg_prefilter_destroy(p->pf);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
     pthread_cond_destroy(&p->done_cv);
@@ -488,7 +593,6 @@ vg_batch_t *vg_workpool_next(vg_workpool_t *p, bool wait)
 void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b)
 {
     atomic_fetch_sub(&p->out_bytes, b->text_len);
-    drop_events(b);
     b->text_len = 0;
     if (b->text_cap > BATCH_KEEP_BYTES) {
         free(b->text);
@@ -499,6 +603,11 @@ void vg_workpool_release(vg_workpool_t *p, vg_batch_t *b)
         free(b->in);
         b->in = NULL;
         b->in_cap = b->in_len = 0;
+    }
+    if (b->keep_cap > BATCH_KEEP_BYTES) {
+        free(b->keep);
+        b->keep = NULL;
+        b->keep_cap = b->keep_len = 0;
     }
     pthread_mutex_lock(&p->mu);
     b->state = B_FREE;
@@ -548,9 +657,22 @@ int vg_workpool_set_ruleset(vg_workpool_t *p, const vg_ruleset_t *rs)
         free(fresh);
         return -1;
     }
+    /* Without scratch space for every worker, no prefilter: it only
+     * saves time. */
+    vg_prefilter_t *pf = p->opts.stateful || p->opts.prefilter < 0 ? NULL : vg_prefilter_new(rs);
+    for (size_t i = 0; i < n; i++) {
+        worker_t *w = i < p->opts.workers ? &p->workers[i] : &p->inline_worker;
+        w->pf_tried = w->pf_skipped = 0;
+        if (pf && vg_prefilter_alloc_scratch(pf, &w->pf_scratch) != 0) {
+            vg_prefilter_destroy(pf);
+            pf = NULL;
+        }
+    }
     /* Workers only touch their scanner while a batch is in flight, and
      * none is. */
     pthread_mutex_lock(&p->mu);
+    vg_prefilter_destroy(p->pf);
+    p->pf = pf;
     for (unsigned i = 0; i < p->opts.workers; i++) {
         vg_scanner_destroy(p->workers[i].sc);
         p->workers[i].sc = fresh[i];

@@ -86,7 +86,7 @@ void vg_state_destroy(vg_state_t *st)
     free(st->rules);
     vg_path_free(&st->default_time);
     vg_strbuf_free(&st->sb);
-    free(st->fold);
+    vg_decoder_destroy(st->dec);
     free(st);
 }
 
@@ -112,33 +112,43 @@ static const vg_rule_match_t *find_match(const vg_rule_match_t *matches, size_t 
     return NULL;
 }
 
-/* Feeds the event to rule r, which matched it (m): its group keys (and
- * first_seen values) go to the aggregation or the output stage. */
-static void apply_rule(emitter_t *em, rstate_t *r, int64_t t, keyset_t *ks, vg_strbuf_t *vals)
+/* Feeds the event to rule r, which matched it (em->match): its group keys
+ * (and first_seen values) go to the aggregation or the output stage. The
+ * keys come with the match when the worker found them, else from the
+ * event (keys and vals are buffers for them). */
+static void apply_rule(emitter_t *em, rstate_t *r, int64_t t, vg_strbuf_t *keys,
+                       vg_strbuf_t *vals)
 {
-    vg_state_t *st = em->st;
-    const vg_path_t *paths = r->has_agg ? r->cfg->group : r->out_group;
-    size_t np = r->has_agg ? r->cfg->ngroup : r->nout_group;
-    ks->dropped = 0;
-    if (!vg_state_group_keys(st, em->ev, em->match, paths, np, ks)) {
-        vg_state_fail(em, "out of memory");
-        return;
-    }
-    r->stats.keys_dropped += ks->dropped;
-    size_t nvals = 0;
-    if (r->has_agg && r->cfg->kind == VG_AGG_FIRST_SEEN) {
+    const vg_rule_match_t *m = em->match;
+    vg_event_keys_t k = {.keys = keys, .values = vals};
+    const char *key = m->keys, *values = m->values;
+    if (m->has_keys) {
+        k.nkeys = m->nkeys;
+        k.dropped = m->keys_dropped;
+        k.nvalues = m->nvalues;
+    } else {
+        const vg_event_t *ev = vg_state_event(em);
+        vg_strbuf_reset(keys);
         vg_strbuf_reset(vals);
-        nvals = vg_state_collect_values(st, em->ev, &r->cfg->field, vals);
-        if (nvals == 0)
+        if (!ev)
             return;
+        if (!vg_event_rule_keys(ev, r->cfg, m->evidence, m->nevidence, &k)) {
+            vg_state_fail(em, "out of memory");
+            return;
+        }
+        key = keys->buf;
+        values = vals->buf;
     }
-    for (size_t k = 0; k < ks->n && !em->failed; k++)
-        vg_state_feed(em, r, ks->buf.buf + ks->off[k], ks->len[k], t, vals->buf, nvals);
+    r->stats.keys_dropped += k.dropped;
+    if (r->has_agg && r->cfg->kind == VG_AGG_FIRST_SEEN && k.nvalues == 0)
+        return;
+    for (size_t i = 0; i < k.nkeys && !em->failed; i++, key += strlen(key) + 1)
+        vg_state_feed(em, r, key, strlen(key), t, values, k.nvalues);
 }
 
 bool vg_state_input_from_item(vg_state_input_t *in, const vg_work_item_t *it)
 {
-    *in = (vg_state_input_t){.event = it->event, .matches = it->matches,
+    *in = (vg_state_input_t){.raw = it->data, .raw_len = it->len, .matches = it->matches,
                              .nmatches = it->nmatches, .time_fields = it->time_fields,
                              .times = it->times, .ntimes = it->ntimes};
     return it->times != NULL;
@@ -171,14 +181,13 @@ int vg_state_apply(vg_state_t *st, const vg_state_input_t *in, const vg_alert_so
 {
     const vg_rule_match_t *matches = in->matches;
     size_t nmatches = in->nmatches;
-    emitter_t em = {.st = st, .ev = in->event, .src = src, .fn = emit, .ctx = ctx};
+    emitter_t em = {.st = st, .ev = in->event, .raw = in->raw, .raw_len = in->raw_len,
+                    .src = src, .fn = emit, .ctx = ctx};
     st->events++;
     if (st->nrules == 0)
         return 0;
-    keyset_t ks;
-    vg_strbuf_init(&ks.buf);
-    ks.dropped = 0;
-    vg_strbuf_t vals;
+    vg_strbuf_t keys, vals;
+    vg_strbuf_init(&keys);
     vg_strbuf_init(&vals);
     for (size_t i = 0; i < st->nrules && !em.failed; i++) {
         rstate_t *r = &st->rules[i];
@@ -196,11 +205,12 @@ int vg_state_apply(vg_state_t *st, const vg_state_input_t *in, const vg_alert_so
         }
         vg_state_advance_rule(&em, r, t);
         em.match = find_match(matches, nmatches, r->rule);
-        if (em.match && em.ev && !em.failed)
-            apply_rule(&em, r, t, &ks, &vals);
+        if (em.match && !em.failed)
+            apply_rule(&em, r, t, &keys, &vals);
     }
-    vg_strbuf_free(&ks.buf);
+    vg_strbuf_free(&keys);
     vg_strbuf_free(&vals);
+    vg_state_end_event(&em);
     return finish(&em, err, err_size);
 }
 

@@ -177,6 +177,36 @@ static void state_options(emitter_t *em, const rstate_t *r, const cand_t *c, uin
     o->state_len = st->sb.len;
 }
 
+const vg_event_t *vg_state_event(emitter_t *em)
+{
+    if (em->ev || em->failed)
+        return em->ev;
+    vg_state_t *st = em->st;
+    /* The bytes were decoded once already, under the input's limits:
+     * none applies again. */
+    static const vg_event_limits_t unlimited = {SIZE_MAX, SIZE_MAX};
+    if (!st->dec && !(st->dec = vg_decoder_new(&unlimited))) {
+        vg_state_fail(em, "out of memory");
+        return NULL;
+    }
+    char err[256];
+    if (!em->raw || vg_decoder_parse(st->dec, em->raw, em->raw_len, &em->decoded, err,
+                                     sizeof(err)) != VG_EVENT_OK) {
+        vg_state_fail(em, em->raw ? "out of memory decoding the event again"
+                                  : "the event is not at hand");
+        return NULL;
+    }
+    em->ev = em->decoded;
+    return em->ev;
+}
+
+void vg_state_end_event(emitter_t *em)
+{
+    vg_event_destroy(em->decoded);
+    em->decoded = NULL;
+    em->ev = NULL;
+}
+
 /* An alert about the event being processed: the ordinary alert of the
  * rule (evidence, summary, event) with a deterministic id and a "state"
  * object. */
@@ -185,10 +215,13 @@ void vg_state_emit_event_alert(emitter_t *em, rstate_t *r, const cand_t *c, uint
     char id[33];
     vg_alert_options_t o = {.time_field = r->time_field};
     state_options(em, r, c, suppressed, em->src, id, &o);
+    const vg_event_t *ev = vg_state_event(em);
+    if (!ev)
+        return;
     size_t len = 0;
     char *json = vg_strbuf_failed(&em->st->sb)
                      ? NULL
-                     : vg_alert_render_match(em->st->rs, em->ev, em->match, em->src, &o, &len);
+                     : vg_alert_render_match(em->st->rs, ev, em->match, em->src, &o, &len);
     emit_json(em, r, c, json, len);
 }
 
@@ -239,7 +272,12 @@ char *vg_state_digest_item(emitter_t *em, const rstate_t *r, int64_t t)
     put_time(&sb, "event_time", t);
     /* What identifies an event to a reader: its id and title, when it has them. */
     static const char *const fields[] = {"id", "title"};
-    json_object *root = vg_event_json(em->ev);
+    const vg_event_t *ev = vg_state_event(em);
+    if (!ev) {
+        vg_strbuf_free(&sb);
+        return NULL;
+    }
+    json_object *root = vg_event_json(ev);
     for (size_t i = 0; i < 2; i++) {
         json_object *v;
         if (json_object_object_get_ex(root, fields[i], &v) &&

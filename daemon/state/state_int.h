@@ -1,6 +1,6 @@
 /* Private structures of the stateful-rule state, shared by its files:
  * state.c (construction, feeding events), state_time.c (event time),
- * state_table.c (keyed tables), state_keys.c (group keys),
+ * state_table.c (keyed tables),
  * state_window.c (aggregations, output stage, expiry), state_alert.c
  * (rendering) and state_snapshot.c (persistence). */
 #ifndef VIGIL_STATE_INT_H
@@ -16,11 +16,10 @@
 #include "vigil/state.h"
 
 #define NO_TIME INT64_MIN
-#define MAX_KEYS_PER_EVENT 64
-#define MAX_VALUE_BYTES 512
-#define SEP_GROUP '\x1f' /* between the values of a multi-field group key */
-#define SEP_VALUE '\x1e' /* first_seen: group key, then the value */
-#define SEP_WINDOW '\x1d' /* digest: group key, then the window */
+/* The separators in keys (group keys are found by vg_event_rule_keys). */
+#define SEP_GROUP VG_KEY_SEP_GROUP
+#define SEP_VALUE VG_KEY_SEP_VALUE
+#define SEP_WINDOW VG_KEY_SEP_WINDOW
 
 typedef enum { T_THRESHOLD, T_SPIKE, T_FIRST_SEEN, T_ABSENCE, T_THROTTLE, T_DIGEST } tkind_t;
 
@@ -79,8 +78,9 @@ struct vg_state {
     uint64_t events;
     vg_path_t default_time;
     vg_strbuf_t sb;
-    char *fold;
-    size_t fold_cap;
+    /* Decodes an event again from its bytes when an alert or a digest
+     * item needs it and the input came without it (vg_state_input_t). */
+    vg_decoder_t *dec;
 };
 
 /* What the aggregation decided, handed to the output stage. */
@@ -103,7 +103,10 @@ typedef struct cand {
 /* One call's context: where alerts go and whether it failed. */
 typedef struct emitter {
     vg_state_t *st;
-    const vg_event_t *ev;          /* NULL for alerts without an event */
+    const vg_event_t *ev;          /* NULL for alerts without an event, or not decoded yet */
+    const char *raw;               /* the event's bytes, decoded on demand (vg_state_event) */
+    size_t raw_len;
+    vg_event_t *decoded;           /* what vg_state_event decoded, freed with the emitter */
     const vg_rule_match_t *match;  /* the rule's match on ev */
     const vg_alert_source_t *src;
     vg_state_emit_fn fn;
@@ -112,14 +115,6 @@ typedef struct emitter {
     bool failed;
     const char *why;
 } emitter_t;
-
-/* The group keys of one event for one rule. */
-typedef struct keyset {
-    vg_strbuf_t buf; /* keys, each NUL-terminated */
-    size_t off[MAX_KEYS_PER_EVENT], len[MAX_KEYS_PER_EVENT];
-    size_t n;
-    uint64_t dropped;
-} keyset_t;
 
 /* Marks em failed for the reason why (a static string). */
 static inline void vg_state_fail(emitter_t *em, const char *why)
@@ -152,16 +147,6 @@ int64_t vg_state_kafka_time(const vg_alert_source_t *src);
 int64_t vg_state_event_time(const vg_state_t *st, const rstate_t *r, const vg_event_t *ev,
                             const vg_alert_source_t *src);
 
-/* The group keys of ev at paths into ks (reset first): the product of
- * each path's values; no path: one empty key. false when out of memory. */
-bool vg_state_group_keys(vg_state_t *st, const vg_event_t *ev, const vg_rule_match_t *m,
-                         const vg_path_t *paths, size_t np, keyset_t *ks);
-/* The distinct values at p (arrays give one per element) appended to out
- * as NUL-terminated strings; returns how many (at most
- * MAX_KEYS_PER_EVENT). */
-size_t vg_state_collect_values(vg_state_t *st, const vg_event_t *ev, const vg_path_t *p,
-                               vg_strbuf_t *out);
-
 /* Moves r's clock to t (when later), expiring what the new watermark
  * passes. */
 void vg_state_advance_rule(emitter_t *em, rstate_t *r, int64_t t);
@@ -177,6 +162,10 @@ void vg_state_fire_digest(emitter_t *em, rstate_t *r, entry_t *e, bool partial);
  * object), or about no single event (absence, digest). */
 void vg_state_emit_event_alert(emitter_t *em, rstate_t *r, const cand_t *c, uint64_t suppressed);
 void vg_state_emit_timer_alert(emitter_t *em, rstate_t *r, const cand_t *c);
+/* The event being applied: given, or decoded again from its bytes (then
+ * kept until vg_state_end_event). NULL with em failed when it cannot be. */
+const vg_event_t *vg_state_event(emitter_t *em);
+void vg_state_end_event(emitter_t *em);
 /* A digest item for the event being applied (time t): malloc'd JSON or
  * NULL when out of memory. */
 char *vg_state_digest_item(emitter_t *em, const rstate_t *r, int64_t t);

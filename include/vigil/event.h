@@ -11,7 +11,10 @@
 #include <stdint.h>
 
 struct json_object;
-struct vg_path; /* vg_path_t, daemon/base/path.h */
+struct vg_path;       /* vg_path_t, daemon/base/path.h */
+struct vg_strbuf;     /* vg_strbuf_t, daemon/base/strbuf.h */
+struct vg_rule_state; /* vg_rule_state_t, include/vigil/rule_state.h */
+struct vg_evidence;   /* vg_evidence_t, include/vigil/scanner.h */
 
 typedef enum {
     VG_EVENT_OK = 0,
@@ -29,6 +32,9 @@ typedef struct vg_event_limits {
 
 typedef struct vg_decoder vg_decoder_t;
 typedef struct vg_event vg_event_t;
+
+/* The limits that apply: those of limits (NULL or 0: the defaults). */
+vg_event_limits_t vg_event_limits_or_defaults(const vg_event_limits_t *limits);
 
 /* A decoder holds reusable parser state; one per thread. limits may be
  * NULL for the defaults. */
@@ -87,5 +93,41 @@ struct json_object *vg_json_lookup(struct json_object *o, const struct vg_path *
  * epoch number (see vg_state_parse_time). true and *ms when there is one
  * and it parses. */
 bool vg_event_time(const vg_event_t *ev, const struct vg_path *p, int64_t *ms);
+
+/* ---- the keys of stateful rules ----
+ * What a stateful rule counts an event under (rules/README.md "Stateful
+ * rules"): the case-folded text of the values at its group_by paths
+ * (cut at VG_KEY_MAX_VALUE bytes, the separators below turned into
+ * spaces), one key per combination of values. Found where the event is
+ * decoded, so that the in-order state step need not keep the event. */
+#define VG_KEY_MAX_KEYS 64    /* keys (and values of one path) per event and rule */
+#define VG_KEY_MAX_VALUE 512  /* bytes of a value that count */
+#define VG_KEY_MAX_PATHS 4    /* group_by paths of a rule */
+#define VG_KEY_SEP_GROUP '\x1f'  /* between the values of a multi-path key */
+#define VG_KEY_SEP_VALUE '\x1e'  /* first_seen: group key, then the value */
+#define VG_KEY_SEP_WINDOW '\x1d' /* digest: group key, then the window */
+
+/* Where vg_event_rule_keys puts what it finds: keys and values are the
+ * caller's buffers, appended to. */
+typedef struct vg_event_keys {
+    struct vg_strbuf *keys;   /* nkeys keys, each NUL-terminated */
+    size_t nkeys;
+    uint64_t dropped;         /* keys over VG_KEY_MAX_KEYS left out */
+    struct vg_strbuf *values; /* first_seen: nvalues values, each NUL-terminated */
+    size_t nvalues;
+} vg_event_keys_t;
+
+/* The keys of ev for the stateful rule whose settings are cfg: its
+ * aggregation's group_by (or, without an aggregation, its throttle's or
+ * digest's), and a first_seen rule's values of its field. A `group_by:
+ * $LIST` item takes the entity names of the rule's match, its evidence
+ * evd[0..nevd). false when out of memory. */
+bool vg_event_rule_keys(const vg_event_t *ev, const struct vg_rule_state *cfg,
+                        const struct vg_evidence *evd, size_t nevd, vg_event_keys_t *out);
+
+/* The distinct key texts of the values at p (arrays give one per
+ * element), at most VG_KEY_MAX_KEYS, appended to out each NUL-terminated;
+ * returns how many. */
+size_t vg_event_key_values(const vg_event_t *ev, const struct vg_path *p, struct vg_strbuf *out);
 
 #endif

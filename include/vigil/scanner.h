@@ -66,6 +66,18 @@ typedef struct vg_rule_match {
     const vg_rule_t *rule;
     const vg_evidence_t *evidence;
     size_t nevidence;
+    /* A stateful rule's keys on the event (vg_event_rule_keys), when the
+     * evaluating thread found them (a pool with options.stateful): then
+     * the state step reads neither them nor the time from the event.
+     * has_keys false: the state step finds them in the event. keys holds
+     * nkeys NUL-terminated keys; values values_len bytes of nvalues
+     * NUL-terminated first_seen values. */
+    bool has_keys;
+    const char *keys;
+    size_t nkeys;
+    uint64_t keys_dropped;
+    const char *values;
+    size_t values_len, nvalues;
 } vg_rule_match_t;
 
 /* The evidence of the i-th match of the last evaluation: the hits of the

@@ -92,9 +92,13 @@ int vg_state_process(vg_state_t *st, vg_scanner_t *sc, const vg_event_t *ev,
  * evaluated already (by a worker of a pool with options.stateful; see
  * vg_work_item_t and vg_state_input_from_item). */
 typedef struct vg_state_input {
-    /* The decoded event; may be NULL when no stateful rule matched it and
-     * times are given (nothing else is read from an unmatched event). */
+    /* The decoded event, or NULL when times are given and the matches
+     * carry their keys (vg_rule_match_t.has_keys): then the state step
+     * decodes raw again only for what it renders (an alert about the
+     * event, a digest item), which is rare. */
     const vg_event_t *event;
+    const char *raw; /* the event's bytes (when event is NULL) */
+    size_t raw_len;
     /* The stateful rules that matched, with their evidence (rules this
      * state does not keep are ignored). */
     const vg_rule_match_t *matches;
@@ -106,8 +110,10 @@ typedef struct vg_state_input {
     size_t ntimes;
 } vg_state_input_t;
 
-/* The input of a finished work item (it->event NULL: refused or failed,
- * nothing to apply: false). */
+/* The input of a finished work item of a pool with options.stateful:
+ * its bytes, matches (with keys) and times; false when it was refused or
+ * its evaluation failed (nothing to apply). The item's input bytes must
+ * still be valid when the input is applied. */
 bool vg_state_input_from_item(vg_state_input_t *in, const vg_work_item_t *it);
 
 /* The in-order half of vg_state_process: applies windows to an event

@@ -31,16 +31,17 @@ typedef struct vg_work_item {
     bool oversize;    /* refused before reading: len is its size */
     /* output */
     vg_event_status_t status; /* VG_EVENT_OK or why it was refused */
+    bool undecoded;           /* OK without decoding: no rule can match it (prefilter) */
     int eval_failed;          /* decoding worked but matching failed */
     size_t err_off, err_len;  /* the reason in batch->text */
     size_t first_alert, nalerts;
     /* output of a pool with options.stateful, for the in-order state
-     * step (vg_state_apply, vg_partstates_apply): the decoded event (NULL
-     * when it was refused or its evaluation failed) and the stateful
-     * rules that matched it, with their evidence. All of it belongs to
-     * the batch and lives until vg_workpool_release; the event refers to
-     * the input bytes (data), which must live as long. */
-    vg_event_t *event;
+     * step (vg_state_apply, vg_partstates_apply): the stateful rules that
+     * matched, with their evidence and their keys on the event
+     * (vg_rule_match_t.has_keys). The worker has released the decoded
+     * event: the state step decodes the input bytes (data) again only to
+     * render an alert about the event, so they must live until the batch
+     * is released. The matches belong to the batch and live as long. */
     const vg_rule_match_t *matches;
     size_t nmatches;
     /* The event times the state step reads, found by the worker so that
@@ -63,13 +64,16 @@ typedef struct vg_batch {
     char *in; /* copies of inputs added with vg_batch_add_copy */
     size_t in_len, in_cap;
     vg_match_set_t matches; /* stateful matches of every item (options.stateful) */
-    /* Events of released items, freed by the worker that takes the batch
-     * next: a decoded event is freed on the parallel side, not by the
-     * in-order thread that releases it. */
-    vg_event_t **stale;
-    size_t nstale;
     int64_t *times; /* n * ntimes event times of the items */
     size_t times_cap;
+    /* What the stateful matches point to instead of the released events:
+     * their keys and copies of their evidence values (private to the
+     * pool: offsets in keep of each match's keys and values, and of each
+     * evidence value, until the batch is finished). */
+    char *keep;
+    size_t keep_len, keep_cap;
+    size_t *keep_match, keep_match_cap;
+    size_t *keep_evidence, keep_evidence_cap;
     /* private to the pool */
     int state;
     struct vg_batch *next;
@@ -89,11 +93,15 @@ typedef struct vg_workpool_options {
     bool omit_event;    /* alerts without the event (output.include_event: false) */
     size_t max_matches; /* evidence entries per alert, 0 = all */
     /* One pass per event for stateful rules: workers also evaluate the
-     * stateful rules' conditions and keep each decoded event with its
-     * stateful matches on the item (vg_work_item_t.event, .matches) for
-     * the in-order state step, which then only applies windows. Costs the
-     * decoded events of the batches in circulation in memory. */
+     * stateful rules' conditions and leave on each item its stateful
+     * matches with their keys and its event times (vg_work_item_t
+     * .matches, .times) for the in-order state step, which then only
+     * applies windows. */
     bool stateful;
+    /* The pre-decode skip (vg_work_item_t.undecoded): 0 where it pays
+     * (each worker stops trying when it seldom skips), 1 always tried,
+     * -1 never. */
+    int prefilter;
     /* A batch of at most this many items, submitted while no other is in
      * flight, is evaluated on the submitting thread: at low rates this
      * saves the two thread hand-offs (and their scheduler wake-ups, which
