@@ -444,7 +444,7 @@ static const char *const EDGE[] = {
 
 /* A finished item against decoding and evaluating its input by hand. */
 static void check_item(const vg_batch_t *b, const vg_work_item_t *it, vg_decoder_t *dec,
-                       vg_scanner_t *sc, bool never, size_t *skipped)
+                       vg_scanner_t *sc, bool never, size_t *skipped, size_t *alerts)
 {
     vg_event_t *ev = NULL;
     char err[256];
@@ -461,6 +461,7 @@ static void check_item(const vg_batch_t *b, const vg_work_item_t *it, vg_decoder
     assert_true(n >= 0);
     assert_int_equal(it->nalerts, (size_t)n);
     *skipped += it->undecoded;
+    *alerts += (size_t)n;
     for (int k = 0; k < n; k++) {
         const vg_work_alert_t *a = &b->alerts[it->first_alert + (size_t)k];
         assert_ptr_equal(a->rule, vg_scanner_match(sc, (size_t)k));
@@ -491,8 +492,10 @@ static void check_item(const vg_batch_t *b, const vg_work_item_t *it, vg_decoder
     vg_event_destroy(ev);
 }
 
-/* Runs the corpus through a pool on rs; returns how many were skipped. */
-static size_t run_corpus(const vg_ruleset_t *rs, const corpus_t *c, bool never, unsigned workers)
+/* Runs the corpus through a pool on rs; returns how many were skipped,
+ * and how many alerts there were in *alerts (when not NULL). */
+static size_t run_corpus_alerts(const vg_ruleset_t *rs, const corpus_t *c, bool never,
+                                unsigned workers, size_t *alerts)
 {
     vg_workpool_options_t o = {
         .workers = workers, .batch_size = 64, .limits = {4096, 8}, .prefilter = 1};
@@ -500,7 +503,7 @@ static size_t run_corpus(const vg_ruleset_t *rs, const corpus_t *c, bool never, 
     vg_decoder_t *dec = own((free_fn)vg_decoder_destroy, vg_decoder_new(&o.limits));
     vg_scanner_t *sc = own((free_fn)vg_scanner_destroy, vg_scanner_new(rs));
     assert_true(p && dec && sc);
-    size_t skipped = 0;
+    size_t skipped = 0, nalerts = 0;
     for (size_t i = 0; i < c->n;) {
         vg_batch_t *b = vg_workpool_acquire(p);
         assert_non_null(b);
@@ -513,10 +516,17 @@ static size_t run_corpus(const vg_ruleset_t *rs, const corpus_t *c, bool never, 
         vg_batch_t *back = vg_workpool_next(p, true);
         assert_ptr_equal(back, b);
         for (size_t k = 0; k < back->n; k++)
-            check_item(back, &back->items[k], dec, sc, never, &skipped);
+            check_item(back, &back->items[k], dec, sc, never, &skipped, &nalerts);
         vg_workpool_release(p, back);
     }
+    if (alerts)
+        *alerts = nalerts;
     return skipped;
+}
+
+static size_t run_corpus(const vg_ruleset_t *rs, const corpus_t *c, bool never, unsigned workers)
+{
+    return run_corpus_alerts(rs, c, never, workers, NULL);
 }
 
 static corpus_t *full_corpus(void)
@@ -533,6 +543,96 @@ static corpus_t *full_corpus(void)
     return c;
 }
 
+/* The keyword semantics (DESIGN rules 2, 4, 9, 13-16), one feature per
+ * rule set so that no other set's terms make an event "maybe": a dash is a
+ * word gap; near needs a hit of each list (and only those); an except
+ * only discards hits; an entity hits by its name or any alias; a
+ * case-sensitive term; apostrophes and '*' phrases; a term that
+ * normalises to nothing; then all of them together. */
+static const char *const PF_KW_SETS[] = {
+    "rules:\n  - id: dash\n    title: Dash\n    match:\n"
+    "      text: {any: [rare-earth, 'U.S.-China', e - mail, a--b, x -- ray]}\n",
+    "rules:\n  - id: near\n    title: Near\n    match:\n"
+    "      text: {near: [[smic], [entity list, blacklist*]], within: 2}\n",
+    "rules:\n  - id: near-ordered\n    title: Near ordered\n    match:\n"
+    "      text: {near: [[chip*], [ban]], within: 1, ordered: true, except: [blue chip*]}\n",
+    "rules:\n  - id: except\n    title: Except\n    match:\n"
+    "      text: {any: [chip*], except: [blue chip*, potato chip*]}\n",
+    "lists:\n  makers:\n    - {name: Micron Technology, aliases: [MU, \"\xe7\xbe\x8e\xe5\x85\x89\"]}\n"
+    "    - SMIC\n"
+    "rules:\n  - id: entity\n    title: Entity\n    match:\n      text: {any: [$makers]}\n"
+    "  - id: entity-all\n    title: Entity all\n    match:\n"
+    "      text: {all: [$makers, tariff*]}\n",
+    "rules:\n  - id: case\n    title: Case\n    match:\n"
+    "      text: {any: [US, \"Stra\xc3\x9f" "e\", E-Mail], case: sensitive}\n",
+    "rules:\n  - id: marks\n    title: Marks\n    match:\n"
+    "      text: {any: [\"Xi\xe2\x80\x99s\", \"o'neil\", export* ban*, \"\xef\xac\x81nance\"]}\n",
+    "rules:\n  - id: nothing\n    title: Nothing\n    match:\n"
+    "      text: {any: [\"\xc2\xad\"]}\n",
+    "lists:\n  makers: [{name: Micron Technology, aliases: [MU]}, SMIC]\n"
+    "rules:\n  - id: mixed\n    title: Mixed\n    match:\n      any:\n"
+    "        - text: {near: [[$makers], [entity list]], within: 3, except: [mu-mu]}\n"
+    "        - text: {any: [rare-earth], case: sensitive}\n"
+    "        - all: [{text: {any: [chip*], except: [blue chip*]}}, {field: type, eq: news}]\n",
+};
+
+static const char *const KW_EDGE[] = {
+    "{\"title\":\"Rare earth prices\"}",
+    "{\"title\":\"rare-earth magnets\"}",
+    "{\"title\":\"RARE - EARTH\",\"type\":\"news\"}",
+    "{\"title\":\"rare\\n-\\tearth\"}",
+    "{\"title\":\"rare--earth and rare earth\"}",
+    "{\"title\":\"US-China talks; U.S.-China; u.s. - china\"}",
+    "{\"title\":\"e-mail, E-Mail, e mail, x--ray, x - - ray\"}",
+    "{\"title\":\"a--b a - - b a-b\"}",
+    "{\"title\":\"SMIC was added to the entity list\"}",
+    "{\"title\":\"SMIC, entity-list\"}",
+    "{\"body\":\"blacklisted: SMIC\"}",
+    "{\"title\":\"SMIC one two three four entity list\"}",
+    "{\"title\":\"blue chips rallied\",\"type\":\"news\"}",
+    "{\"title\":\"blue chips rallied as chip stocks fell\",\"type\":\"news\"}",
+    "{\"title\":\"Blue-chip gains; chips ban\"}",
+    "{\"title\":\"potato chips\"}",
+    "{\"title\":\"MU shares\"}",
+    "{\"title\":\"Micron Technology earnings\"}",
+    "{\"title\":\"micron-technology tariffs\"}",
+    "{\"title\":\"MU MU entity list\"}",
+    "{\"title\":\"US curbs\"}",
+    "{\"title\":\"tell us\"}",
+    "{\"title\":\"STRASSE Strasse\"}",
+    "{\"title\":\"Xi's visit\"}",
+    "{\"title\":\"XI'S\"}",
+    "{\"title\":\"O'Neil said\"}",
+    "{\"title\":\"Xi\\u2019s\"}",
+    "{\"title\":\"Xi\xe2\x80\x99s\"}",
+    "{\"title\":\"exporters banned\"}",
+    "{\"title\":\"export-bans\"}",
+    "{\"title\":\"finance\"}",
+    "{\"title\":\"soft\xc2\xadhyphen\"}",
+};
+
+/* Every pair of a few words, with every kind of word gap between them
+ * and in two cases: what the ASCII skip must read as the scanner does. */
+static void corpus_add_pairs(corpus_t *c)
+{
+    static const char *const words[] = {
+        "rare",  "earth", "smic",   "entity list", "entity-list", "blacklisted", "chip",
+        "chips", "blue",  "potato", "ban",         "mu",          "micron",      "technology",
+        "us",    "xi's",  "export", "e",           "mail",        "u.s.",        "china"};
+    static const char *const gaps[] = {" ", "-", " - ", "\\n", "--", "\\t-", "  -\\r\\n"};
+    size_t nw = sizeof(words) / sizeof(words[0]);
+    for (size_t i = 0; i < nw; i++)
+        for (size_t j = 0; j < nw; j++)
+            for (size_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++) {
+                char *e = fmt("{\"type\":\"news\",\"title\":\"%s%s%s\"}", words[i], gaps[g],
+                              words[j]);
+                if ((i + j + g) % 2)
+                    for (char *p = e + 24; *p; p++)
+                        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+                corpus_add(c, e, strlen(e));
+            }
+}
+
 static void test_prefilter_same_as_decoding(void **state)
 {
     (void)state;
@@ -542,6 +642,18 @@ static void test_prefilter_same_as_decoding(void **state)
      * ~58,000 inputs, most of which hold a term or are broken. */
     assert_true(skipped > 1000);
     assert_true(skipped < c->n);
+    for (size_t i = 0; i < sizeof(KW_EDGE) / sizeof(KW_EDGE[0]); i++)
+        corpus_mutate(c, KW_EDGE[i], strlen(KW_EDGE[i]));
+    corpus_add_pairs(c);
+    for (size_t i = 0; i < sizeof(PF_KW_SETS) / sizeof(PF_KW_SETS[0]); i++) {
+        size_t alerts = 0;
+        skipped = run_corpus_alerts(load_text_rules(PF_KW_SETS[i]), c, false, 0, &alerts);
+        /* Both sides were seen: events skipped, and events that alert
+         * (which a wrong skip would have lost), except for the rule that
+         * cannot match. */
+        assert_true(skipped > 1000);
+        assert_true(i == 7 ? alerts == 0 : alerts > 100);
+    }
 }
 
 static void test_prefilter_follows_the_decoder(void **state)

@@ -8,23 +8,32 @@
  *  - it is ASCII and has no \u escape: then each decoded string is its
  *    raw bytes with the escapes \" \\ \/ \b \f \n \r \t replaced by one
  *    character each, which is '"', '\\', '/', a control character or
- *    white space. The scanner folds such text by lower-casing A-Z and
- *    collapsing white space; so a term's hit covers, for each run of its
- *    folded text without white space, '"', '\\', '/' or control
- *    characters, the same bytes in the raw event up to case. A caseless
- *    scan of the raw bytes for the longest such run of every term misses
- *    no hit (a term with a byte >= 0x80 in its folded text cannot hit
- *    ASCII text at all and is left out). Numbers, true, false and null,
- *    which the scanner sees as their JSON text, keep their raw text too
+ *    white space. Terms match the normalised, gap-collapsed text (DESIGN
+ *    rules 2 and 7-9). On ASCII the normaliser only lower-cases A-Z (NFKC,
+ *    the diacritics, invisible characters, apostrophes and dashes of rules
+ *    8-9 are all non-ASCII; `case: sensitive` does not even lower-case),
+ *    and the gap collapse turns a run of white space holding at most one
+ *    '-' into one ' ' and keeps the dashes of a longer run, each one where
+ *    it was. So the collapsed text's bytes other than ' ' are the decoded
+ *    bytes in order, and a run of a term's collapsed text without ' ',
+ *    '-', '"', '\\', '/', '*' or control characters is, up to case, a run
+ *    of the raw event's bytes wherever the term hits. A caseless scan of
+ *    the raw bytes for the longest such run of every term misses no hit
+ *    (a term with a byte >= 0x80 in its collapsed text cannot hit ASCII
+ *    text at all and is left out). Numbers, true, false and null, which
+ *    the scanner sees as their JSON text, keep their raw text too
  *    (integers long enough to be clamped by the decoder excepted);
  *  - none of those runs occurs in it;
  *  - it is a JSON object the decoder accepts within the depth limit
  *    (vg_json_plain_object, which follows the decoder's grammar), so
  *    that a broken event is still decoded and reported as before.
  *
- * The scanner's matching is defined on folded text; this file depends on
- * that fold being the ASCII one above (tests/test_workpool.c compares the
- * skip with full evaluation on every test corpus). */
+ * "Needs a hit" (needs_hit) counts the hits of a condition's terms and of
+ * both lists of a `near` (which needs one hit from each); an `except` only
+ * discards hits, so its terms need not be looked for. This file depends
+ * on the ASCII reading of the normaliser and the gap collapse above
+ * (tests/test_workpool.c compares the skip with full evaluation on every
+ * test corpus and on rules that use each feature of the matching). */
 #include "prefilter_int.h"
 
 #include <stdint.h>
@@ -69,25 +78,34 @@ static bool needs_hit(const vg_cond_t *cd, unsigned depth)
     return false;
 }
 
-/* Marks in used[] every term of cd's text conditions (under a 'not' too:
- * looking for more terms only skips less). */
+static void mark_refs(const vg_term_ref_t *refs, size_t n, bool *used)
+{
+    for (size_t i = 0; i < n; i++)
+        used[refs[i].term] = true;
+}
+
+/* Marks in used[] every term of cd's text conditions that can give it a
+ * hit: its terms and a near's two lists (under a 'not' too: looking for
+ * more terms only skips less). */
 static void mark_terms(const vg_cond_t *cd, bool *used, unsigned depth)
 {
     if (depth > 200)
         return;
-    for (size_t i = 0; i < cd->nterms; i++)
-        used[cd->terms[i].term] = true;
+    mark_refs(cd->terms, cd->nterms, used);
+    mark_refs(cd->near[0], cd->nnear[0], used);
+    mark_refs(cd->near[1], cd->nnear[1], used);
     for (size_t i = 0; i < cd->nkids; i++)
         mark_terms(cd->kids[i], used, depth + 1);
 }
 
 /* ---- what to look for ---- */
 
-/* A byte that a run of a term's folded text stops at: white space, and
- * what an escape can produce. */
+/* A byte that a run of a term's collapsed text stops at: a word gap
+ * (' ', and '-', which stands for one in the text unless in a run of
+ * dashes), what an escape can produce, and a phrase's '*'. */
 static bool breaks_run(unsigned char c)
 {
-    return c == ' ' || c == '"' || c == '\\' || c == '/' || c == '*' || c < 0x20;
+    return c == ' ' || c == '-' || c == '"' || c == '\\' || c == '/' || c == '*' || c < 0x20;
 }
 
 /* The longest run of text[0..n) without a breaking byte: *at, returns its
@@ -123,9 +141,12 @@ typedef struct lits {
 } lits_t;
 
 /* Adds the run of term t to look for; false when there is none (a user
- * regex, or a term without a literal run). */
+ * regex, or a term without a literal run). A term that normalises to
+ * nothing hits nowhere: nothing to look for. */
 static bool add_term(lits_t *l, const vg_term_t *t)
 {
+    if (t->kind == VG_TERM_NEVER)
+        return true;
     if (t->kind == VG_TERM_USER_REGEX)
         return false;
     const char *text = t->kind == VG_TERM_LITERAL ? t->pattern : t->words;
