@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "vigil/config.h"
 #include "vigil/log.h"
@@ -223,7 +224,8 @@ int vg_cmd_run(int argc, char **argv)
             vg_log_kv(VG_LOG_ERROR, "rule files are not watched; SIGHUP still reloads",
                       VG_LOG_STR("err", err));
     }
-    vg_pipeline_opts_t po = {.stop = &stop_requested, .reload = &reload_requested,
+    vg_pipeline_opts_t po = {.workers = vg_cli_default_workers(1),
+                             .stop = &stop_requested, .reload = &reload_requested,
                              .reload_fn = reload_rules, .reload_arg = &nt,
                              .on_ready = on_ready, .on_tick = on_tick, .tick_arg = &nt,
                              .metrics = metrics};

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "vigil/config.h"
 #include "vigil/log.h"
@@ -228,7 +229,8 @@ int vg_cmd_demo(int argc, char **argv)
     cfg->group = strdup(group);
     if (!cfg->brokers || !cfg->group)
         goto out;
-    vg_pipeline_opts_t po = {.stop_at_eof = true, .stop = &demo_stop,
+    vg_pipeline_opts_t po = {.workers = vg_cli_default_workers(1),
+                             .stop_at_eof = true, .stop = &demo_stop,
                              .state_topic_ready = true};
     vg_pipeline_stats_t st;
     vg_ruleset_t *owned = rs;
