@@ -184,10 +184,35 @@ static int transactional_id(pipeline_t *p, char *err, size_t err_size)
     return 0;
 }
 
+/* Finishes conf (statistics with metrics, then the user's properties,
+ * the callbacks both clients share) and creates the client; NULL with
+ * err. Takes conf. */
+static rd_kafka_t *new_client(pipeline_t *p, rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err,
+                              size_t err_size)
+{
+    char e[512];
+    if ((p->metrics && set(conf, "statistics.interval.ms", "5000", err, err_size)) ||
+        vg_pl_client_apply_props(conf, p->cfg, err, err_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    if (p->metrics)
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof(e));
+    if (!rk) {
+        /* Still ours when rd_kafka_new fails. */
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, err_size, "cannot create the Kafka %s: %s",
+                 type == RD_KAFKA_PRODUCER ? "producer" : "consumer", e);
+    }
+    return rk;
+}
+
 static int producer_setup(pipeline_t *p, char *err, size_t err_size)
 {
     const vg_config_t *cfg = p->cfg;
-    char e[512];
     rd_kafka_conf_t *pc = vg_pl_client_conf(cfg, err, err_size);
     if (!pc)
         return -1;
@@ -206,22 +231,14 @@ static int producer_setup(pipeline_t *p, char *err, size_t err_size)
         set(pc, "enable.idempotence", "true", err, err_size) ||
         (vg_ruleset_has_stateful(p->rs) &&
          set(pc, "message.max.bytes", max_bytes, err, err_size)) ||
-        (p->eos.on && set(pc, "transactional.id", p->eos.transactional_id, err, err_size)) ||
-        (p->metrics && set(pc, "statistics.interval.ms", "5000", err, err_size)) ||
-        vg_pl_client_apply_props(pc, cfg, err, err_size)) {
+        (p->eos.on && set(pc, "transactional.id", p->eos.transactional_id, err, err_size))) {
         rd_kafka_conf_destroy(pc);
         return -1;
     }
     rd_kafka_conf_set_dr_msg_cb(pc, vg_pl_out_dr_cb);
-    rd_kafka_conf_set_error_cb(pc, error_cb);
-    if (p->metrics)
-        rd_kafka_conf_set_stats_cb(pc, stats_cb);
-    rd_kafka_conf_set_opaque(pc, p);
-    p->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof(e));
-    if (!p->producer) {
-        snprintf(err, err_size, "cannot create the Kafka producer: %s", e);
+    p->producer = new_client(p, RD_KAFKA_PRODUCER, pc, err, err_size);
+    if (!p->producer)
         return -1;
-    }
     if (p->eos.on) {
         /* Fences an earlier producer with this transactional.id and
          * aborts what it left open. */
@@ -245,7 +262,6 @@ static int producer_setup(pipeline_t *p, char *err, size_t err_size)
 static int consumer_setup(pipeline_t *p, char *err, size_t err_size)
 {
     const vg_config_t *cfg = p->cfg;
-    char e[512];
     rd_kafka_conf_t *cc = vg_pl_client_conf(cfg, err, err_size);
     if (!cc)
         return -1;
@@ -254,23 +270,15 @@ static int consumer_setup(pipeline_t *p, char *err, size_t err_size)
         (p->eos.on && set(cc, "isolation.level", "read_committed", err, err_size)) ||
         set(cc, "enable.auto.offset.store", "false", err, err_size) ||
         set(cc, "auto.offset.reset", "earliest", err, err_size) ||
-        set(cc, "enable.partition.eof", p->opts->stop_at_eof ? "true" : "false", err, err_size) ||
-        (p->metrics && set(cc, "statistics.interval.ms", "5000", err, err_size)) ||
-        vg_pl_client_apply_props(cc, cfg, err, err_size)) {
+        set(cc, "enable.partition.eof", p->opts->stop_at_eof ? "true" : "false", err, err_size)) {
         rd_kafka_conf_destroy(cc);
         return -1;
     }
     rd_kafka_conf_set_rebalance_cb(cc, vg_pl_rebalance_cb);
-    rd_kafka_conf_set_error_cb(cc, error_cb);
     rd_kafka_conf_set_offset_commit_cb(cc, commit_cb);
-    if (p->metrics)
-        rd_kafka_conf_set_stats_cb(cc, stats_cb);
-    rd_kafka_conf_set_opaque(cc, p);
-    p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, e, sizeof(e));
-    if (!p->consumer) {
-        snprintf(err, err_size, "cannot create the Kafka consumer: %s", e);
+    p->consumer = new_client(p, RD_KAFKA_CONSUMER, cc, err, err_size);
+    if (!p->consumer)
         return -1;
-    }
     rd_kafka_poll_set_consumer(p->consumer);
     pthread_mutex_lock(&p->wake.mu);
     p->wake.q = rd_kafka_queue_get_consumer(p->consumer);

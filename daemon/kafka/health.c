@@ -1,4 +1,5 @@
 /* The pipeline's metric families and what /healthz says. */
+#include <stddef.h>
 #include <stdio.h>
 
 #include "monotime.h"
@@ -29,96 +30,112 @@ void vg_pl_health_note_ruleset(pipeline_t *p, const vg_ruleset_t *rs)
     vg_metric_replace(p->m.ruleset_info, (const char *[]){vg_ruleset_hash(rs)}, 1);
 }
 
+/* The pipeline's families, in the order /metrics lists them. */
+typedef struct family {
+    size_t field; /* offsetof(pipeline_metrics_t, ...) */
+    vg_metric_type_t type;
+    bool eos_only;
+    const char *name, *help;
+    const char *const *labels;
+    size_t nlabels;
+} family_t;
+
+/* clang-format off */
+#define FAMILY(f, type, name, help, labels, n) \
+    {offsetof(pipeline_metrics_t, f), type, false, name, help, labels, n}
+#define EOS_FAMILY(f, type, name, help, labels, n) \
+    {offsetof(pipeline_metrics_t, f), type, true, name, help, labels, n}
+#define LABELS(...) ((const char *const[]){__VA_ARGS__})
+/* clang-format on */
+
+static const family_t families[] = {
+    FAMILY(build_info, VG_METRIC_GAUGE, "vigil_build_info", "vigil's version; always 1.",
+           LABELS("version"), 1),
+    FAMILY(up, VG_METRIC_GAUGE, "vigil_up", "1 while the daemon runs.", NULL, 0),
+    FAMILY(consumed, VG_METRIC_COUNTER, "vigil_events_consumed_total",
+           "Input messages consumed and evaluated or dead-lettered.", LABELS("topic"), 1),
+    FAMILY(dead_lettered, VG_METRIC_COUNTER, "vigil_events_dead_lettered_total",
+           "Input messages whose dead-letter copy the broker acknowledged (exactly-once: and "
+           "committed), by reason.",
+           LABELS("reason"), 1),
+    FAMILY(decode_failures, VG_METRIC_COUNTER, "vigil_decode_failures_total",
+           "Input messages that are not a JSON object within the size and depth limits.", NULL, 0),
+    FAMILY(rule_matches, VG_METRIC_COUNTER, "vigil_rule_matches_total",
+           "Events a rule matched (one alert each).", LABELS("rule"), 1),
+    FAMILY(alerts_produced, VG_METRIC_COUNTER, "vigil_alerts_produced_total",
+           "Alerts the broker acknowledged (exactly-once: and committed).",
+           LABELS("rule", "severity"), 2),
+    FAMILY(alerts_failed, VG_METRIC_COUNTER, "vigil_alerts_failed_total",
+           "Alert deliveries that failed; each is produced again and its input stays "
+           "uncommitted until one succeeds.",
+           LABELS("rule", "severity"), 2),
+    FAMILY(dead_letters_failed, VG_METRIC_COUNTER, "vigil_dead_letters_failed_total",
+           "Dead-letter deliveries that failed; each is produced again.", NULL, 0),
+    FAMILY(processing, VG_METRIC_HISTOGRAM, "vigil_processing_seconds",
+           "Time from consuming an event to handing its alerts or dead-letter copy to the "
+           "producer.",
+           NULL, 0),
+    FAMILY(consumer_lag, VG_METRIC_GAUGE, "vigil_consumer_lag",
+           "Messages between a partition's committed offset and its end (librdkafka statistics, "
+           "every 5 s).",
+           LABELS("topic", "partition"), 2),
+    FAMILY(assigned, VG_METRIC_GAUGE, "vigil_assigned_partitions",
+           "Input partitions assigned to this instance.", NULL, 0),
+    FAMILY(in_flight, VG_METRIC_GAUGE, "vigil_outputs_in_flight",
+           "Alerts and dead-letter copies not yet acknowledged.", NULL, 0),
+    FAMILY(ruleset_info, VG_METRIC_GAUGE, "vigil_ruleset_info",
+           "Fingerprint of the loaded rules (alerts' \"ruleset\"); always 1.", LABELS("hash"), 1),
+    FAMILY(rules_loaded, VG_METRIC_GAUGE, "vigil_rules_loaded", "Rules in the loaded ruleset.",
+           NULL, 0),
+    FAMILY(reloads, VG_METRIC_COUNTER, "vigil_reloads_total",
+           "Rule reloads (SIGHUP) by result: ok, or failed (the old rules stay).", LABELS("result"),
+           1),
+    FAMILY(delivery_retries, VG_METRIC_COUNTER, "vigil_delivery_retries_total",
+           "Failed alerts and dead-letter copies produced again (after a backoff).", NULL, 0),
+    FAMILY(outputs_failing, VG_METRIC_GAUGE, "vigil_outputs_failing",
+           "Outputs whose delivery failed and that are not acknowledged yet; consumption is "
+           "paused while there are any.",
+           NULL, 0),
+    FAMILY(paused, VG_METRIC_GAUGE, "vigil_consumer_paused",
+           "1 while fetching is paused (failing deliveries, too much in flight, or backoff after "
+           "an aborted transaction).",
+           NULL, 0),
+    FAMILY(throttled, VG_METRIC_COUNTER, "vigil_fetch_throttled_total",
+           "Short fetch pauses of flow control: enough consumed input was waiting for "
+           "evaluation.",
+           NULL, 0),
+    EOS_FAMILY(transactions, VG_METRIC_COUNTER, "vigil_transactions_total",
+               "Exactly-once transactions by result: committed, or aborted (input read again).",
+               LABELS("result"), 1),
+    EOS_FAMILY(txn_open, VG_METRIC_GAUGE, "vigil_transaction_open",
+               "Exactly-once: 1 while a transaction is open (outputs not yet committed).", NULL, 0),
+};
+
+/* vigil_processing_seconds, seconds: from well under a millisecond (one
+ * batch, no wait) to the seconds a stalled producer or a slow rule can
+ * cost. */
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,    0.25,  0.5,    1,     2.5,  5};
+
 void vg_pl_health_register(pipeline_t *p)
 {
     vg_metrics_t *r = p->metrics;
     pipeline_metrics_t *m = &p->m;
     if (!r)
         return;
-    static const char *const topic[] = {"topic"}, *const reason[] = {"reason"},
-                             *const rule[] = {"rule"}, *const rule_sev[] = {"rule", "severity"},
-                             *const topic_part[] = {"topic", "partition"}, *const hash[] = {"hash"},
-                             *const result[] = {"result"}, *const version[] = {"version"};
-    /* Seconds; from well under a millisecond (one batch, no wait) to the
-     * seconds a stalled producer or a slow rule can cost. */
-    static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                     0.1,    0.25,  0.5,    1,     2.5,  5};
-    m->build_info =
-        vg_metrics_gauge(r, "vigil_build_info", "vigil's version; always 1.", version, 1);
-    m->up = vg_metrics_gauge(r, "vigil_up", "1 while the daemon runs.", NULL, 0);
-    m->consumed =
-        vg_metrics_counter(r, "vigil_events_consumed_total",
-                           "Input messages consumed and evaluated or dead-lettered.", topic, 1);
-    m->dead_lettered = vg_metrics_counter(
-        r, "vigil_events_dead_lettered_total",
-        "Input messages whose dead-letter copy the broker acknowledged (exactly-once: and "
-        "committed), by reason.",
-        reason, 1);
-    m->decode_failures = vg_metrics_counter(
-        r, "vigil_decode_failures_total",
-        "Input messages that are not a JSON object within the size and depth limits.", NULL, 0);
-    m->rule_matches = vg_metrics_counter(r, "vigil_rule_matches_total",
-                                         "Events a rule matched (one alert each).", rule, 1);
-    m->alerts_produced = vg_metrics_counter(
-        r, "vigil_alerts_produced_total",
-        "Alerts the broker acknowledged (exactly-once: and committed).", rule_sev, 2);
-    m->alerts_failed = vg_metrics_counter(
-        r, "vigil_alerts_failed_total",
-        "Alert deliveries that failed; each is produced again and its input stays "
-        "uncommitted until one succeeds.",
-        rule_sev, 2);
-    m->dead_letters_failed =
-        vg_metrics_counter(r, "vigil_dead_letters_failed_total",
-                           "Dead-letter deliveries that failed; each is produced again.", NULL, 0);
-    m->processing = vg_metrics_histogram(
-        r, "vigil_processing_seconds",
-        "Time from consuming an event to handing its alerts or dead-letter copy to the "
-        "producer.",
-        buckets, sizeof(buckets) / sizeof(buckets[0]));
-    m->consumer_lag = vg_metrics_gauge(
-        r, "vigil_consumer_lag",
-        "Messages between a partition's committed offset and its end (librdkafka statistics, "
-        "every 5 s).",
-        topic_part, 2);
-    m->assigned = vg_metrics_gauge(r, "vigil_assigned_partitions",
-                                   "Input partitions assigned to this instance.", NULL, 0);
-    m->in_flight = vg_metrics_gauge(r, "vigil_outputs_in_flight",
-                                    "Alerts and dead-letter copies not yet acknowledged.", NULL, 0);
-    m->ruleset_info = vg_metrics_gauge(
-        r, "vigil_ruleset_info", "Fingerprint of the loaded rules (alerts' \"ruleset\"); always 1.",
-        hash, 1);
-    m->rules_loaded =
-        vg_metrics_gauge(r, "vigil_rules_loaded", "Rules in the loaded ruleset.", NULL, 0);
-    m->reloads = vg_metrics_counter(r, "vigil_reloads_total",
-                                    "Rule reloads (SIGHUP) by result: ok, or failed (the old "
-                                    "rules stay).",
-                                    result, 1);
-    m->delivery_retries = vg_metrics_counter(
-        r, "vigil_delivery_retries_total",
-        "Failed alerts and dead-letter copies produced again (after a backoff).", NULL, 0);
-    m->outputs_failing = vg_metrics_gauge(
-        r, "vigil_outputs_failing",
-        "Outputs whose delivery failed and that are not acknowledged yet; consumption is "
-        "paused while there are any.",
-        NULL, 0);
-    m->paused = vg_metrics_gauge(r, "vigil_consumer_paused",
-                                 "1 while fetching is paused (failing deliveries, too much in "
-                                 "flight, or backoff after an aborted transaction).",
-                                 NULL, 0);
-    m->throttled = vg_metrics_counter(r, "vigil_fetch_throttled_total",
-                                      "Short fetch pauses of flow control: enough consumed "
-                                      "input was waiting for evaluation.",
-                                      NULL, 0);
-    if (p->eos.on)
-        m->transactions = vg_metrics_counter(
-            r, "vigil_transactions_total",
-            "Exactly-once transactions by result: committed, or aborted (input read again).",
-            result, 1);
-    if (p->eos.on)
-        m->txn_open = vg_metrics_gauge(r, "vigil_transaction_open",
-                                       "Exactly-once: 1 while a transaction is open (outputs "
-                                       "not yet committed).",
-                                       NULL, 0);
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        const family_t *f = &families[i];
+        vg_metric_t **slot = (vg_metric_t **)((char *)m + f->field);
+        if (f->eos_only && !p->eos.on)
+            continue;
+        if (f->type == VG_METRIC_HISTOGRAM)
+            *slot = vg_metrics_histogram(r, f->name, f->help, buckets,
+                                         sizeof(buckets) / sizeof(buckets[0]));
+        else if (f->type == VG_METRIC_GAUGE)
+            *slot = vg_metrics_gauge(r, f->name, f->help, f->labels, f->nlabels);
+        else
+            *slot = vg_metrics_counter(r, f->name, f->help, f->labels, f->nlabels);
+    }
     vg_metric_set(m->build_info, (const char *[]){VIGIL_VERSION}, 1);
     vg_metric_set(m->up, NULL, 1);
     for (size_t i = 0; i < p->cfg->input_topics.count; i++)

@@ -77,10 +77,7 @@ vg_offsets_rec_t *vg_offsets_track(vg_offsets_part_t *pt, int64_t offset)
     f->offset = offset;
     f->pending = 1;
     f->part = pt;
-    if (pt->tail)
-        pt->tail->next = f;
-    else
-        pt->head = f;
+    *(pt->tail ? &pt->tail->next : &pt->head) = f;
     pt->tail = f;
     pt->inflight++;
     return f;

@@ -114,10 +114,7 @@ static void retry_later(pipeline_t *p, outmsg_t *om, const char *topic, void *va
     }
     if (key_len)
         memcpy(om->key, key, key_len);
-    if (o->retry_tail)
-        o->retry_tail->next = om;
-    else
-        o->retry_head = om;
+    *(o->retry_tail ? &o->retry_tail->next : &o->retry_head) = om;
     o->retry_tail = om;
     o->retry_count++;
     if (o->retry_backoff == 0)
