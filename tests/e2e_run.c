@@ -927,7 +927,7 @@ static int teardown(void **state)
 
 /* Flow control: with a buffer far smaller than one fetch, vigil pauses
  * fetching again and again while the backlog is evaluated, and resumes
- * with a seek to where it stands (daemon/pipeline.c, resume_fetching). A
+ * with a seek to where it stands (daemon/kafka/flow.c, resume_fetching). A
  * seek one message too early or too late would show as a duplicate or a
  * missing alert. */
 static void test_flow_control(void **state)

@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "vigil/config.h"
 #include "vigil/log.h"
@@ -193,7 +194,12 @@ int vg_cmd_run(int argc, char **argv)
     vg_metrics_http_t *http = NULL;
     if (!vg_metrics_listen_off(cfg->metrics_listen)) {
         metrics = vg_metrics_new();
-        http = metrics ? vg_metrics_http_start(cfg->metrics_listen, metrics, err, sizeof(err))
+        vg_metrics_http_opts_t ho = {
+            .max_connections = (unsigned)cfg->metrics_max_connections,
+            .max_per_client = (unsigned)cfg->metrics_max_per_client,
+            .request_timeout_ms = (unsigned)cfg->metrics_request_timeout_ms};
+        http = metrics ? vg_metrics_http_start_opts(cfg->metrics_listen, metrics, &ho, err,
+                                                    sizeof(err))
                        : NULL;
         if (!http) {
             fprintf(stderr, "vigil run: %s\n",
@@ -223,7 +229,8 @@ int vg_cmd_run(int argc, char **argv)
             vg_log_kv(VG_LOG_ERROR, "rule files are not watched; SIGHUP still reloads",
                       VG_LOG_STR("err", err));
     }
-    vg_pipeline_opts_t po = {.stop = &stop_requested, .reload = &reload_requested,
+    vg_pipeline_opts_t po = {.workers = vg_cli_default_workers(1),
+                             .stop = &stop_requested, .reload = &reload_requested,
                              .reload_fn = reload_rules, .reload_arg = &nt,
                              .on_ready = on_ready, .on_tick = on_tick, .tick_arg = &nt,
                              .metrics = metrics};

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "monotime.h"
 #include "linereader.h"
@@ -388,14 +389,6 @@ static int scan_inputs(vg_workpool_t *pool, const char *const *inputs, size_t ni
     return failed ? -2 : rc;
 }
 
-static unsigned default_workers(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    /* One core reads and writes; below two cores threads only add cost. */
-    return (unsigned)vg_env_number("VIGIL_WORKERS", 0, VG_MAX_WORKERS,
-                                   n > 1 ? (unsigned)(n > 16 ? 16 : n) : 0);
-}
-
 int vg_cmd_scan(int argc, char **argv)
 {
     scan_opts_t o;
@@ -405,7 +398,7 @@ int vg_cmd_scan(int argc, char **argv)
     if (!rs)
         return VG_EXIT_INVALID;
     bool stateful = vg_ruleset_has_stateful(rs);
-    vg_workpool_options_t po = {.workers = default_workers(),
+    vg_workpool_options_t po = {.workers = vg_cli_default_workers(0),
                                 .limits = {o.max_bytes, o.max_depth},
                                 .time_field = o.time_field,
                                 .stateful = stateful};

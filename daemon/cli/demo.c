@@ -11,21 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_common.h"
 #include "commands.h"
+#include "embedded.h"
 #include "vigil/config.h"
 #include "vigil/log.h"
 #include "vigil/pipeline.h"
 
-extern const unsigned char demo_events[];
-extern const size_t demo_events_len;
-extern const unsigned char demo_rules_export[];
-extern const size_t demo_rules_export_len;
-extern const unsigned char demo_rules_minerals[];
-extern const size_t demo_rules_minerals_len;
-extern const unsigned char demo_rules_trade[];
-extern const size_t demo_rules_trade_len;
-extern const unsigned char demo_rules_surges[];
-extern const size_t demo_rules_surges_len;
 
 static volatile sig_atomic_t demo_stop;
 
@@ -49,7 +41,9 @@ static int create_topic(rd_kafka_mock_cluster_t *mc, const char *topic)
  * trade). Returns the number of events published, or -1. */
 static long publish_samples(rd_kafka_t *prod)
 {
-    const char *p = (const char *)demo_events, *end = p + demo_events_len;
+    /* The events come first in the table (daemon/cli/CMakeLists.txt). */
+    const vg_embedded_t *ev = &vigil_demo_assets[0];
+    const char *p = (const char *)ev->data, *end = p + ev->len;
     long n = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -125,18 +119,20 @@ static long print_alerts(const char *bootstraps, char **topics, size_t ntopics)
     return eofs < ntopics ? -1 : n;
 }
 
+/* The embedded rule packs: every embedded file that is not the events
+ * (the stateful ones among them keep their windows in vigil.state). */
 static vg_ruleset_t *bundled_rules(void)
 {
-    vg_rule_source_t src[] = {
-        {"rules/export-controls.yaml", (const char *)demo_rules_export, demo_rules_export_len},
-        {"rules/critical-minerals.yaml", (const char *)demo_rules_minerals,
-         demo_rules_minerals_len},
-        {"rules/trade-flows.yaml", (const char *)demo_rules_trade, demo_rules_trade_len},
-        /* Stateful rules: windows per partition, saved to vigil.state. */
-        {"rules/news-surges.yaml", (const char *)demo_rules_surges, demo_rules_surges_len},
-    };
+    vg_rule_source_t src[16];
+    size_t n = 0;
+    for (size_t i = 0; i < vigil_demo_assets_count && n < sizeof(src) / sizeof(src[0]); i++) {
+        const vg_embedded_t *f = &vigil_demo_assets[i];
+        size_t l = strlen(f->path);
+        if (l > 5 && strcmp(f->path + l - 5, ".yaml") == 0)
+            src[n++] = (vg_rule_source_t){f->path, (const char *)f->data, f->len};
+    }
     vg_diags_t *d = vg_diags_new();
-    vg_ruleset_t *rs = d ? vg_ruleset_load_sources(src, sizeof(src) / sizeof(src[0]), NULL, d) : NULL;
+    vg_ruleset_t *rs = d ? vg_ruleset_load_sources(src, n, NULL, d) : NULL;
     if (d)
         vg_diags_print(d, stderr);
     vg_diags_destroy(d);
@@ -228,7 +224,8 @@ int vg_cmd_demo(int argc, char **argv)
     cfg->group = strdup(group);
     if (!cfg->brokers || !cfg->group)
         goto out;
-    vg_pipeline_opts_t po = {.stop_at_eof = true, .stop = &demo_stop,
+    vg_pipeline_opts_t po = {.workers = vg_cli_default_workers(1),
+                             .stop_at_eof = true, .stop = &demo_stop,
                              .state_topic_ready = true};
     vg_pipeline_stats_t st;
     vg_ruleset_t *owned = rs;

@@ -22,6 +22,8 @@ typedef struct vg_pipeline_stats {
 } vg_pipeline_stats_t;
 
 typedef struct vg_pipeline_opts {
+    /* Evaluation threads (0: the main thread evaluates everything). */
+    unsigned workers;
     /* Stop once every assigned partition is read to its end and all
      * output is acknowledged (the demo and tests). */
     bool stop_at_eof;
