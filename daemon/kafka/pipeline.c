@@ -129,7 +129,7 @@ static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *
     }
     /* Stateful rules see the event in partition order; their alerts are
      * outputs of f too. */
-    size_t nalerts = vg_pl_state_feed_event(p, m, f) ? it->nalerts : 0;
+    size_t nalerts = vg_pl_state_feed_event(p, m, it, f) ? it->nalerts : 0;
     for (size_t k = 0; k < nalerts; k++) {
         const vg_work_alert_t *a = &b->alerts[it->first_alert + k];
         vg_pl_out_alert(p, f, a->rule, b->text + a->off, a->len, vg_rule_id(a->rule));
@@ -304,7 +304,11 @@ static int run_start(pipeline_t *p, char *err, size_t err_size)
                                 .limits = {cfg->max_event_bytes, cfg->max_event_depth},
                                 .time_field = cfg->time_field,
                                 .omit_event = !cfg->include_event,
-                                .max_matches = cfg->max_matches};
+                                .max_matches = cfg->max_matches,
+                                /* One pass per event: the workers find
+                                 * the stateful matches, their keys and
+                                 * the event times (state_bridge.c). */
+                                .stateful = vg_ruleset_has_stateful(p->rs)};
     p->pool = vg_workpool_new(p->rs, &wo);
     if (!p->pool) {
         snprintf(err, err_size, "out of memory setting up matching");

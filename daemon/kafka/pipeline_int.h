@@ -248,7 +248,8 @@ int vg_pl_state_start(pipeline_t *p, const vg_ruleset_t *rs, char *err, size_t e
 void vg_pl_state_stop(pipeline_t *p);
 void vg_pl_state_acked(pipeline_t *p, partition_t *pt);
 void vg_pl_state_dr(pipeline_t *p, const rd_kafka_message_t *m);
-bool vg_pl_state_feed_event(pipeline_t *p, const rd_kafka_message_t *m, vg_offsets_rec_t *f);
+bool vg_pl_state_feed_event(pipeline_t *p, const rd_kafka_message_t *m, const vg_work_item_t *it,
+                            vg_offsets_rec_t *f);
 void vg_pl_state_assign(pipeline_t *p, rd_kafka_topic_partition_list_t *parts);
 void vg_pl_state_checkpoint_all(pipeline_t *p, const rd_kafka_topic_partition_list_t *parts);
 void vg_pl_state_revoked(pipeline_t *p, const rd_kafka_topic_partition_list_t *parts);

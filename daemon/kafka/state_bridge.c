@@ -257,26 +257,28 @@ static int state_emit(void *ctx, const vg_state_alert_t *a)
     return 0;
 }
 
-/* Feeds message m (record f) to its partition's state. Returns false
- * when its stateless alerts must not be sent (they were before). */
-bool vg_pl_state_feed_event(pipeline_t *p, const rd_kafka_message_t *m, vg_offsets_rec_t *f)
+/* Feeds message m (record f), evaluated as item it, to its partition's
+ * state. A pool with options.stateful has left on it the stateful matches
+ * and event times: they are applied without decoding the event again; an
+ * item without them (a pool made before a reload brought the first
+ * stateful rules) is decoded and evaluated here. Returns false when its
+ * stateless alerts must not be sent (they were before). */
+bool vg_pl_state_feed_event(pipeline_t *p, const rd_kafka_message_t *m, const vg_work_item_t *it,
+                            vg_offsets_rec_t *f)
 {
     if (!vg_pl_state_on(p))
         return true;
-    rd_kafka_timestamp_type_t tstype;
-    vg_alert_source_t src = {.topic = rd_kafka_topic_name(m->rkt),
-                             .partition = m->partition,
-                             .offset = m->offset,
-                             .timestamp_ms = rd_kafka_message_timestamp(m, &tstype)};
     state_emit_ctx_t c = {p, f};
     bool send = true;
     char err[256];
-    if (vg_partstates_process(p->st.ps, &src, m->payload, m->len, state_emit, &c, &send, err,
-                              sizeof(err)) < 0) {
+    int rc = it->times ? vg_partstates_apply(p->st.ps, it, state_emit, &c, &send, err, sizeof(err))
+                       : vg_partstates_process(p->st.ps, &it->src, m->payload, m->len, state_emit,
+                                               &c, &send, err, sizeof(err));
+    if (rc < 0) {
         vg_log(VG_LOG_ERROR,
                "msg=\"stateful rules failed on an event\" topic=%s partition=%d "
                "offset=%lld err=\"%s\"",
-               src.topic, (int)m->partition, (long long)m->offset, err);
+               it->src.topic, (int)m->partition, (long long)m->offset, err);
         p->eos.failed = p->eos.failed || p->eos.on; /* exactly-once: read it again */
     }
     if (!p->eos.on)
