@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "decimal.h"
 #include "hex.h"
 
 /* ---- arena -------------------------------------------------------------- */
@@ -170,41 +171,6 @@ static bool vg_text_is_any(const char *s, size_t len, const char *const *words)
     return false;
 }
 
-/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
-static bool vg_is_float_text(const char *s, size_t len)
-{
-    size_t i = 0;
-    if (i < len && (s[i] == '-' || s[i] == '+'))
-        i++;
-    size_t int_digits = 0, frac_digits = 0;
-    while (i < len && vg_is_digit(s[i])) {
-        i++;
-        int_digits++;
-    }
-    if (i < len && s[i] == '.') {
-        i++;
-        while (i < len && vg_is_digit(s[i])) {
-            i++;
-            frac_digits++;
-        }
-    }
-    if (int_digits == 0 && frac_digits == 0)
-        return false;
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < len && (s[i] == '-' || s[i] == '+'))
-            i++;
-        size_t exp_digits = 0;
-        while (i < len && vg_is_digit(s[i])) {
-            i++;
-            exp_digits++;
-        }
-        if (exp_digits == 0)
-            return false;
-    }
-    return i == len;
-}
-
 /* Types a plain scalar by its text. s is NUL-terminated at s[len]. */
 static void vg_type_plain(vg_ynode_t *n)
 {
@@ -258,7 +224,7 @@ static void vg_type_plain(vg_ynode_t *n)
         }
     }
 
-    if (vg_is_float_text(s, len)) {
+    if (vg_decimal_syntax(s, len)) {
         n->type = VG_YSCALAR_FLOAT;
         /* vigil never changes LC_NUMERIC, so strtod reads '.' here. */
         n->num = strtod(s, NULL);

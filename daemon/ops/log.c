@@ -613,6 +613,18 @@ static void emit_summary(rl_slot_t *s, uint64_t span_ms)
     s->suppressed = 0;
 }
 
+/* When the window of slot s is over at now: writes the summary it owes
+ * and starts its next window. Caller holds lock. */
+static void roll_window(rl_slot_t *s, uint64_t now)
+{
+    if (now - s->window_start < opts.window_ms)
+        return;
+    if (s->suppressed)
+        emit_summary(s, opts.window_ms);
+    s->window_start = now;
+    s->printed = 0;
+}
+
 static uint64_t fnv1a(uint64_t h, const char *s, size_t n, bool skip_digits)
 {
     for (size_t i = 0; i < n; i++) {
@@ -660,12 +672,7 @@ static bool rl_admit(vg_log_level_t level, uint64_t hash, const char *msg, size_
         s->hash = hash;
         s->window_start = now;
     }
-    if (now - s->window_start >= opts.window_ms) {
-        if (s->suppressed)
-            emit_summary(s, opts.window_ms);
-        s->window_start = now;
-        s->printed = 0;
-    }
+    roll_window(s, now);
     if (s->printed < opts.burst) {
         s->printed++;
         return true;
@@ -678,33 +685,34 @@ static bool rl_admit(vg_log_level_t level, uint64_t hash, const char *msg, size_
     return false;
 }
 
-void vg_log_tick(void)
+/* Writes the summaries the slots owe. A tick rolls over only the windows
+ * that are over; a flush (at exit) writes every summary now, over the time
+ * its window has run so far. */
+static void emit_owed_summaries(bool flush)
 {
     pthread_mutex_lock(&lock);
     ensure_configured();
     uint64_t now = now_ms();
     for (size_t k = 0; k < RL_SLOTS; k++) {
         rl_slot_t *s = &slots[k];
-        if (s->used && s->suppressed && now - s->window_start >= opts.window_ms) {
-            emit_summary(s, opts.window_ms);
-            s->window_start = now;
-            s->printed = 0;
-        }
+        if (!s->used || !s->suppressed)
+            continue;
+        if (flush)
+            emit_summary(s, now - s->window_start);
+        else
+            roll_window(s, now);
     }
     pthread_mutex_unlock(&lock);
 }
 
+void vg_log_tick(void)
+{
+    emit_owed_summaries(false);
+}
+
 void vg_log_flush(void)
 {
-    pthread_mutex_lock(&lock);
-    ensure_configured();
-    uint64_t now = now_ms();
-    for (size_t k = 0; k < RL_SLOTS; k++) {
-        rl_slot_t *s = &slots[k];
-        if (s->used && s->suppressed)
-            emit_summary(s, now - s->window_start);
-    }
-    pthread_mutex_unlock(&lock);
+    emit_owed_summaries(true);
 }
 
 /* ---- entry points ------------------------------------------------------- */

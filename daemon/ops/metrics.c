@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "list.h"
 #include "strbuf.h"
 
 typedef struct series {
@@ -152,12 +153,7 @@ static series_t *get_series(vg_metric_t *f, const char *const *values)
     s->hash = h;
     s->hnext = f->table[h % f->table_size];
     f->table[h % f->table_size] = s;
-    s->prev = f->last;
-    if (f->last)
-        f->last->next = s;
-    else
-        f->first = s;
-    f->last = s;
+    VG_DLIST_APPEND(f->first, f->last, s, prev, next);
     f->nseries++;
     return s;
 }
@@ -174,14 +170,7 @@ static void unlink_series(vg_metric_t *f, series_t *s)
     while (*pp != s)
         pp = &(*pp)->hnext;
     *pp = s->hnext;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        f->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        f->last = s->prev;
+    VG_DLIST_UNLINK(f->first, f->last, s, prev, next);
     f->nseries--;
     free_series(s);
 }
@@ -204,11 +193,7 @@ static void free_family(vg_metric_t *f)
 {
     if (!f)
         return;
-    while (f->first) {
-        series_t *s = f->first;
-        f->first = s->next;
-        free_series(s);
-    }
+    VG_LIST_FREE(f->first, next, free_series);
     free(f->table);
     for (size_t i = 0; f->labels && i < f->nlabels; i++)
         free(f->labels[i]);
@@ -223,11 +208,7 @@ void vg_metrics_destroy(vg_metrics_t *m)
 {
     if (!m)
         return;
-    while (m->first) {
-        vg_metric_t *f = m->first;
-        m->first = f->next;
-        free_family(f);
-    }
+    VG_LIST_FREE(m->first, next, free_family);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -291,11 +272,7 @@ static vg_metric_t *add_family(vg_metrics_t *m, vg_metric_type_t type, const cha
      * (at 0) from the first scrape. */
     if (nlabels == 0 && !get_series(f, NULL))
         goto fail;
-    if (m->last)
-        m->last->next = f;
-    else
-        m->first = f;
-    m->last = f;
+    VG_SLIST_APPEND(m->first, m->last, f, next);
     pthread_mutex_unlock(&m->lock);
     return f;
 fail:
@@ -324,26 +301,26 @@ vg_metric_t *vg_metrics_histogram(vg_metrics_t *m, const char *name, const char 
 
 /* ---- updates ---- */
 
-void vg_metric_add(vg_metric_t *f, const char *const *values, double delta)
+/* Adds v to the series for values (add), or sets it to v. */
+static void update_value(vg_metric_t *f, const char *const *values, double v, bool add)
 {
     if (!f || f->type == VG_METRIC_HISTOGRAM)
         return;
     pthread_mutex_lock(&f->reg->lock);
     series_t *s = get_series(f, values);
     if (s)
-        s->value += delta;
+        s->value = add ? s->value + v : v;
     pthread_mutex_unlock(&f->reg->lock);
+}
+
+void vg_metric_add(vg_metric_t *f, const char *const *values, double delta)
+{
+    update_value(f, values, delta, true);
 }
 
 void vg_metric_set(vg_metric_t *f, const char *const *values, double v)
 {
-    if (!f || f->type == VG_METRIC_HISTOGRAM)
-        return;
-    pthread_mutex_lock(&f->reg->lock);
-    series_t *s = get_series(f, values);
-    if (s)
-        s->value = v;
-    pthread_mutex_unlock(&f->reg->lock);
+    update_value(f, values, v, false);
 }
 
 void vg_metric_observe(vg_metric_t *f, double v)

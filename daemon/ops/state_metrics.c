@@ -11,6 +11,28 @@ struct vg_state_metrics {
     vg_metric_t *checkpoint_bytes;
 };
 
+/* The per-rule families, in the order of the enum (which is the order
+ * publish fills them in and the order they are registered and shown). */
+static const struct {
+    vg_metric_type_t type;
+    const char *name, *help;
+} families[M_N] = {
+    [M_KEYS] = {VG_METRIC_GAUGE, "vigil_state_keys",
+                "Keys (groups, values, windows) a stateful rule tracks."},
+    [M_LATE] = {VG_METRIC_COUNTER, "vigil_state_late_events_total",
+                "Events older than a stateful rule's watermark, dropped from its windows."},
+    [M_UNTIMED] = {VG_METRIC_COUNTER, "vigil_state_untimed_events_total",
+                   "Events without an event time before the rule had seen any time, skipped."},
+    [M_EVICTED] = {VG_METRIC_COUNTER, "vigil_state_evicted_keys_total",
+                   "Keys forgotten because a stateful rule reached its max_keys."},
+    [M_KEYS_DROPPED] = {VG_METRIC_COUNTER, "vigil_state_dropped_group_keys_total",
+                        "Group keys over the limit of 64 per event, not counted."},
+    [M_SUPPRESSED] = {VG_METRIC_COUNTER, "vigil_state_throttled_alerts_total",
+                      "Alerts held back by throttle."},
+    [M_ALERTS] = {VG_METRIC_COUNTER, "vigil_state_alerts_total",
+                  "Alerts raised by stateful rules."},
+};
+
 vg_state_metrics_t *vg_state_metrics_new(vg_metrics_t *m)
 {
     if (!m)
@@ -19,25 +41,10 @@ vg_state_metrics_t *vg_state_metrics_new(vg_metrics_t *m)
     if (!sm)
         return NULL;
     static const char *const labels[] = {"rule", "topic", "partition"};
-    sm->f[M_KEYS] = vg_metrics_gauge(m, "vigil_state_keys",
-                                     "Keys (groups, values, windows) a stateful rule tracks.",
-                                     labels, 3);
-    sm->f[M_LATE] = vg_metrics_counter(
-        m, "vigil_state_late_events_total",
-        "Events older than a stateful rule's watermark, dropped from its windows.", labels, 3);
-    sm->f[M_UNTIMED] = vg_metrics_counter(
-        m, "vigil_state_untimed_events_total",
-        "Events without an event time before the rule had seen any time, skipped.", labels, 3);
-    sm->f[M_EVICTED] = vg_metrics_counter(
-        m, "vigil_state_evicted_keys_total",
-        "Keys forgotten because a stateful rule reached its max_keys.", labels, 3);
-    sm->f[M_KEYS_DROPPED] = vg_metrics_counter(
-        m, "vigil_state_dropped_group_keys_total",
-        "Group keys over the limit of 64 per event, not counted.", labels, 3);
-    sm->f[M_SUPPRESSED] = vg_metrics_counter(m, "vigil_state_throttled_alerts_total",
-                                             "Alerts held back by throttle.", labels, 3);
-    sm->f[M_ALERTS] = vg_metrics_counter(m, "vigil_state_alerts_total",
-                                         "Alerts raised by stateful rules.", labels, 3);
+    for (int i = 0; i < M_N; i++)
+        sm->f[i] = families[i].type == VG_METRIC_GAUGE
+                       ? vg_metrics_gauge(m, families[i].name, families[i].help, labels, 3)
+                       : vg_metrics_counter(m, families[i].name, families[i].help, labels, 3);
     static const char *const cp_labels[] = {"topic", "partition"};
     sm->checkpoint_bytes =
         vg_metrics_gauge(m, "vigil_state_checkpoint_bytes",

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "monotime.h"
 #include "vigil/scanner.h"
 
@@ -76,10 +77,7 @@ void vg_partstates_destroy(vg_partstates_t *ps)
 {
     if (!ps)
         return;
-    for (part_t *p = ps->parts, *n; p; p = n) {
-        n = p->nextp;
-        part_free(p);
-    }
+    VG_LIST_FREE(ps->parts, nextp, part_free);
     vg_scanner_destroy(ps->sc);
     vg_decoder_destroy(ps->dec);
     free(ps->time_field);

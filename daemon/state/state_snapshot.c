@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "le.h"
 #include "state_int.h"
 #include "vigil/event.h"
 
@@ -22,20 +23,21 @@
  * nitems. Last, u64 checksum of everything before it. Integers are little
  * endian; str is u32 length + bytes. */
 
+static void put_le(vg_strbuf_t *sb, uint64_t v, size_t n)
+{
+    unsigned char b[8];
+    vg_le_put(b, v, n);
+    vg_strbuf_append(sb, (const char *)b, n);
+}
+
 static void put_u64(vg_strbuf_t *sb, uint64_t v)
 {
-    char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (char)(v >> (8 * i));
-    vg_strbuf_append(sb, b, 8);
+    put_le(sb, v, 8);
 }
 
 static void put_u32(vg_strbuf_t *sb, uint32_t v)
 {
-    char b[4];
-    for (int i = 0; i < 4; i++)
-        b[i] = (char)(v >> (8 * i));
-    vg_strbuf_append(sb, b, 4);
+    put_le(sb, v, 4);
 }
 
 static void put_str(vg_strbuf_t *sb, const char *s, size_t n)
@@ -109,30 +111,26 @@ typedef struct reader {
     bool bad;
 } reader_t;
 
-static uint64_t get_u64(reader_t *rd)
+/* The next n-byte integer; 0, and the reader bad, when fewer are left. */
+static uint64_t get_le(reader_t *rd, size_t n)
 {
-    if (rd->bad || rd->end - rd->p < 8) {
+    if (rd->bad || (size_t)(rd->end - rd->p) < n) {
         rd->bad = true;
         return 0;
     }
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)rd->p[i] << (8 * i);
-    rd->p += 8;
+    uint64_t v = vg_le_get(rd->p, n);
+    rd->p += n;
     return v;
+}
+
+static uint64_t get_u64(reader_t *rd)
+{
+    return get_le(rd, 8);
 }
 
 static uint32_t get_u32(reader_t *rd)
 {
-    if (rd->bad || rd->end - rd->p < 4) {
-        rd->bad = true;
-        return 0;
-    }
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)rd->p[i] << (8 * i);
-    rd->p += 4;
-    return v;
+    return (uint32_t)get_le(rd, 4);
 }
 
 static const char *get_str(reader_t *rd, size_t *n)
@@ -179,7 +177,7 @@ static bool read_table(reader_t *rd, table_t *t, bool used, uint32_t ring, int64
         const char *key = get_str(rd, &kl);
         uint64_t seq = get_u64(rd);
         int64_t deadline = (int64_t)get_u64(rd);
-        uint8_t in_heap = rd->p < rd->end ? *rd->p++ : (rd->bad = true, 0);
+        uint8_t in_heap = (uint8_t)get_le(rd, 1);
         int64_t a = (int64_t)get_u64(rd), b = (int64_t)get_u64(rd);
         uint64_t n = get_u64(rd);
         uint32_t nts = get_u32(rd);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "list.h"
 #include "state_int.h"
 
 static void entry_free(entry_t *e)
@@ -97,26 +98,13 @@ entry_t *vg_state_table_get(const table_t *t, const char *key, size_t len, uint6
 
 static void lru_unlink(table_t *t, entry_t *e)
 {
-    if (e->older)
-        e->older->newer = e->newer;
-    else
-        t->oldest = e->newer;
-    if (e->newer)
-        e->newer->older = e->older;
-    else
-        t->newest = e->older;
+    VG_DLIST_UNLINK(t->oldest, t->newest, e, older, newer);
     e->older = e->newer = NULL;
 }
 
 static void lru_append(table_t *t, entry_t *e)
 {
-    e->older = t->newest;
-    e->newer = NULL;
-    if (t->newest)
-        t->newest->newer = e;
-    else
-        t->oldest = e;
-    t->newest = e;
+    VG_DLIST_APPEND(t->oldest, t->newest, e, older, newer);
 }
 
 /* Unlinks e from everything and frees it. */
@@ -187,10 +175,7 @@ void vg_state_table_touch(rstate_t *r, table_t *t, entry_t *e)
 
 void vg_state_table_clear(table_t *t)
 {
-    for (entry_t *e = t->oldest, *n; e; e = n) {
-        n = e->newer;
-        entry_free(e);
-    }
+    VG_LIST_FREE(t->oldest, newer, entry_free);
     free(t->buckets);
     free(t->heap);
     tkind_t k = t->kind;

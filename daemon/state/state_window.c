@@ -26,6 +26,17 @@ void vg_state_fire_digest(emitter_t *em, rstate_t *r, entry_t *e, bool partial)
     vg_state_emit_timer_alert(em, r, &c);
 }
 
+/* Marks e as just updated and files it under its deadline; false (and
+ * em failed) when out of memory. */
+static bool requeue(emitter_t *em, rstate_t *r, table_t *tb, entry_t *e)
+{
+    vg_state_table_touch(r, tb, e);
+    if (vg_state_heap_put(tb, e))
+        return true;
+    vg_state_fail(em, "out of memory");
+    return false;
+}
+
 /* Passes a candidate alert through throttle/digest (or straight out). t is
  * the event time of the event that caused it. */
 static void output(emitter_t *em, rstate_t *r, const cand_t *c, int64_t t)
@@ -48,8 +59,7 @@ static void output(emitter_t *em, rstate_t *r, const cand_t *c, int64_t t)
         }
         uint64_t suppressed = e ? e->n : 0;
         if (!e && !(e = vg_state_table_add(tb, c->key, c->klen, h, &r->stats.evicted))) {
-            em->failed = true;
-            em->why = "out of memory";
+            vg_state_fail(em, "out of memory");
             return;
         }
         vg_state_emit_event_alert(em, r, c, suppressed);
@@ -57,9 +67,7 @@ static void output(emitter_t *em, rstate_t *r, const cand_t *c, int64_t t)
         e->a = t + w;
         e->n = 0;
         e->deadline = e->a;
-        vg_state_table_touch(r, tb, e);
-        if (!vg_state_heap_put(tb, e))
-            em->failed = true, em->why = "out of memory";
+        requeue(em, r, tb, e);
         return;
     }
     /* digest */
@@ -71,8 +79,7 @@ static void output(emitter_t *em, rstate_t *r, const cand_t *c, int64_t t)
     vg_strbuf_append(&k, c->key, c->klen);
     vg_strbuf_append(&k, kbuf, (size_t)kl);
     if (vg_strbuf_failed(&k)) {
-        em->failed = true;
-        em->why = "out of memory";
+        vg_state_fail(em, "out of memory");
         return;
     }
     uint64_t h = vg_state_key_hash(k.buf, k.len);
@@ -86,8 +93,7 @@ static void output(emitter_t *em, rstate_t *r, const cand_t *c, int64_t t)
     }
     vg_strbuf_free(&k);
     if (!e) {
-        em->failed = true;
-        em->why = "out of memory";
+        vg_state_fail(em, "out of memory");
         return;
     }
     e->n++;
@@ -97,15 +103,12 @@ static void output(emitter_t *em, rstate_t *r, const cand_t *c, int64_t t)
         if (ni)
             e->items = ni;
         if (!item) {
-            em->failed = true;
-            em->why = "out of memory";
+            vg_state_fail(em, "out of memory");
             return;
         }
         e->items[e->nitems++] = item;
     }
-    vg_state_table_touch(r, tb, e);
-    if (!vg_state_heap_put(tb, e))
-        em->failed = true, em->why = "out of memory";
+    requeue(em, r, tb, e);
 }
 
 /* ---- expiry ---- */
@@ -141,23 +144,23 @@ void vg_state_advance_rule(emitter_t *em, rstate_t *r, int64_t t)
 
 /* ---- the aggregations ---- */
 
+/* The aggregation entry for key, added when missing (*fresh, if asked,
+ * says which); NULL (and em failed) when out of memory. */
 static entry_t *get_or_add(emitter_t *em, rstate_t *r, const char *key, size_t len, bool *fresh)
 {
     uint64_t h = vg_state_key_hash(key, len);
     entry_t *e = vg_state_table_get(&r->agg, key, len, h);
-    *fresh = e == NULL;
-    if (!e && !(e = vg_state_table_add(&r->agg, key, len, h, &r->stats.evicted))) {
-        em->failed = true;
-        em->why = "out of memory";
-    }
+    if (fresh)
+        *fresh = e == NULL;
+    if (!e && !(e = vg_state_table_add(&r->agg, key, len, h, &r->stats.evicted)))
+        vg_state_fail(em, "out of memory");
     return e;
 }
 
 static void apply_threshold(emitter_t *em, rstate_t *r, const char *key, size_t klen, int64_t t)
 {
     const vg_rule_state_t *cfg = r->cfg;
-    bool fresh;
-    entry_t *e = get_or_add(em, r, key, klen, &fresh);
+    entry_t *e = get_or_add(em, r, key, klen, NULL);
     if (!e)
         return;
     /* Times at or before watermark - window can no longer be within a
@@ -174,8 +177,7 @@ static void apply_threshold(emitter_t *em, rstate_t *r, const char *key, size_t 
         uint32_t cap = e->cts ? e->cts * 2 : 4;
         int64_t *n = realloc(e->ts, cap * sizeof(int64_t));
         if (!n) {
-            em->failed = true;
-            em->why = "out of memory";
+            vg_state_fail(em, "out of memory");
             return;
         }
         e->ts = n;
@@ -200,16 +202,13 @@ static void apply_threshold(emitter_t *em, rstate_t *r, const char *key, size_t 
         }
     }
     e->deadline = e->ts[e->nts - 1] + cfg->window_ms;
-    vg_state_table_touch(r, &r->agg, e);
-    if (!vg_state_heap_put(&r->agg, e))
-        em->failed = true, em->why = "out of memory";
+    requeue(em, r, &r->agg, e);
 }
 
 static void apply_spike(emitter_t *em, rstate_t *r, const char *key, size_t klen, int64_t t)
 {
     const vg_rule_state_t *cfg = r->cfg;
-    bool fresh;
-    entry_t *e = get_or_add(em, r, key, klen, &fresh);
+    entry_t *e = get_or_add(em, r, key, klen, NULL);
     if (!e)
         return;
     uint32_t ring = cfg->baseline + 1;
@@ -218,8 +217,7 @@ static void apply_spike(emitter_t *em, rstate_t *r, const char *key, size_t klen
         e->ts = calloc(ring, sizeof(int64_t));
         if (!e->ts) {
             vg_state_table_drop(&r->agg, e);
-            em->failed = true;
-            em->why = "out of memory";
+            vg_state_fail(em, "out of memory");
             return;
         }
         e->nts = e->cts = ring;
@@ -256,9 +254,7 @@ static void apply_spike(emitter_t *em, rstate_t *r, const char *key, size_t klen
         }
     }
     e->deadline = (e->a + ring) * cfg->window_ms;
-    vg_state_table_touch(r, &r->agg, e);
-    if (!vg_state_heap_put(&r->agg, e))
-        em->failed = true, em->why = "out of memory";
+    requeue(em, r, &r->agg, e);
 }
 
 static void apply_first_seen(emitter_t *em, rstate_t *r, const char *key, size_t klen,
@@ -275,8 +271,7 @@ static void apply_first_seen(emitter_t *em, rstate_t *r, const char *key, size_t
         vg_strbuf_putc(&k, SEP_VALUE);
         vg_strbuf_append(&k, v, vl);
         if (vg_strbuf_failed(&k)) {
-            em->failed = true;
-            em->why = "out of memory";
+            vg_state_fail(em, "out of memory");
             break;
         }
         bool fresh;
@@ -287,12 +282,8 @@ static void apply_first_seen(emitter_t *em, rstate_t *r, const char *key, size_t
         if (fresh || t > e->a)
             e->a = t;
         e->deadline = e->a + cfg->window_ms;
-        vg_state_table_touch(r, &r->agg, e);
-        if (!vg_state_heap_put(&r->agg, e)) {
-            em->failed = true;
-            em->why = "out of memory";
+        if (!requeue(em, r, &r->agg, e))
             break;
-        }
         if (is_new) {
             cand_t c = {.kind = T_FIRST_SEEN, .key = key, .klen = klen, .paths = cfg->group,
                         .npaths = cfg->ngroup, .count = 1, .t = t, .wstart = NO_TIME,
@@ -312,9 +303,7 @@ static void apply_absence(emitter_t *em, rstate_t *r, const char *key, size_t kl
     if (fresh || t > e->a)
         e->a = t;
     e->deadline = e->a + r->cfg->window_ms;
-    vg_state_table_touch(r, &r->agg, e);
-    if (!vg_state_heap_put(&r->agg, e))
-        em->failed = true, em->why = "out of memory";
+    requeue(em, r, &r->agg, e);
 }
 
 

@@ -1658,6 +1658,14 @@ int main(int argc, char **argv)
              sdn_terms);
     snprintf(rules_sdn, sizeof(rules_sdn), "%s/rules-sdn.yaml", workdir);
     job_t vigs = {.label = sdn_label, .topic = topic1, .nparts = 1, .nprocs = 1, .is_vigil = true};
+    /* BENCH_RULES (bench_e2e.sh --rules PATH): the same events under a
+     * rule folder of the caller's, e.g. the shipped packs with their
+     * near/except/entity rules. */
+    const char *rules_own = getenv("BENCH_RULES");
+    char own_label[600];
+    snprintf(own_label, sizeof(own_label), "vigil, 1 partition, rules %s",
+             rules_own ? rules_own : "-");
+    job_t vigr = {.label = own_label, .topic = topic1, .nparts = 1, .nprocs = 1, .is_vigil = true};
     bool ran_tput = false, ran_scale = false;
     tally_t ref = {0}, got = {0}, per[MAXPROCS];
     memset(per, 0, sizeof(per));
@@ -1684,6 +1692,8 @@ int main(int argc, char **argv)
             free(b.p);
             run_job(&vigs, rules_sdn);
         }
+        if (rules_own && *rules_own)
+            run_job(&vigr, rules_own);
         ran_tput = true;
     }
     int64_t missing = 0, dup_events = 0, dup_alerts = 0, extra = 0, covered = 0;
@@ -1763,7 +1773,7 @@ int main(int argc, char **argv)
            "between the 10%% and 90%% commit marks / the time between them; other CPU: CPU "
            "time of processes other than the consumer(s), the broker and bench_e2e (other load "
            "on the machine; should be ~0)\n\n");
-    job_t *jobs[] = {&bare1, &vig1, &vigs, &bare6, &vig6, &dual};
+    job_t *jobs[] = {&bare1, &vig1, &vigs, &vigr, &bare6, &vig6, &dual};
     const int njobs = (int)(sizeof(jobs) / sizeof(jobs[0]));
     if (ran_tput || ran_scale) {
         printf("### 1. Throughput\n\n");

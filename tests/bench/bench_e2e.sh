@@ -30,6 +30,10 @@
 # Pass it to measure vigil rather than the disk; the report names where the
 # data was.
 #
+# --rules PATH: the throughput job also runs vigil with this rule file or
+# folder (e.g. rules/, the shipped packs with near/except/entity rules) on
+# the 1-partition topic.
+#
 # --lean-alerts: vigil leaves the event out of its alerts
 # (output.include_event: false); the latency rule's summary carries the
 # probe's seq and sent_ns instead.
@@ -73,6 +77,11 @@ while [ $# -gt 0 ]; do
         --broker-tmpfs)
             shift
             broker_tmpfs=1 ;;
+        --rules)
+            [ -e "${2:-}" ] || { echo "bench_e2e.sh: --rules needs a rule file or folder" >&2; exit 2; }
+            BENCH_RULES=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+            export BENCH_RULES
+            shift 2 ;;
         *) break ;;
     esac
 done
