@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "decimal.h"
 #include "grow.h"
 #include "strbuf.h"
 #include "vigil/norm.h"
@@ -511,30 +512,7 @@ static void begin_event_slots(vg_scanner_t *sc, const vg_event_t *ev, const bool
  * an optional fraction, optional exponent. No spaces, hex, inf or nan. */
 static bool parse_decimal(const char *s, size_t n, double *out)
 {
-    size_t i = 0;
-    if (i < n && (s[i] == '-' || s[i] == '+'))
-        i++;
-    size_t digits = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
-        i++, digits++;
-    if (i < n && s[i] == '.') {
-        i++;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++, digits++;
-    }
-    if (digits == 0)
-        return false;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '-' || s[i] == '+'))
-            i++;
-        size_t ed = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++, ed++;
-        if (ed == 0)
-            return false;
-    }
-    if (i != n || n > 64)
+    if (n > 64 || !vg_decimal_syntax(s, n))
         return false;
     char tmp[65];
     memcpy(tmp, s, n);
