@@ -33,17 +33,6 @@ static void remove_path(void *p)
 
 /* ---- files on disk ------------------------------------------------------- */
 
-/* The repository root: $VIGIL_SOURCE_DIR (set by ctest), else derived from
- * this file's path. */
-static const char *source_dir(void)
-{
-    const char *env = getenv("VIGIL_SOURCE_DIR");
-    if (env && *env)
-        return env;
-    const char *slash = strrchr(__FILE__, '/');
-    return fmt("%.*s/..", slash ? (int)(slash - __FILE__) : 1, slash ? __FILE__ : ".");
-}
-
 static const char *data_path(const char *rel)
 {
     return fmt("%s/tests/data/%s", source_dir(), rel);

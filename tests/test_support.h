@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef void (*free_fn)(void *);
 typedef struct owned {
@@ -67,6 +68,19 @@ static inline char *fmt(const char *f, ...)
     vsnprintf(s, (size_t)n + 1, f, ap);
     va_end(ap);
     return own(free, s);
+}
+
+/* The repository root: $VIGIL_SOURCE_DIR (set by ctest), else derived from
+ * the test file's path, so that a test run by hand (valgrind in .ci/run)
+ * finds the repository's files too. */
+#define source_dir() vg_test_source_dir(__FILE__)
+static inline const char *vg_test_source_dir(const char *file)
+{
+    const char *env = getenv("VIGIL_SOURCE_DIR");
+    if (env && *env)
+        return env;
+    const char *slash = strrchr(file, '/');
+    return fmt("%.*s/..", slash ? (int)(slash - file) : 1, slash ? file : ".");
 }
 
 #endif

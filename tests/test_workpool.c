@@ -344,9 +344,7 @@ static char *read_file(const char *path, size_t *len)
  * by line (the first few mutated too). */
 static void corpus_add_files(corpus_t *c)
 {
-    const char *root = getenv("VIGIL_SOURCE_DIR");
-    if (!root)
-        root = ".";
+    const char *root = source_dir();
     static const char *const files[] = {
         "tests/fuzz/seeds/event/news.json", "tests/fuzz/seeds/event/not-object.json",
         "tests/fuzz/seeds/event/shapes.json", "tests/fuzz/seeds/event/trade.json",
