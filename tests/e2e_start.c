@@ -214,14 +214,19 @@ static void test_ready_before_topic_exists(void **state)
     e2e_sleep_s(2);
     assert_false(notify_wait(&n, "STATUS=Consuming", 0.5));
     rd_kafka_mock_topic_set_error(mock, topic, RD_KAFKA_RESP_ERR_NO_ERROR);
+    double created = e2e_now_s();
     /* The mock cluster's group takes a few rounds of joining (5 s each)
      * to settle on the new topic. */
     if (!notify_wait(&n, "STATUS=Consuming", 60)) {
         e2e_dump_file(log, 60);
         fail_msg("the topic was created but vigil did not say it consumes; said:\n%s", n.said);
     }
+    double consuming_s = e2e_now_s() - created;
     stop_notified(&n, pid, log);
-    fprintf(stderr, "e2e_start: what vigil said, the topic missing, then created:\n%s", n.said);
+    fprintf(stderr,
+            "e2e_start: STATUS=Consuming %.1f s after the topic was created; all that was "
+            "said:\n%s",
+            consuming_s, n.said);
     notify_close(&n);
     rd_kafka_destroy(host);
 }
