@@ -528,7 +528,7 @@ static void test_event_is_embedded_unchanged(void **state)
         EVENT,
         "{}",
         "{\"t\":\"ÉTATS-UNIS 华为 \\ud83d\\ude00 \\\"q\\\" \\\\ \\/ \\n \\u0000\"}",
-        "{\"z\":1,\"a\":{\"b\":[1,2.50,-0.0,1e400,true,false,null]},\"m\":\"\"}",
+        "{\"z\":1,\"a\":{\"b\":[1,2.50,-0.0,1e300,true,false,null]},\"m\":\"\"}",
         "  {\"title\":\"leading and trailing space\"}  \n",
     };
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
@@ -543,6 +543,50 @@ static void test_event_is_embedded_unchanged(void **state)
         if (strstr(r.text, fmt("\"event\":%.*s}", (int)n, s)) == NULL)
             fail_msg("event %zu is not embedded as written: %s", i, r.text);
     }
+}
+
+/* What strict (I-JSON, RFC 7493) consumers refuse is not copied from the
+ * event's bytes: the event is written as decoded. A lone surrogate is
+ * U+FFFD, a repeated key one member with the last value (at the first
+ * one's place), a number beyond the range of a double a string of its
+ * text; everything else as written. */
+static void test_event_that_is_not_ijson_is_written_as_decoded(void **state)
+{
+    (void)state;
+    vg_ruleset_t *rs = load_rules("rules:\n  - id: r\n    match: {all: []}\n");
+
+    rendered_t r =
+        render_with(rs, "{\"a\":\"x\\ud800y\",\"b\":\"\\udc00\",\"ok\":\"\\ud83d\\ude00\"}", 0,
+                    &FILE_SRC, NULL);
+    json_object *ev = member(r.json, "event");
+    assert_string_equal(str_member(ev, "a"), "x\xef\xbf\xbdy");
+    assert_string_equal(str_member(ev, "b"), "\xef\xbf\xbd");
+    assert_string_equal(str_member(ev, "ok"), "\xf0\x9f\x98\x80");
+    if (strstr(r.text, "\\ud800") || strstr(r.text, "\\udc00"))
+        fail_msg("a lone surrogate escape is left: %s", r.text);
+
+    r = render_with(rs, "{\"k\":1,\"x\":2.50,\"k\":2,\"o\":{\"d\":\"a\",\"d\":\"b\"}}", 0,
+                    &FILE_SRC, NULL);
+    ev = member(r.json, "event");
+    assert_keys(ev, (const char *const[]){"k", "x", "o"}, 3);
+    assert_int_equal(json_object_get_int(member(ev, "k")), 2);
+    assert_keys(member(ev, "o"), (const char *const[]){"d"}, 1);
+    assert_string_equal(str_member(member(ev, "o"), "d"), "b");
+    assert_non_null(strstr(r.text, "\"event\":{\"k\":2,\"x\":2.50,\"o\":{\"d\":\"b\"}}"));
+
+    r = render_with(
+        rs, "{\"big\":1e999,\"neg\":-1E+400,\"n\":[1e999,1.5,-0.0,7],\"t\":\"a\\u0000\\/b\"}", 0,
+        &FILE_SRC, NULL);
+    ev = member(r.json, "event");
+    assert_string_equal(str_member(ev, "big"), "1e999");
+    assert_string_equal(str_member(ev, "neg"), "-1E+400");
+    assert_non_null(strstr(r.text, "\"n\":[\"1e999\",1.5,-0.0,7]"));
+    assert_non_null(strstr(r.text, "\"t\":\"a\\u0000/b\""));
+
+    /* Not I-JSON only where it is: a tiny number and a big integer are. */
+    const char *fine = "{\"tiny\":1e-400,\"id\":99999999999999999999,\"s\":\"\\ud83d\\ude00\"}";
+    r = render_with(rs, fine, 0, &FILE_SRC, NULL);
+    assert_non_null(strstr(r.text, fmt("\"event\":%s}", fine)));
 }
 
 static void test_pretty_printed_event_gives_a_one_line_alert(void **state)
@@ -628,6 +672,7 @@ int main(void)
         T(test_event_time),
         T(test_event_time_field_may_be_a_path),
         T(test_event_is_embedded_unchanged),
+        T(test_event_that_is_not_ijson_is_written_as_decoded),
         T(test_pretty_printed_event_gives_a_one_line_alert),
         T(test_snippet),
         T(test_alert_options_omit_event_and_cap_matches),

@@ -10,6 +10,7 @@
 #include "vigil/config.h"
 #include "vigil/diag.h"
 #include "vigil/event.h"
+#include "vigil/pipeline.h"
 #include "vigil/scanner.h"
 #include "vigil/state.h"
 
@@ -88,6 +89,13 @@ int vg_cmd_check(int argc, char **argv)
         if (d)
             vg_diags_print(d, stderr);
         vg_diags_destroy(d);
+        /* As vigil run would refuse them, before any broker is asked. */
+        char err[1024];
+        if (cfg && vg_pipeline_check_properties(cfg, err, sizeof(err)) > 0) {
+            fprintf(stderr, "%s: error: %s\n", config, err);
+            vg_config_destroy(cfg);
+            cfg = NULL;
+        }
         if (!cfg) {
             fprintf(stderr, "vigil: configuration %s is invalid\n", config);
             return VG_EXIT_INVALID;

@@ -61,14 +61,18 @@ static vg_ruleset_t *load_rules(const vg_config_t *cfg)
     return rs;
 }
 
-/* systemd's notify protocol (Type=notify): READY once consuming,
- * RELOADING/READY around reloads, STOPPING, WATCHDOG pings from the main
- * loop, STATUS with counts. Outside systemd these do nothing. */
+/* systemd's notify protocol (Type=notify): READY once the rules are
+ * loaded and the Kafka clients created (not once consuming: a broker
+ * down at boot or an input topic not created yet must not make the start
+ * time out and restart in a loop), RELOADING/READY around reloads,
+ * STOPPING, WATCHDOG pings from the main loop, STATUS with what consuming
+ * waits for, then with counts. Outside systemd these do nothing. */
 typedef struct notifier {
     const vg_config_t *cfg;
     uint64_t watchdog_usec;
     struct timespec last_ping, last_status, last_log_tick;
-    vg_watch_t *watch; /* rules.watch; NULL when off */
+    vg_watch_t *watch;  /* rules.watch; NULL when off */
+    char awaiting[256]; /* as last said in STATUS= */
 } notifier_t;
 
 static vg_ruleset_t *reload_rules(void *arg)
@@ -80,10 +84,14 @@ static vg_ruleset_t *reload_rules(void *arg)
     return rs;
 }
 
-static void on_ready(void *arg)
+static void on_started(void *arg, const char *awaiting)
 {
-    (void)arg;
-    sd_notify(0, "READY=1\nSTATUS=Consuming");
+    notifier_t *n = arg;
+    snprintf(n->awaiting, sizeof(n->awaiting), "%s", awaiting);
+    if (awaiting[0])
+        sd_notifyf(0, "READY=1\nSTATUS=Waiting for %s", awaiting);
+    else
+        sd_notify(0, "READY=1\nSTATUS=Consuming");
 }
 
 static double since(const struct timespec *a, const struct timespec *b)
@@ -115,12 +123,21 @@ static void on_tick(void *arg, const vg_pipeline_stats_t *st)
         vg_log_tick();
         n->last_log_tick = now;
     }
-    if (since(&n->last_status, &now) >= 5.0) {
+    /* What consuming waits for, as soon as that changes; else counts. */
+    bool changed = strcmp(n->awaiting, st->awaiting) != 0;
+    if (changed)
+        snprintf(n->awaiting, sizeof(n->awaiting), "%s", st->awaiting);
+    if (changed && !st->awaiting[0])
+        sd_notify(0, "STATUS=Consuming");
+    else if (changed || (st->awaiting[0] && since(&n->last_status, &now) >= 5.0))
+        sd_notifyf(0, "STATUS=Waiting for %s", st->awaiting);
+    else if (since(&n->last_status, &now) >= 5.0)
         sd_notifyf(0, "STATUS=Consumed %llu events; %llu alerts, %llu dead-lettered",
                    (unsigned long long)st->consumed, (unsigned long long)st->alerts,
                    (unsigned long long)st->dead_lettered);
-        n->last_status = now;
-    }
+    else
+        return;
+    n->last_status = now;
 }
 
 int vg_cmd_run(int argc, char **argv)
@@ -171,6 +188,17 @@ int vg_cmd_run(int argc, char **argv)
     lo.format = log_format_given ? log_format : (vg_log_format_t)cfg->log_format;
     lo.level = verbose ? VG_LOG_DEBUG : (vg_log_level_t)cfg->log_level;
     vg_log_configure(&lo);
+    /* A property librdkafka refuses would fail the same way at every
+     * restart: an invalid configuration (exit 1), found before the rules
+     * are compiled. */
+    char err[512];
+    if (vg_pipeline_check_properties(cfg, err, sizeof(err)) > 0) {
+        vg_log_kv(VG_LOG_ERROR, "invalid kafka.properties", VG_LOG_STR("err", err),
+                  VG_LOG_STR("config", config));
+        vg_log_flush();
+        vg_config_destroy(cfg);
+        return VG_EXIT_INVALID;
+    }
     vg_ruleset_t *rs = load_rules(cfg);
     if (!rs) {
         vg_config_destroy(cfg);
@@ -189,7 +217,6 @@ int vg_cmd_run(int argc, char **argv)
     /* The endpoint comes up before Kafka: a metrics address that cannot
      * be bound is a configuration error to report now, not after joining
      * the group. */
-    char err[512];
     vg_metrics_t *metrics = NULL;
     vg_metrics_http_t *http = NULL;
     if (!vg_metrics_listen_off(cfg->metrics_listen)) {
@@ -232,7 +259,8 @@ int vg_cmd_run(int argc, char **argv)
     vg_pipeline_opts_t po = {.workers = vg_cli_default_workers(1),
                              .stop = &stop_requested, .reload = &reload_requested,
                              .reload_fn = reload_rules, .reload_arg = &nt,
-                             .on_ready = on_ready, .on_tick = on_tick, .tick_arg = &nt,
+                             .on_started = on_started, .started_arg = &nt,
+                             .on_tick = on_tick, .tick_arg = &nt,
                              .metrics = metrics};
     int rc = vg_pipeline_run(cfg, rs, &po, NULL, err, sizeof(err));
     sd_notify(0, "STOPPING=1");

@@ -4,6 +4,7 @@
 #include "vigil/alert.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,13 +222,65 @@ static void put_source(vg_strbuf_t *sb, const vg_alert_source_t *src)
     }
 }
 
+/* An event that is JSON but not I-JSON, written from its decoded tree
+ * (what the rules saw), so that strict consumers can read the alert: a
+ * lone surrogate is U+FFFD, a repeated key one member holding the last
+ * value (at the first one's place), and a number beyond the range of a
+ * double a string of its text ("1e999"), not a value it does not have. */
+static void put_decoded(vg_strbuf_t *sb, json_object *o)
+{
+    bool first = true;
+    switch (json_object_get_type(o)) {
+    case json_type_null:
+        vg_strbuf_puts(sb, "null");
+        return;
+    case json_type_string:
+        vg_strbuf_json_string(sb, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        return;
+    case json_type_object:
+        vg_strbuf_putc(sb, '{');
+        json_object_object_foreach(o, k, v)
+        {
+            if (!first)
+                vg_strbuf_putc(sb, ',');
+            first = false;
+            vg_strbuf_json_string(sb, k, strlen(k));
+            vg_strbuf_putc(sb, ':');
+            put_decoded(sb, v);
+        }
+        vg_strbuf_putc(sb, '}');
+        return;
+    case json_type_array:
+        vg_strbuf_putc(sb, '[');
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            if (i)
+                vg_strbuf_putc(sb, ',');
+            put_decoded(sb, json_object_array_get_idx(o, i));
+        }
+        vg_strbuf_putc(sb, ']');
+        return;
+    default: {
+        /* Numbers as written (a double keeps its text), booleans. */
+        const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        if (json_object_is_type(o, json_type_double) && !isfinite(json_object_get_double(o)))
+            vg_strbuf_json_string(sb, t, strlen(t));
+        else
+            vg_strbuf_puts(sb, t);
+    }
+    }
+}
+
 /* The event as its original bytes, trimmed of surrounding white space,
- * line breaks flattened. */
+ * line breaks flattened; decoded when they are not I-JSON. */
 static void put_event(vg_strbuf_t *sb, const vg_event_t *ev)
 {
     vg_strbuf_puts(sb, ",\"event\":");
     if (!ev) {
         vg_strbuf_puts(sb, "null");
+        return;
+    }
+    if (!vg_event_is_ijson(ev)) {
+        put_decoded(sb, vg_event_json(ev));
         return;
     }
     size_t rawlen;

@@ -1,6 +1,7 @@
 #include "vigil/event.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <stdarg.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -27,6 +28,7 @@ struct vg_event {
     json_object *root;
     const char *raw;
     size_t raw_len;
+    bool not_ijson; /* see vg_event_is_ijson */
 };
 
 vg_decoder_t *vg_decoder_new(const vg_event_limits_t *limits)
@@ -130,6 +132,7 @@ typedef struct {
     char **scratch; /* the decoder's buffer: keys of open objects, then a string */
     size_t *cap;
     size_t used;
+    bool not_ijson; /* a lone surrogate, a repeated key, a number beyond double */
 } parser_t;
 
 static json_object *parse_value(parser_t *p);
@@ -285,9 +288,11 @@ static bool parse_string(parser_t *p, const char **out, size_t *len, bool *in_sc
                 i += 6;
             } else {
                 cp = 0xfffd; /* a lone high surrogate */
+                p->not_ijson = true;
             }
         } else if (cp >= 0xdc00 && cp <= 0xdfff) {
             cp = 0xfffd; /* a lone low surrogate */
+            p->not_ijson = true;
         }
         /* \uXXXX (6 bytes) decodes to at most 3; a pair (12) to 4. */
         k += vg_utf8_encode((uint32_t)cp, o + k);
@@ -337,7 +342,9 @@ static json_object *parse_number(parser_t *p)
     t[len] = '\0';
     json_object *o;
     if (is_double) {
-        o = json_object_new_double_s(strtod(t, NULL), t);
+        double v = strtod(t, NULL);
+        p->not_ijson |= !isfinite(v); /* 1e999 */
+        o = json_object_new_double_s(v, t);
     } else if (t[0] == '-') {
         o = json_object_new_int64(strtoll(t, NULL, 10)); /* clamps like json-c */
     } else {
@@ -406,6 +413,7 @@ static json_object *parse_object(parser_t *p)
         p->depth--;
         return obj;
     }
+    size_t added = 0;
     for (;;) {
         if (p->i >= p->n || p->s[p->i] != '"') {
             unexpected(p, "expected a quoted key");
@@ -448,6 +456,7 @@ static json_object *parse_object(parser_t *p)
                 fail(p, VG_EVENT_BAD_JSON, "out of memory decoding the event");
                 goto fail;
             }
+            added++;
         } else {
             json_object_put(v); /* a key with \u0000 cannot be looked up by path */
         }
@@ -459,6 +468,8 @@ static json_object *parse_object(parser_t *p)
         }
         if (p->i < p->n && p->s[p->i] == '}') {
             p->i++;
+            /* Fewer members than were added: a key was repeated. */
+            p->not_ijson |= (size_t)json_object_object_length(obj) != added;
             break;
         }
         unexpected(p, "expected ',' or '}' in an object");
@@ -596,6 +607,7 @@ vg_event_status_t vg_decoder_parse(vg_decoder_t *dec, const char *buf, size_t le
     ev->root = root;
     ev->raw = buf;
     ev->raw_len = len;
+    ev->not_ijson = p.not_ijson;
     *out = ev;
     return VG_EVENT_OK;
 }
@@ -619,6 +631,11 @@ const char *vg_event_raw(const vg_event_t *ev, size_t *len)
     if (len)
         *len = ev->raw_len;
     return ev->raw;
+}
+
+bool vg_event_is_ijson(const vg_event_t *ev)
+{
+    return !ev->not_ijson;
 }
 
 /* ---- paths ---- */

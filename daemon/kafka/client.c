@@ -156,16 +156,24 @@ int vg_pl_client_apply_props(rd_kafka_conf_t *conf, const vg_config_t *cfg, char
             return -1;
     return 0;
 }
+/* kafka.properties' transactional.id belongs to exactly-once only; NULL
+ * when it is fine, else the message. */
+static const char *misplaced_transactional_id(const vg_config_t *cfg)
+{
+    if (vg_config_property(cfg, "transactional.id") && cfg->delivery != VG_DELIVERY_EXACTLY_ONCE)
+        return "kafka.properties sets transactional.id, which only delivery: exactly-once uses";
+    return NULL;
+}
+
 /* Exactly-once: the transactional.id (kafka.properties' own, or one
  * made from the group and the host). 0, or -1 with err. */
 static int transactional_id(pipeline_t *p, char *err, size_t err_size)
 {
     const vg_config_t *cfg = p->cfg;
     const char *tid = vg_config_property(cfg, "transactional.id");
-    if (tid && !p->eos.on) {
-        snprintf(err, err_size,
-                 "kafka.properties sets transactional.id, which only "
-                 "delivery: exactly-once uses");
+    const char *misplaced = misplaced_transactional_id(cfg);
+    if (misplaced) {
+        snprintf(err, err_size, "%s", misplaced);
         return -1;
     }
     if (p->eos.on && !tid) {
@@ -237,25 +245,26 @@ static int producer_setup(pipeline_t *p, char *err, size_t err_size)
     }
     rd_kafka_conf_set_dr_msg_cb(pc, vg_pl_out_dr_cb);
     p->producer = new_client(p, RD_KAFKA_PRODUCER, pc, err, err_size);
-    if (!p->producer)
+    return p->producer ? 0 : -1;
+}
+
+/* Exactly-once: fences an earlier producer with this transactional.id
+ * and aborts what it left open. Needs a broker (up to 60 s). */
+static int init_transactions(pipeline_t *p, char *err, size_t err_size)
+{
+    rd_kafka_error_t *te = rd_kafka_init_transactions(p->producer, 60000);
+    if (te) {
+        snprintf(err, err_size,
+                 "exactly-once: cannot initialise transactions "
+                 "(transactional.id %s): %s",
+                 p->eos.transactional_id, rd_kafka_error_string(te));
+        rd_kafka_error_destroy(te);
         return -1;
-    if (p->eos.on) {
-        /* Fences an earlier producer with this transactional.id and
-         * aborts what it left open. */
-        rd_kafka_error_t *te = rd_kafka_init_transactions(p->producer, 60000);
-        if (te) {
-            snprintf(err, err_size,
-                     "exactly-once: cannot initialise transactions "
-                     "(transactional.id %s): %s",
-                     p->eos.transactional_id, rd_kafka_error_string(te));
-            rd_kafka_error_destroy(te);
-            return -1;
-        }
-        vg_log(VG_LOG_INFO,
-               "msg=\"transactions ready\" transactional_id=%s "
-               "commit_interval_ms=%zu commit_max_events=%zu",
-               p->eos.transactional_id, cfg->eos_commit_interval_ms, cfg->eos_commit_max_events);
     }
+    vg_log(VG_LOG_INFO,
+           "msg=\"transactions ready\" transactional_id=%s "
+           "commit_interval_ms=%zu commit_max_events=%zu",
+           p->eos.transactional_id, p->cfg->eos_commit_interval_ms, p->cfg->eos_commit_max_events);
     return 0;
 }
 
@@ -283,6 +292,12 @@ static int consumer_setup(pipeline_t *p, char *err, size_t err_size)
     pthread_mutex_lock(&p->wake.mu);
     p->wake.q = rd_kafka_queue_get_consumer(p->consumer);
     pthread_mutex_unlock(&p->wake.mu);
+    return 0;
+}
+
+static int subscribe(pipeline_t *p, char *err, size_t err_size)
+{
+    const vg_config_t *cfg = p->cfg;
     rd_kafka_topic_partition_list_t *topics =
         rd_kafka_topic_partition_list_new((int)cfg->input_topics.count);
     for (size_t i = 0; i < cfg->input_topics.count; i++)
@@ -297,11 +312,81 @@ static int consumer_setup(pipeline_t *p, char *err, size_t err_size)
     return 0;
 }
 
-/* Creates the producer (initialising transactions when exactly-once) and
- * the consumer, subscribed to the input topics. 0, or -1 with err. */
+/* Creates the producer and the consumer; then, start-up being done
+ * (opts->on_started), initialises transactions when exactly-once (before
+ * subscribing, so that a predecessor is fenced first) and subscribes to
+ * the input topics. 0, or -1 with err. */
 int vg_pl_client_setup(pipeline_t *p, char *err, size_t err_size)
 {
-    if (transactional_id(p, err, err_size) != 0 || producer_setup(p, err, err_size) != 0)
+    if (transactional_id(p, err, err_size) != 0 || producer_setup(p, err, err_size) != 0 ||
+        consumer_setup(p, err, err_size) != 0)
         return -1;
-    return consumer_setup(p, err, err_size);
+    /* Nothing below holds start-up back: a broker that is down or an input
+     * topic not created yet is waited for while running (and said). */
+    vg_pl_health_publish(p, true);
+    if (p->opts->on_started)
+        p->opts->on_started(p->opts->started_arg, p->stats.awaiting);
+    if (p->eos.on && init_transactions(p, err, err_size) != 0)
+        return -1;
+    return subscribe(p, err, err_size);
+}
+
+/* Appends n bytes of s at out[at] (cut to size, NUL-terminated); returns
+ * the length the whole text would have. */
+static size_t append(char *out, size_t size, size_t at, const char *s, size_t n)
+{
+    if (at + 1 < size) {
+        size_t k = n < size - 1 - at ? n : size - 1 - at;
+        memcpy(out + at, s, k);
+        out[at + k] = '\0';
+    }
+    return at + n;
+}
+
+/* Appends librdkafka's message about key = value at out[at], with every
+ * occurrence of the value hidden when it is a secret ("Invalid value
+ * \"...\"" quotes it). Returns as append() does. */
+static size_t append_hidden(char *out, size_t size, size_t at, const char *msg, const char *key,
+                            const char *value)
+{
+    size_t vlen = strlen(value);
+    bool hide = vlen > 0 && (vg_log_secret_name(key) || vg_log_has_secret(value));
+    for (const char *v; hide && (v = strstr(msg, value)) != NULL; msg = v + vlen) {
+        at = append(out, size, at, msg, (size_t)(v - msg));
+        at = append(out, size, at, "[redacted]", 10);
+    }
+    return append(out, size, at, msg, strlen(msg));
+}
+
+/* librdkafka has one table of properties for both client types (which
+ * type a property is for matters only to rd_kafka_new, which warns), so
+ * one scratch configuration checks them for the consumer and the
+ * producer alike. */
+size_t vg_pipeline_check_properties(const vg_config_t *cfg, char *err, size_t err_size)
+{
+    size_t problems = 0, at = 0;
+    if (err_size)
+        err[0] = '\0';
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    for (size_t i = 0; i < cfg->prop_keys.count; i++) {
+        const char *k = cfg->prop_keys.items[i], *v = cfg->prop_values.items[i];
+        char e[512];
+        if (rd_kafka_conf_set(conf, k, v, e, sizeof(e)) == RD_KAFKA_CONF_OK)
+            continue;
+        for (size_t n = strlen(e); n > 0 && (e[n - 1] == '\n' || e[n - 1] == ' '); n--)
+            e[n - 1] = '\0'; /* some of librdkafka's messages end in a line feed */
+        char head[160];
+        int n = snprintf(head, sizeof(head), "%skafka property '%s': ", problems ? "; " : "", k);
+        at = append(err, err_size, at, head, n > 0 ? (size_t)n : 0);
+        at = append_hidden(err, err_size, at, e, k, v);
+        problems++;
+    }
+    rd_kafka_conf_destroy(conf);
+    const char *misplaced = misplaced_transactional_id(cfg);
+    if (misplaced) {
+        at = append(err, err_size, at, "; ", problems ? 2 : 0);
+        append(err, err_size, at, misplaced, strlen(misplaced));
+        problems++;
+    }
+    return problems;
 }

@@ -151,17 +151,40 @@ void vg_pl_health_register(pipeline_t *p)
     vg_pl_health_note_ruleset(p, p->rs);
 }
 
-/* Decides what /healthz says, from what only the main thread knows;
- * about once a second (or now, with force). */
+/* What consuming waits for, into out (see vg_pipeline_stats_t): brokers
+ * until one has answered with metadata (a cached controller id; asking
+ * does not block) and whenever librdkafka reported all of the consumer's
+ * brokers down and none was seen up since; then partitions of the input
+ * topics, which a missing topic never gets; nothing once some are
+ * assigned. */
+static void find_awaited(const pipeline_t *p, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (p->ledger.assigned > 0)
+        return;
+    if (!p->consumer || p->health.brokers_down_at[0] > 0 ||
+        rd_kafka_controllerid(p->consumer, 0) < 0) {
+        snprintf(out, size, "brokers");
+        return;
+    }
+    size_t at = (size_t)snprintf(out, size, "partitions of ");
+    const vg_strlist_t *t = &p->cfg->input_topics;
+    for (size_t i = 0; i < t->count && at < size; i++)
+        at += (size_t)snprintf(out + at, size - at, "%s%s", i ? ", " : "", t->items[i]);
+}
+
+/* Decides what /healthz says, from what only the main thread knows, and
+ * what consuming waits for; about once a second (or now, with force). */
 void vg_pl_health_publish(pipeline_t *p, bool force)
 {
     health_t *h = &p->health;
-    if (!p->metrics)
-        return;
     double now = vg_monotime();
     if (!force && now < h->next_publish)
         return;
     h->next_publish = now + 1.0;
+    find_awaited(p, p->stats.awaiting, sizeof(p->stats.awaiting));
+    if (!p->metrics)
+        return;
     uint64_t acked = p->stats.alerts + p->stats.dead_lettered;
     if (p->out.outstanding == 0 || acked != h->acked_seen)
         h->ack_wait_since = now;
@@ -174,7 +197,7 @@ void vg_pl_health_publish(pipeline_t *p, bool force)
     vg_metric_set(p->m.in_flight, NULL, (double)p->out.outstanding);
     vg_metric_set(p->m.outputs_failing, NULL, (double)p->out.failing);
 
-    char why[256];
+    char why[512]; /* cut to 255 by the registry */
     const char *reason = why;
     /* The producer connects when it has something to send (librdkafka's
      * sparse connections), so while idle its brokers being down says
@@ -189,8 +212,9 @@ void vg_pl_health_publish(pipeline_t *p, bool force)
         snprintf(why, sizeof(why), "%s: all brokers down (since %.0f s)", client[down],
                  now - h->brokers_down_at[down]);
     else if (p->ledger.assigned == 0 && now - h->unassigned_since > VG_ASSIGN_GRACE_S)
-        snprintf(why, sizeof(why), "no partitions assigned for %.0f s (consumer group %s)",
-                 now - h->unassigned_since, p->cfg->group);
+        snprintf(why, sizeof(why),
+                 "no partitions assigned for %.0f s (consumer group %s): waiting for %s",
+                 now - h->unassigned_since, p->cfg->group, p->stats.awaiting);
     else if (p->out.failing > 0 && now - p->out.failing_since > VG_DELIVERY_FAIL_S)
         snprintf(why, sizeof(why), "%llu outputs cannot be delivered (for %.0f s): %s",
                  (unsigned long long)p->out.failing, now - p->out.failing_since, p->out.last_error);

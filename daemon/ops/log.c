@@ -298,6 +298,16 @@ static bool has_secret(const char *s, size_t n)
     return false;
 }
 
+bool vg_log_has_secret(const char *text)
+{
+    if (!text)
+        return false;
+    pthread_mutex_lock(&lock);
+    bool found = has_secret(text, strlen(text));
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
 /* The length of a secret that a text cut at n may have been cut in: the
  * shortest tail of s[0..n) that begins a registered secret, or 0. */
 static size_t cut_secret_tail(const char *s, size_t n)

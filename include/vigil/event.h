@@ -59,6 +59,11 @@ void vg_event_destroy(vg_event_t *ev);
 struct json_object *vg_event_json(const vg_event_t *ev);
 /* The original bytes. */
 const char *vg_event_raw(const vg_event_t *ev, size_t *len);
+/* False when the original bytes are JSON but not I-JSON (RFC 7493): a
+ * lone surrogate escape, a key repeated in one object, or a number beyond
+ * the range of a double (1e999). Alerts then embed the event as decoded
+ * (alert.c) instead of its bytes. */
+bool vg_event_is_ijson(const vg_event_t *ev);
 
 /* ---- field paths ----
  * The one walker of dotted paths over a decoded event, for rules, alert

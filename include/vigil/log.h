@@ -122,6 +122,10 @@ unsigned long long vg_env_number(const char *name, unsigned long long min,
  * named like a secret. Returns 0, or -1 when out of memory. */
 int vg_log_add_secret(const char *text);
 
+/* True when text contains a registered secret: for messages that are
+ * not log lines (vigil check's) and must hide it themselves. */
+bool vg_log_has_secret(const char *text);
+
 /* Forgets every registered secret (for tests; the daemon keeps them). */
 void vg_log_forget_secrets(void);
 

@@ -206,5 +206,38 @@ printf '\xef\xbb\xbf{"title":"SMIC on the list"}\n{"title":"Micron too"}\n' >"$t
 contains "BOM first term and first event" "$tmp/out" '"term":"SMIC"'
 contains "BOM nothing malformed" "$tmp/err" "2 events, 0 malformed, 2 alerts"
 
+# kafka.properties that librdkafka refuses: check --config finds them, and
+# run exits 1 (an invalid configuration, not restarted by the unit) before
+# it contacts a broker, naming the property; a value from the environment
+# is never shown.
+printf 'rules:\n  - id: r\n    match: {text: {any: [ban]}}\n' >"$tmp/props-rules.yaml"
+props_config() { # props_config FILE PROPERTY-LINES...
+    local f=$1
+    shift
+    printf 'kafka:\n  brokers: "127.0.0.1:1"\n  group: g\n  properties:\n' >"$f"
+    printf '    %s\n' "$@" >>"$f"
+    printf 'input:\n  topics: [news]\nrules:\n  paths: [%s]\nmetrics:\n  listen: "off"\n' \
+        "$tmp/props-rules.yaml" >>"$f"
+}
+props_config "$tmp/props-unknown.yaml" "sasl.pasword: x" "acks: all"
+"$vigil" check --config "$tmp/props-unknown.yaml" >"$tmp/out" 2>&1; check "check unknown kafka property" 1 $?
+contains "unknown property named" "$tmp/out" "kafka property 'sasl.pasword': No such configuration property"
+props_config "$tmp/props-invalid.yaml" "queue.buffering.max.ms: 99999999"
+"$vigil" check --config "$tmp/props-invalid.yaml" >"$tmp/out" 2>&1; check "check invalid kafka value" 1 $?
+contains "invalid value named" "$tmp/out" "kafka property 'queue.buffering.max.ms':"
+contains "invalid value why" "$tmp/out" "outside allowed range"
+timeout 20 "$vigil" run --config "$tmp/props-invalid.yaml" >"$tmp/out" 2>&1; check "run with an invalid kafka value" 1 $?
+contains "run names the property" "$tmp/out" "kafka property 'queue.buffering.max.ms'"
+props_config "$tmp/props-env.yaml" 'security.protocol: ${VIGIL_TEST_PROTOCOL}'
+VIGIL_TEST_PROTOCOL=hunter2-protocol "$vigil" check --config "$tmp/props-env.yaml" >"$tmp/out" 2>&1
+check "check invalid value from the environment" 1 $?
+contains "environment value named" "$tmp/out" "kafka property 'security.protocol': Invalid value \"[redacted]\""
+if grep -q hunter2 "$tmp/out"; then echo "FAIL: check showed a value from the environment" >&2; fail=$((fail + 1)); else pass=$((pass + 1)); fi
+VIGIL_TEST_PROTOCOL=hunter2-protocol timeout 20 "$vigil" run --config "$tmp/props-env.yaml" >"$tmp/out" 2>&1
+check "run with an invalid value from the environment" 1 $?
+if grep -q hunter2 "$tmp/out"; then echo "FAIL: run showed a value from the environment" >&2; fail=$((fail + 1)); else pass=$((pass + 1)); fi
+props_config "$tmp/props-ok.yaml" "queue.buffering.max.ms: 5" "session.timeout.ms: 10000"
+"$vigil" check --config "$tmp/props-ok.yaml" >"$tmp/out" 2>&1; check "check valid kafka properties" 0 $?
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
