@@ -740,7 +740,7 @@ static void test_ruleset_hash(void **state)
     assert_string_not_equal(vg_ruleset_hash(load_ok(changed)), h1);
     /* and so do the default text fields, which change what rules mean */
     static const char *const fields[] = {"headline"};
-    vg_ruleset_options_t opts = {fields, 1};
+    vg_ruleset_options_t opts = {.text_fields = fields, .n_text_fields = 1};
     vg_rule_source_t src = {"rules.yaml", PACK, strlen(PACK)};
     assert_string_not_equal(vg_ruleset_hash(load_ok_sources(&src, 1, &opts)), h1);
 
