@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "hash.h"
+#include "regfile.h"
 #include "ruleset_int.h"
 #include "vigil/norm.h"
 
@@ -579,7 +580,7 @@ vg_ruleset_t *vg_ruleset_load(const char *const *paths, size_t n_paths,
     size_t nf = 0;
     char **files = expand_paths(&c, paths, n_paths, &nf);
     for (size_t i = 0; i < nf; i++) {
-        vg_ydoc_t *doc = files[i] ? vg_ydoc_load_file(files[i], NULL, diags) : NULL;
+        vg_ydoc_t *doc = files[i] ? vg_ydoc_load_regular(files[i], NULL, diags) : NULL;
         if (doc)
             add_doc(&c, doc);
         free(files[i]);

@@ -16,6 +16,7 @@
 
 #include "vigil/log.h"
 #include "vigil/metrics_http.h"
+#include "regfile.h"
 #include "vigil/yaml.h"
 
 typedef enum {
@@ -869,7 +870,7 @@ vg_config_t *vg_config_load(const char *path, vg_diags_t *diags)
     vg_diags_t *own = NULL;
     if (diags == NULL && (diags = own = vg_diags_new()) == NULL)
         return NULL;
-    vg_ydoc_t *doc = vg_ydoc_load_file(path, &vg_conf_limits, diags);
+    vg_ydoc_t *doc = vg_ydoc_load_regular(path, &vg_conf_limits, diags);
     vg_config_t *cfg = vg_config_from_doc(path, doc, diags);
     vg_diags_destroy(own);
     return cfg;
