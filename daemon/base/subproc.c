@@ -165,13 +165,15 @@ static void reap(vg_subproc_t *sp, bool kill_it)
         set_dead(sp, VG_SUBPROC_DIED, "the helper process ended (%s)", strerror(errno));
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == VG_SUBPROC_EXIT_NOMEM) {
         set_dead(sp, VG_SUBPROC_NOMEM, "the helper process ran out of memory%s", "");
-    } else if (WIFSIGNALED(st) && (WTERMSIG(st) == SIGXCPU || WTERMSIG(st) == SIGKILL)) {
-        /* SIGKILL from no one here: the hard CPU limit. */
+    } else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU) {
         set_dead(sp, VG_SUBPROC_TIMEOUT, "the helper process used up its CPU time%s", "");
     } else if (WIFSIGNALED(st)) {
-        /* An allocation that fails under the address-space limit often
-         * ends in abort() (an uncaught std::bad_alloc) or a crash. */
-        set_dead(sp, sp->lim.max_memory ? VG_SUBPROC_NOMEM : VG_SUBPROC_DIED,
+        /* SIGKILL from no one here is the kernel's out-of-memory killer
+         * (or a cgroup's memory limit); an allocation that fails under
+         * the address-space limit often ends in abort() (an uncaught
+         * std::bad_alloc) or a crash. */
+        bool oom = WTERMSIG(st) == SIGKILL || sp->lim.max_memory;
+        set_dead(sp, oom ? VG_SUBPROC_NOMEM : VG_SUBPROC_DIED,
                  "the helper process died of signal %s", strsignal(WTERMSIG(st)));
     } else {
         set_dead(sp, VG_SUBPROC_DIED, "the helper process exited early%s", "");
