@@ -48,8 +48,8 @@ static vg_ruleset_t *load(const char *yaml, const vg_ruleset_options_t *opts, vg
 
 /* The load failed with one error, at line:col of rules.yaml (line 0: no
  * place), whose message contains phrase. */
-static void assert_refused(const vg_ruleset_t *rs, const vg_diags_t *d, unsigned line,
-                           unsigned col, const char *phrase)
+static void assert_refused(const vg_ruleset_t *rs, const vg_diags_t *d, unsigned line, unsigned col,
+                           const char *phrase)
 {
     assert_null(rs);
     const vg_diag_t *m = vg_diags_get(d, 0);
@@ -140,8 +140,7 @@ static int eval(const vg_ruleset_t *rs, const char *json)
     assert_non_null(sc);
     vg_event_t *ev = NULL;
     char err[128];
-    assert_int_equal(vg_decoder_parse(dec, json, strlen(json), &ev, err, sizeof(err)),
-                     VG_EVENT_OK);
+    assert_int_equal(vg_decoder_parse(dec, json, strlen(json), &ev, err, sizeof(err)), VG_EVENT_OK);
     int n = vg_scanner_eval(sc, ev, err, sizeof(err));
     vg_event_destroy(ev);
     return n;
@@ -197,12 +196,9 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_teardown(f, cleanup)
     const struct CMUnitTest tests[] = {
-        T(test_time_limit_stops_a_slow_compile),
-        T(test_memory_limit_stops_a_large_compile),
-        T(test_cancel_abandons_the_load),
-        T(test_helper_and_in_process_agree),
-        T(test_literals_over_several_databases),
-        T(test_bounds_from_the_environment),
+        T(test_time_limit_stops_a_slow_compile), T(test_memory_limit_stops_a_large_compile),
+        T(test_cancel_abandons_the_load),        T(test_helper_and_in_process_agree),
+        T(test_literals_over_several_databases), T(test_bounds_from_the_environment),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,32 +37,18 @@ struct vg_subproc {
 
 /* ---- the helper's side ---- */
 
-static bool read_full(int fd, void *buf, size_t n)
+/* Reads (or, with out, writes) n bytes whole; false at EOF or error. */
+static bool transfer_full(int fd, void *buf, const void *out, size_t n)
 {
-    char *p = buf;
-    while (n > 0) {
-        ssize_t got = read(fd, p, n);
-        if (got < 0 && errno == EINTR)
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = out ? write(fd, (const char *)out + done, n - done)
+                        : read(fd, (char *)buf + done, n - done);
+        if (r < 0 && errno == EINTR)
             continue;
-        if (got <= 0)
+        if (r <= 0)
             return false;
-        p += got;
-        n -= (size_t)got;
-    }
-    return true;
-}
-
-static bool write_full(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t put = write(fd, p, n);
-        if (put < 0 && errno == EINTR)
-            continue;
-        if (put <= 0)
-            return false;
-        p += put;
-        n -= (size_t)put;
+        done += (size_t)r;
     }
     return true;
 }
@@ -121,19 +107,19 @@ static void helper_main(vg_subproc_t *sp, pid_t parent)
     vg_strbuf_init(&resp);
     for (;;) {
         uint64_t len;
-        if (!read_full(sp->to_fd, &len, sizeof(len)))
+        if (!transfer_full(sp->to_fd, &len, NULL, sizeof(len)))
             _exit(0); /* the parent is done */
         vg_strbuf_reset(&req);
         if (len > SIZE_MAX / 2 || !vg_strbuf_reserve(&req, (size_t)len))
             _exit(VG_SUBPROC_EXIT_NOMEM);
-        if (!read_full(sp->to_fd, req.buf, (size_t)len))
+        if (!transfer_full(sp->to_fd, req.buf, NULL, (size_t)len))
             _exit(0);
         vg_strbuf_reset(&resp);
         if (sp->serve(sp->arg, req.buf, (size_t)len, &resp) != 0 || vg_strbuf_failed(&resp))
             _exit(VG_SUBPROC_EXIT_NOMEM);
         uint64_t rlen = resp.len;
-        if (!write_full(sp->from_fd, &rlen, sizeof(rlen)) ||
-            !write_full(sp->from_fd, resp.buf ? resp.buf : "", resp.len))
+        if (!transfer_full(sp->from_fd, NULL, &rlen, sizeof(rlen)) ||
+            !transfer_full(sp->from_fd, NULL, resp.buf ? resp.buf : "", resp.len))
             _exit(0);
     }
 }
