@@ -334,6 +334,9 @@ static void warn_list(compiler_t *c, list_def_t *l)
     vg_strmap_t seen;
     vg_strmap_init(&seen);
     for (size_t i = 0; nm && i < l->nitems; i++) {
+        /* A long list takes a while: a cancelled load stops here too. */
+        if (i % 4096 == 4095 && !vg_rc_in_bounds(c))
+            break;
         const item_t *it = &l->items[i];
         const char *t;
         size_t tl;
