@@ -162,7 +162,10 @@ static void reap(vg_subproc_t *sp, bool kill_it)
         set_dead(sp, oom ? VG_SUBPROC_NOMEM : VG_SUBPROC_DIED,
                  "the helper process died of signal %s", strsignal(WTERMSIG(st)));
     } else {
-        set_dead(sp, VG_SUBPROC_DIED, "the helper process exited early%s", "");
+        /* Under a memory limit, a sanitizer's allocator exits with a
+         * status of its own when it cannot map more. */
+        set_dead(sp, sp->lim.max_memory && WEXITSTATUS(st) ? VG_SUBPROC_NOMEM : VG_SUBPROC_DIED,
+                 "the helper process exited early%s", "");
     }
 }
 
