@@ -729,7 +729,7 @@ static void test_ruleset_hash(void **state)
     assert_string_not_equal(vg_ruleset_hash(load_ok(changed)), h1);
     /* and so do the default text fields, which change what rules mean */
     static const char *const fields[] = {"headline"};
-    vg_ruleset_options_t opts = {fields, 1};
+    vg_ruleset_options_t opts = {.text_fields = fields, .n_text_fields = 1};
     vg_rule_source_t src = {"rules.yaml", PACK, strlen(PACK)};
     assert_string_not_equal(vg_ruleset_hash(load_ok_sources(&src, 1, &opts)), h1);
 
@@ -813,6 +813,41 @@ static void test_unreadable_paths(void **state)
     assert_int_equal(vg_diags_errors(d), 0);
     assert_int_equal(vg_diags_count(d), 1);
     assert_int_equal(vg_diags_get(d, 0)->level, VG_DIAG_WARNING);
+}
+
+/* Regression (fixed): a FIFO as a rule or list file blocked the load for
+ * good (open() waits for a writer), and with it `vigil check`, a reload
+ * and SIGTERM. A FIFO, a device or a socket is refused at once. */
+static void test_non_regular_files_refused(void **state)
+{
+    (void)state;
+    alarm(10); /* a regression hangs: SIGALRM fails the test instead */
+    const char *dir = temp_dir();
+    const char *fifo = own(remove_path, strdup(fmt("%s/rules.yaml", dir)));
+    const char *lfifo = own(remove_path, strdup(fmt("%s/l.fifo", dir)));
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(mkfifo(lfifo, 0600), 0);
+    vg_diags_t *d = new_diags();
+    assert_null(vg_ruleset_load(&fifo, 1, NULL, d));
+    assert_int_equal(vg_diags_errors(d), 1);
+    assert_string_equal(vg_diags_get(d, 0)->file, fifo);
+    assert_non_null(strstr(vg_diags_get(d, 0)->message, "is a FIFO (named pipe), not a regular"));
+    const char *rules = write_file(dir, "r.yaml",
+                                   "lists:\n  a: {file: l.fifo}\n  b: {file: /dev/null}\n"
+                                   "rules:\n  - id: r\n    match: {text: {any: $a}}\n");
+    d = new_diags();
+    assert_null(vg_ruleset_load(&rules, 1, NULL, d));
+    assert_error(d, 0, rules, 2, 13, fmt("list file '%s/l.fifo': is a FIFO (named pipe)", dir));
+    assert_error(d, 1, rules, 3, 13, "list file '/dev/null': is a character device");
+    /* a list file over 64 MiB is refused before it is read */
+    const char *big = write_file(dir, "big.txt", "x\n");
+    assert_int_equal(truncate(big, 64 * 1024 * 1024 + 1), 0);
+    rules = write_file(dir, "s.yaml", "lists:\n  a: {file: big.txt}\nrules: []\n");
+    d = new_diags();
+    assert_null(vg_ruleset_load(&rules, 1, NULL, d));
+    assert_error(d, 0, rules, 2, 13,
+                 "the file is 67108865 bytes, more than the limit of 67108864 bytes");
+    alarm(0);
 }
 
 /* ==== embedded tests ====================================================== */
@@ -1084,6 +1119,7 @@ int main(void)
         T(test_ruleset_hash),
         T(test_folder_loading),
         T(test_unreadable_paths),
+        T(test_non_regular_files_refused),
         T(test_rule_tests_become_typed_json),
         T(test_rule_test_integers_keep_their_digits),
     };

@@ -18,16 +18,27 @@
 #include <strings.h>
 
 /* Loads rules, printing their diagnostics; with strict, a warning fails
- * the load as an error would. */
+ * the load as an error would. The compile bounds are cfg's (check
+ * --config) or the defaults, and VIGIL_MAX_COMPILE_SECONDS /
+ * VIGIL_MAX_COMPILE_MEMORY (MiB) override them. */
 static vg_ruleset_t *load_rules(const char *const *paths, size_t n, const char *const *text_fields,
-                                size_t n_text_fields, bool strict)
+                                size_t n_text_fields, bool strict, const vg_config_t *cfg)
 {
+    vg_ruleset_options_t opts = {.text_fields = text_fields, .n_text_fields = n_text_fields};
+    if (cfg) {
+        opts.max_compile_seconds = (unsigned)cfg->rules_max_compile_seconds;
+        opts.max_compile_memory = cfg->rules_max_compile_memory * 1024 * 1024;
+    }
+    char err[256];
+    if (vg_ruleset_options_from_env(&opts, err, sizeof(err)) != 0) {
+        fprintf(stderr, "vigil: %s\n", err);
+        return NULL;
+    }
     vg_diags_t *d = vg_diags_new();
     if (!d) {
         fprintf(stderr, "vigil: out of memory\n");
         return NULL;
     }
-    vg_ruleset_options_t opts = {text_fields, n_text_fields};
     vg_ruleset_t *rs = vg_ruleset_load(paths, n, &opts, d);
     if (strict && vg_diags_promote_warnings(d) > 0) {
         vg_ruleset_destroy(rs);
@@ -44,7 +55,7 @@ static vg_ruleset_t *load_rules(const char *const *paths, size_t n, const char *
 vg_ruleset_t *vg_cli_load_rules(const char *const *paths, size_t n,
                                 const char *const *text_fields, size_t n_text_fields)
 {
-    return load_rules(paths, n, text_fields, n_text_fields, false);
+    return load_rules(paths, n, text_fields, n_text_fields, false, NULL);
 }
 
 char **vg_cli_split_commas(char *s, size_t *n)
@@ -129,7 +140,7 @@ int vg_cmd_check(int argc, char **argv)
         vg_config_destroy(cfg);
         return VG_EXIT_USAGE;
     }
-    vg_ruleset_t *rs = load_rules(paths, npaths, fields, nfields, strict);
+    vg_ruleset_t *rs = load_rules(paths, npaths, fields, nfields, strict, cfg);
     int rc = VG_EXIT_INVALID;
     if (rs) {
         rc = VG_EXIT_OK;

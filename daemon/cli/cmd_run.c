@@ -30,10 +30,21 @@ static void on_hup(int sig)
     reload_requested = 1;
 }
 
-/* Loads rules.paths. Each problem found is a log line whose message is
- * the problem and whose `at` is file:line:col, so a broken edit shows in
- * the journal as clearly as in `vigil check`. */
-static vg_ruleset_t *load_rules(const vg_config_t *cfg)
+/* A reload compiles on a thread of its own while the main loop pings the
+ * watchdog; these pings cover the time the compile waits anyway, should
+ * the main loop be the one compiling. */
+static void compile_tick(void *arg)
+{
+    const uint64_t *watchdog_usec = arg;
+    if (*watchdog_usec)
+        sd_notify(0, "WATCHDOG=1");
+}
+
+/* Loads rules.paths under rules.max_compile_seconds/_memory; SIGTERM or
+ * SIGINT abandons the load. Each problem found is a log line whose
+ * message is the problem and whose `at` is file:line:col, so a broken
+ * edit shows in the journal as clearly as in `vigil check`. */
+static vg_ruleset_t *load_rules(const vg_config_t *cfg, uint64_t *watchdog_usec)
 {
     static const vg_log_level_t levels[] = {VG_LOG_ERROR, VG_LOG_WARN, VG_LOG_INFO};
     vg_diags_t *d = vg_diags_new();
@@ -41,8 +52,13 @@ static vg_ruleset_t *load_rules(const vg_config_t *cfg)
         vg_log_fields(VG_LOG_ERROR, "out of memory loading the rules", NULL, 0);
         return NULL;
     }
-    vg_ruleset_options_t ro = {(const char *const *)cfg->text_fields.items,
-                               cfg->text_fields.count};
+    vg_ruleset_options_t ro = {.text_fields = (const char *const *)cfg->text_fields.items,
+                               .n_text_fields = cfg->text_fields.count,
+                               .max_compile_seconds = (unsigned)cfg->rules_max_compile_seconds,
+                               .max_compile_memory = cfg->rules_max_compile_memory * 1024 * 1024,
+                               .cancel = &stop_requested,
+                               .tick = watchdog_usec ? compile_tick : NULL,
+                               .tick_arg = watchdog_usec};
     vg_ruleset_t *rs = vg_ruleset_load((const char *const *)cfg->rule_paths.items,
                                        cfg->rule_paths.count, &ro, d);
     for (size_t i = 0; i < vg_diags_count(d); i++) {
@@ -79,7 +95,7 @@ static vg_ruleset_t *reload_rules(void *arg)
 {
     notifier_t *n = arg;
     sd_notify(0, "RELOADING=1\nSTATUS=Reloading rules");
-    vg_ruleset_t *rs = load_rules(n->cfg);
+    vg_ruleset_t *rs = load_rules(n->cfg, &n->watchdog_usec);
     sd_notifyf(0, "READY=1\nSTATUS=%s", rs ? "Rules reloaded" : "Reload failed; old rules kept");
     return rs;
 }
@@ -199,7 +215,7 @@ int vg_cmd_run(int argc, char **argv)
         vg_config_destroy(cfg);
         return VG_EXIT_INVALID;
     }
-    vg_ruleset_t *rs = load_rules(cfg);
+    vg_ruleset_t *rs = load_rules(cfg, NULL);
     if (!rs) {
         vg_config_destroy(cfg);
         return VG_EXIT_INVALID;

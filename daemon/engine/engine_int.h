@@ -151,6 +151,8 @@ struct vg_ruleset {
     bool *stateful_slots; /* [nslots]: searched by a stateful rule's text condition */
     /* [0]: case-folded text, [1]: case-sensitive (rule 13) */
     hs_database_t *db_lit[2];
+    hs_database_t **db_lit_more[2]; /* literals past the first shard's, if any */
+    size_t nlit_more[2];
     hs_database_t *db_norm[2];
     hs_database_t *db_user[2];
     vg_cond_t **near_conds; /* the near conditions, by near_idx */

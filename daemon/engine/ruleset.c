@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "hash.h"
+#include "regfile.h"
 #include "ruleset_int.h"
 #include "vigil/norm.h"
 
@@ -221,6 +222,10 @@ void vg_ruleset_destroy(vg_ruleset_t *rs)
     for (int k = 0; k < 2; k++) {
         if (rs->db_lit[k])
             hs_free_database(rs->db_lit[k]);
+        for (size_t i = 0; i < rs->nlit_more[k]; i++)
+            if (rs->db_lit_more[k][i])
+                hs_free_database(rs->db_lit_more[k][i]);
+        free(rs->db_lit_more[k]);
         if (rs->db_norm[k])
             hs_free_database(rs->db_norm[k]);
         if (rs->db_user[k])
@@ -511,6 +516,7 @@ static void compiler_free(compiler_t *c)
     vg_strmap_free(&c->rule_idx);
     vg_strmap_free(&c->slot_idx);
     vg_strmap_free(&c->topic_idx);
+    vg_rc_compile_end(c);
     vg_norm_destroy(c->norm);
     for (size_t i = 0; i < c->ndocs; i++)
         vg_ydoc_destroy(c->docs[i]);
@@ -538,6 +544,9 @@ static bool compiler_init(compiler_t *c, const vg_ruleset_options_t *opts, vg_di
     c->hash = VG_HASH_INIT;
     for (size_t i = 0; i < c->n_default_fields; i++)
         c->hash = vg_hash64(c->hash, c->default_fields[i], strlen(c->default_fields[i]) + 1);
+    /* Before the files are read: the compile helper is forked while the
+     * process is small, and the deadline covers the whole load. */
+    vg_rc_compile_begin(c, opts);
     return true;
 }
 
@@ -571,13 +580,13 @@ vg_ruleset_t *vg_ruleset_load(const char *const *paths, size_t n_paths,
     size_t nf = 0;
     char **files = expand_paths(&c, paths, n_paths, &nf);
     for (size_t i = 0; i < nf; i++) {
-        vg_ydoc_t *doc = files[i] ? vg_ydoc_load_file(files[i], NULL, diags) : NULL;
+        vg_ydoc_t *doc = files[i] ? vg_ydoc_load_regular(files[i], NULL, diags) : NULL;
         if (doc)
             add_doc(&c, doc);
         free(files[i]);
     }
     free(files);
-    vg_ruleset_t *rs = c.oom ? NULL : compile_all(&c);
+    vg_ruleset_t *rs = c.oom || c.abandoned ? NULL : compile_all(&c);
     compiler_free(&c);
     return rs;
 }
@@ -594,9 +603,43 @@ vg_ruleset_t *vg_ruleset_load_sources(const vg_rule_source_t *sources, size_t n,
         if (doc)
             add_doc(&c, doc);
     }
-    vg_ruleset_t *rs = c.oom ? NULL : compile_all(&c);
+    vg_ruleset_t *rs = c.oom || c.abandoned ? NULL : compile_all(&c);
     compiler_free(&c);
     return rs;
+}
+
+/* One bound from the environment: a whole number in [1, 1000000]. */
+static int env_bound(const char *name, unsigned long *out, char *err, size_t err_size)
+{
+    const char *v = getenv(name);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > 1000000 || v[0] == '-') {
+        snprintf(err, err_size, "%s must be a whole number from 1 to 1000000, got '%.64s'", name,
+                 v);
+        return -1;
+    }
+    *out = n;
+    return 1;
+}
+
+int vg_ruleset_options_from_env(vg_ruleset_options_t *opts, char *err, size_t err_size)
+{
+    unsigned long secs, mib;
+    int r = env_bound("VIGIL_MAX_COMPILE_SECONDS", &secs, err, err_size);
+    if (r < 0)
+        return -1;
+    if (r > 0)
+        opts->max_compile_seconds = (unsigned)secs;
+    r = env_bound("VIGIL_MAX_COMPILE_MEMORY", &mib, err, err_size);
+    if (r < 0)
+        return -1;
+    if (r > 0)
+        opts->max_compile_memory = (size_t)mib * 1024 * 1024;
+    return 0;
 }
 
 /* ---- accessors ---- */

@@ -96,10 +96,12 @@ static bool intern_terms(compiler_t *c, const char *file, const vg_ynode_t *term
             ok = false;
             continue;
         }
-        /* The same term twice in one item counts once. */
+        /* The same term twice in one item counts once. An item's refs
+         * are the last ones added, so only they are looked at: scanning
+         * them all made a long list quadratic. */
         bool dup = false;
-        for (size_t j = 0; j < *nrefs && !dup; j++)
-            dup = (*refs)[j].term == (uint32_t)id && (*refs)[j].group == *ngroups - 1;
+        for (size_t j = *nrefs; j-- > 0 && !dup && (*refs)[j].group == *ngroups - 1;)
+            dup = (*refs)[j].term == (uint32_t)id;
         if (!dup)
             (*refs)[(*nrefs)++] =
                 (vg_term_ref_t){(uint32_t)id, it->list, it->entity, (uint32_t)(*ngroups - 1)};
@@ -336,16 +338,17 @@ static hs_database_t *compile_regex(compiler_t *c, const char *file, const vg_yn
     if (!pat)
         return NULL;
     hs_database_t *db = NULL;
-    hs_compile_error_t *ce = NULL;
     /* Single match: the condition needs to know whether, not where. */
-    if (hs_compile(pat,
-                   HS_FLAG_CASELESS | HS_FLAG_UTF8 | HS_FLAG_UCP | HS_FLAG_SINGLEMATCH |
-                       HS_FLAG_ALLOWEMPTY,
-                   HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
-        vg_rc_regex_error(c, file, n->line, n->col, pat, ce);
-        hs_free_compile_error(ce);
-        db = NULL;
-    }
+    unsigned fl =
+        HS_FLAG_CASELESS | HS_FLAG_UTF8 | HS_FLAG_UCP | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
+    const char *pats[] = {pat};
+    vg_rc_where_t w = {"this regular expression", file, n->line, n->col};
+    char *msg = NULL;
+    int expr;
+    if (vg_rc_hs_compile(c, &w, &(vg_rc_patterns_t){pats, &fl, NULL, NULL, 1, false}, &db, &msg,
+                         &expr) == 1)
+        vg_rc_regex_error(c, file, n->line, n->col, pat, &(hs_compile_error_t){msg, expr});
+    free(msg);
     free(pat);
     return db;
 }

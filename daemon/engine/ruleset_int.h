@@ -9,12 +9,14 @@
  *   ruleset_rules.c  one rule: its id, metadata and alert settings
  *   ruleset_conds.c  conditions: all/any/not/macro, text, field
  *   ruleset_terms.c  keyword terms → vectorscan patterns; the databases
+ *   ruleset_compile.c  every vectorscan compile, in a bounded helper process
  *   ruleset_state.c  stateful settings (threshold … digest, event_time)
  *   ruleset_tests.c  embedded tests and sequences
  *   ruleset_paths.c  dotted field paths */
 #ifndef VIGIL_RULESET_INT_H
 #define VIGIL_RULESET_INT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -103,6 +105,16 @@ typedef struct compiler {
     struct vg_norm *norm; /* terms are normalised as text is (rules 7-9) */
     bool case_sensitive;  /* the condition being compiled has case: sensitive */
     uint32_t next_group;  /* item_t.group of the next item */
+    /* The load's bounds (ruleset_compile.c): the helper process that
+     * compiles, the deadline of the whole load, and its cancel flag. */
+    struct vg_subproc *hs;
+    double deadline;
+    const volatile sig_atomic_t *cancel;
+    unsigned max_seconds;
+    size_t max_memory;
+    size_t literal_shard;  /* literals per database */
+    bool abandoned;        /* a bound was hit (reported): the load fails */
+    uint32_t since_bounds; /* terms interned since the bounds were checked */
 } compiler_t;
 
 /* ---- diagnostics and memory (ruleset.c) ---- */
@@ -206,6 +218,36 @@ bool vg_rc_regex_flags_ok(compiler_t *c, const char *file, unsigned line, unsign
 void vg_rc_regex_error(compiler_t *c, const char *file, unsigned line, unsigned col,
                        const char *pattern, const hs_compile_error_t *ce);
 void vg_rc_build_databases(compiler_t *c);
+
+/* ruleset_compile.c */
+/* What a compile is for, for the error when a bound stops it. */
+typedef struct vg_rc_where {
+    const char *what; /* "this regular expression", "the keyword database" */
+    const char *file; /* NULL: no place */
+    unsigned line, col;
+} vg_rc_where_t;
+/* Patterns for one compile: one pattern without ids is compiled alone
+ * (hs_compile), several with ids into one database; literal: with
+ * hs_compile_lit_multi and lens. */
+typedef struct vg_rc_patterns {
+    const char *const *pats;
+    const unsigned *flags;
+    const unsigned *ids;
+    const size_t *lens;
+    size_t n;
+    bool literal;
+} vg_rc_patterns_t;
+/* Starts the compile helper under opts' bounds; false after reporting. */
+bool vg_rc_compile_begin(compiler_t *c, const vg_ruleset_options_t *opts);
+void vg_rc_compile_end(compiler_t *c);
+/* The deadline and the cancel flag, for the stages between compiles;
+ * false after reporting (once) that the load is abandoned. */
+bool vg_rc_in_bounds(compiler_t *c);
+/* Compiles p in the helper: 0 with *db (when db is not NULL), 1 with
+ * vectorscan's error in *msg (to free) and the pattern's index in *expr,
+ * -1 when the load is abandoned (reported once, at w). */
+int vg_rc_hs_compile(compiler_t *c, const vg_rc_where_t *w, const vg_rc_patterns_t *p,
+                     hs_database_t **db, char **msg, int *expr);
 
 /* ruleset_state.c */
 bool vg_rc_compile_state(compiler_t *c, const char *file, vg_rule_t *r, const vg_ynode_t *n);

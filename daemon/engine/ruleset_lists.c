@@ -3,17 +3,18 @@
  * list is resolved into items on first use, so that a list may splice one
  * defined later or in another file; the def_t state catches cycles. */
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "hash.h"
+#include "regfile.h"
 #include "ruleset_int.h"
 #include "vigil/norm.h"
 #include "vigil/utf8.h"
 
+/* A list file's size limit (README, Configuration); a rule file's is the
+ * YAML loader's, 16 MiB. */
 #define MAX_LIST_FILE_BYTES (64u * 1024 * 1024)
 
 static const char *const TOP_KEYS[] = {"lists", "macros", "rules"};
@@ -247,38 +248,6 @@ bool vg_rc_collect_items(compiler_t *c, const char *file, const vg_ynode_t *n, l
 
 /* ---- list files ---- */
 
-static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errsz)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errsz, "cannot open: %s", strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errsz, "not a regular file");
-        fclose(f);
-        return NULL;
-    }
-    if ((size_t)st.st_size > max) {
-        snprintf(err, errsz, "file of %lld bytes exceeds the limit of %zu bytes",
-                 (long long)st.st_size, max);
-        fclose(f);
-        return NULL;
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        snprintf(err, errsz, "out of memory");
-        fclose(f);
-        return NULL;
-    }
-    size_t n = fread(buf, 1, (size_t)st.st_size, f);
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* Adds one item per line of buf: trimmed, without blank lines and '#'
  * comments. Items point into buf, so it is cut at each item's end. */
 static bool add_lines(compiler_t *c, list_def_t *l, const char *file, char *buf, size_t len)
@@ -330,7 +299,8 @@ static bool load_list_file(compiler_t *c, list_def_t *l, const vg_ynode_t *fnode
                  fnode->str);
     char err[256];
     size_t len = 0;
-    char *buf = read_file(path, MAX_LIST_FILE_BYTES, &len, err, sizeof(err));
+    char *buf =
+        vg_regfile_read(path, MAX_LIST_FILE_BYTES, "a list file", &len, err, sizeof(err));
     if (!buf) {
         ERR(c, l->def.file, fnode, "list file '%s': %s", path, err);
         return false;
@@ -364,6 +334,9 @@ static void warn_list(compiler_t *c, list_def_t *l)
     vg_strmap_t seen;
     vg_strmap_init(&seen);
     for (size_t i = 0; nm && i < l->nitems; i++) {
+        /* A long list takes a while: a cancelled load stops here too. */
+        if (i % 4096 == 4095 && !vg_rc_in_bounds(c))
+            break;
         const item_t *it = &l->items[i];
         const char *t;
         size_t tl;

@@ -143,24 +143,30 @@ static bool user_regex_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_st
         return false;
     if (!t->cs)
         warn_case_regex(c, it, t->pattern, t->pattern_len);
-    hs_database_t *db = NULL;
-    hs_compile_error_t *ce = NULL;
     unsigned fl = (t->cs ? 0 : HS_FLAG_CASELESS) | HS_FLAG_UTF8 | HS_FLAG_UCP;
     /* Start of match gives the evidence its offset, but vectorscan cannot
      * track it for some patterns: those are matched without, and the
      * scanner reports such a match where it ends. */
-    if (hs_compile(t->pattern, fl | HS_FLAG_SOM_LEFTMOST, HS_MODE_BLOCK, NULL, &db, &ce) !=
-        HS_SUCCESS) {
-        hs_free_compile_error(ce);
-        ce = NULL;
-        if (hs_compile(t->pattern, fl, HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
-            vg_rc_regex_error(c, it->file, it->line, it->col, t->pattern, ce);
-            hs_free_compile_error(ce);
+    unsigned som = fl | HS_FLAG_SOM_LEFTMOST;
+    const char *pat = t->pattern;
+    vg_rc_where_t w = {"this regular expression", it->file, it->line, it->col};
+    char *msg = NULL;
+    int expr, r = vg_rc_hs_compile(c, &w, &(vg_rc_patterns_t){&pat, &som, NULL, NULL, 1, false},
+                                   NULL, &msg, &expr);
+    if (r == 1) {
+        free(msg);
+        r = vg_rc_hs_compile(c, &w, &(vg_rc_patterns_t){&pat, &fl, NULL, NULL, 1, false}, NULL,
+                             &msg, &expr);
+        if (r == 1)
+            vg_rc_regex_error(c, it->file, it->line, it->col, t->pattern,
+                              &(hs_compile_error_t){msg, expr});
+        free(msg);
+        if (r != 0)
             return false;
-        }
         t->no_som = true;
     }
-    hs_free_database(db);
+    if (r != 0)
+        return false;
     vg_strbuf_puts(key, "R");
     vg_strbuf_append(key, t->pattern, t->pattern_len);
     return true;
@@ -357,16 +363,16 @@ static bool phrase_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_strbuf
     term_key(key, t, w, len);
     if (!t->pattern)
         return false;
-    hs_database_t *db = NULL;
-    hs_compile_error_t *ce = NULL;
-    if (hs_compile(t->pattern, HS_FLAG_SOM_LEFTMOST, HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
-        vg_rc_err_at(c, it->file, it->line, it->col, "keyword phrase cannot be compiled: %s",
-                     ce && ce->message ? ce->message : "unknown error");
-        hs_free_compile_error(ce);
-        return false;
-    }
-    hs_free_database(db);
-    return true;
+    const char *pat = t->pattern;
+    unsigned fl = HS_FLAG_SOM_LEFTMOST;
+    vg_rc_where_t at = {"this keyword phrase", it->file, it->line, it->col};
+    char *msg = NULL;
+    int expr, r = vg_rc_hs_compile(c, &at, &(vg_rc_patterns_t){&pat, &fl, NULL, NULL, 1, false},
+                                   NULL, &msg, &expr);
+    if (r == 1)
+        vg_rc_err_at(c, it->file, it->line, it->col, "keyword phrase cannot be compiled: %s", msg);
+    free(msg);
+    return r == 0;
 }
 
 static bool folded_term(compiler_t *c, const item_t *it, vg_term_t *t, vg_strbuf_t *key)
@@ -462,6 +468,12 @@ static long intern_term_once(compiler_t *c, const item_t *it)
  * written once in a list shared by many conditions is reported once. */
 long vg_rc_intern_term(compiler_t *c, const item_t *it)
 {
+    /* A million terms take seconds to normalise: the load's deadline and
+     * cancel flag are looked at every so often. */
+    if (c->abandoned || (++c->since_bounds >= 1024 && !vg_rc_in_bounds(c)))
+        return -1;
+    if (c->since_bounds >= 1024)
+        c->since_bounds = 0;
     /* The place is the key: file names are kept strings, so the pointer
      * names the file. */
     char loc[64];
@@ -490,22 +502,54 @@ static unsigned term_flags(const vg_term_t *t)
     }
 }
 
-/* The database of the terms of one kind, each matched under its id; NULL
- * when there are none, or after reporting. */
-static hs_database_t *build_db(compiler_t *c, vg_term_kind_t kind, bool cs)
+/* Compiles the patterns [from, from + n) of one kind into *db; false
+ * after reporting. */
+static bool compile_db(compiler_t *c, const vg_rc_patterns_t *all, size_t from, size_t n,
+                       hs_database_t **db)
+{
+    vg_rc_patterns_t p = {all->pats + from, all->flags + from, all->ids + from, all->lens + from, n,
+                          all->literal};
+    char what[96];
+    snprintf(what, sizeof(what), "the keyword database (%zu %s)", n,
+             all->literal ? "literals" : "patterns");
+    vg_rc_where_t w = {what, NULL, 0, 0};
+    char *msg = NULL;
+    int expr, r = vg_rc_hs_compile(c, &w, &p, db, &msg, &expr);
+    if (r == 1) {
+        const char *where = "";
+        if (expr >= 0 && (size_t)expr < n)
+            where = c->rs->terms[p.ids[expr]].text;
+        vg_diags_add(c->diags, VG_DIAG_ERROR, NULL, 0, 0,
+                     "cannot compile the keyword database: %s%s%s", msg, *where ? " at term " : "",
+                     where);
+    }
+    free(msg);
+    return r == 0;
+}
+
+/* The database of the terms of one kind, each matched under its id, in
+ * *db; literals past c->literal_shard go to further databases in *more.
+ * Nothing when there are none. */
+static void build_db(compiler_t *c, vg_term_kind_t kind, bool cs, hs_database_t **db,
+                     hs_database_t ***more, size_t *nmore)
 {
     vg_ruleset_t *rs = c->rs;
     size_t n = 0;
     for (size_t i = 0; i < rs->nterms; i++)
         n += rs->terms[i].kind == kind && rs->terms[i].cs == cs;
     if (n == 0)
-        return NULL;
+        return;
     const char **pats = calloc(n, sizeof(char *));
     unsigned *flags = calloc(n, sizeof(unsigned));
     unsigned *ids = calloc(n, sizeof(unsigned));
     size_t *lens = calloc(n, sizeof(size_t));
-    hs_database_t *db = NULL;
-    if (!pats || !flags || !ids || !lens) {
+    bool literal = kind == VG_TERM_LITERAL, ok = pats && flags && ids && lens;
+    size_t shard = literal ? c->literal_shard : n, nshards = (n + shard - 1) / shard;
+    if (nshards > 1 && ok) {
+        ok = (*more = calloc(nshards - 1, sizeof(hs_database_t *))) != NULL;
+        *nmore = ok ? nshards - 1 : 0;
+    }
+    if (!ok) {
         vg_rc_oom(c);
         goto out;
     }
@@ -520,39 +564,27 @@ static hs_database_t *build_db(compiler_t *c, vg_term_kind_t kind, bool cs)
         flags[k] = term_flags(t);
         k++;
     }
-    hs_compile_error_t *ce = NULL;
-    hs_error_t e;
     /* The literal API takes the folded bytes as they are: no regex
      * escaping of the characters a term may contain. */
-    if (kind == VG_TERM_LITERAL)
-        e = hs_compile_lit_multi(pats, flags, ids, lens, (unsigned)n, HS_MODE_BLOCK, NULL, &db,
-                                 &ce);
-    else
-        e = hs_compile_multi(pats, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, &db, &ce);
-    if (e != HS_SUCCESS) {
-        const char *where = "";
-        if (ce && ce->expression >= 0 && (size_t)ce->expression < n)
-            where = rs->terms[ids[ce->expression]].text;
-        vg_diags_add(
-            c->diags, VG_DIAG_ERROR, NULL, 0, 0, "cannot compile the keyword database: %s%s%s",
-            ce && ce->message ? ce->message : "unknown error", *where ? " at term " : "", where);
-        hs_free_compile_error(ce);
-        db = NULL;
-    }
+    vg_rc_patterns_t all = {pats, flags, ids, lens, n, literal};
+    for (size_t s = 0; ok && s < nshards; s++)
+        ok = compile_db(c, &all, s * shard, s + 1 < nshards ? shard : n - s * shard,
+                        s ? &(*more)[s - 1] : db);
 out:
     free(pats);
     free(flags);
     free(ids);
     free(lens);
-    return db;
 }
 
 void vg_rc_build_databases(compiler_t *c)
 {
     vg_ruleset_t *rs = c->rs;
+    /* Each is built even after one fails, so that all are reported; a
+     * load abandoned at a bound makes the rest fail at once. */
     for (int k = 0; k < 2; k++) {
-        rs->db_lit[k] = build_db(c, VG_TERM_LITERAL, k);
-        rs->db_norm[k] = build_db(c, VG_TERM_NORM_REGEX, k);
-        rs->db_user[k] = build_db(c, VG_TERM_USER_REGEX, k);
+        build_db(c, VG_TERM_LITERAL, k, &rs->db_lit[k], &rs->db_lit_more[k], &rs->nlit_more[k]);
+        build_db(c, VG_TERM_NORM_REGEX, k, &rs->db_norm[k], NULL, NULL);
+        build_db(c, VG_TERM_USER_REGEX, k, &rs->db_user[k], NULL, NULL);
     }
 }

@@ -88,6 +88,10 @@ vg_scanner_t *vg_scanner_new(const vg_ruleset_t *rs)
     for (size_t i = 0; i < N_DBS; i++)
         if (dbs[i] && hs_alloc_scratch(dbs[i], &sc->scratch) != HS_SUCCESS)
             goto fail;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < rs->nlit_more[k]; i++)
+            if (hs_alloc_scratch(rs->db_lit_more[k][i], &sc->scratch) != HS_SUCCESS)
+                goto fail;
     for (size_t i = 0; i < rs->nconds; i++)
         if (rs->conds[i]->re && hs_alloc_scratch(rs->conds[i]->re, &sc->scratch) != HS_SUCCESS)
             goto fail;
@@ -416,6 +420,8 @@ static void scan_view(vg_scanner_t *sc, int k, const char *s, size_t n)
             return;
         }
         scan_db(sc, rs->db_lit[k], v->c, v->clen, on_literal);
+        for (size_t i = 0; i < rs->nlit_more[k]; i++)
+            scan_db(sc, rs->db_lit_more[k][i], v->c, v->clen, on_literal);
         scan_db(sc, rs->db_norm[k], v->c, v->clen, on_norm_regex);
     }
     size_t mid = sc->nhits;

@@ -16,6 +16,7 @@
 
 #include "vigil/log.h"
 #include "vigil/metrics_http.h"
+#include "regfile.h"
 #include "vigil/yaml.h"
 
 typedef enum {
@@ -120,6 +121,10 @@ static const vg_conf_key_t vg_conf_keys[] = {
      "reload the rules when files under rules.paths change (as SIGHUP does)"},
     {"rules.watch_quiet_ms", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(rules_watch_quiet_ms), NULL,
      NULL, 500, 50, 60000, "how long the rule files must stay unchanged before a reload"},
+    {"rules.max_compile_seconds", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(rules_max_compile_seconds),
+     NULL, NULL, 60, 1, 86400, "a rule load (start or reload) taking longer fails"},
+    {"rules.max_compile_memory", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(rules_max_compile_memory),
+     NULL, NULL, 4096, 64, 1048576, "MiB the rules' vectorscan compile may use; more fails"},
     {"log.format", VG_CONF_CHOICE, VG_CHECK_NONE, VG_OFF(log_format), "logfmt",
      vg_log_format_names, 0, 0, 0, "logfmt or json, one line per event on stderr"},
     {"log.level", VG_CONF_CHOICE, VG_CHECK_NONE, VG_OFF(log_level), "info", vg_log_level_names,
@@ -865,7 +870,7 @@ vg_config_t *vg_config_load(const char *path, vg_diags_t *diags)
     vg_diags_t *own = NULL;
     if (diags == NULL && (diags = own = vg_diags_new()) == NULL)
         return NULL;
-    vg_ydoc_t *doc = vg_ydoc_load_file(path, &vg_conf_limits, diags);
+    vg_ydoc_t *doc = vg_ydoc_load_regular(path, &vg_conf_limits, diags);
     vg_config_t *cfg = vg_config_from_doc(path, doc, diags);
     vg_diags_destroy(own);
     return cfg;

@@ -47,6 +47,8 @@ typedef struct vg_config {
     int log_level;             /* log.level: vg_log_level_t (vigil/log.h), default info */
     bool rules_watch;          /* rules.watch: reload when rule files change, default false */
     size_t rules_watch_quiet_ms; /* rules.watch_quiet_ms, default 500 */
+    size_t rules_max_compile_seconds; /* rules.max_compile_seconds: a rule load's limit, default 60 */
+    size_t rules_max_compile_memory;  /* rules.max_compile_memory: MiB, default 4096 */
     char *file;                /* the file it was loaded from, or NULL */
 } vg_config_t;
 

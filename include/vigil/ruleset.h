@@ -4,6 +4,7 @@
 #ifndef VIGIL_RULESET_H
 #define VIGIL_RULESET_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -12,10 +13,40 @@
 typedef struct vg_ruleset vg_ruleset_t;
 typedef struct vg_rule vg_rule_t;
 
+/* The bounds of a load when the options leave them 0: generous, so that
+ * only a hostile or mistaken rule set meets them. */
+#define VG_RULESET_MAX_COMPILE_SECONDS 60u
+#define VG_RULESET_MAX_COMPILE_MEMORY ((size_t)4096 * 1024 * 1024)
+
 typedef struct vg_ruleset_options {
     const char *const *text_fields; /* default text fields; NULL for [title, body] */
     size_t n_text_fields;
+    /* A load (reading, checking and compiling) that takes longer than
+     * max_compile_seconds (wall clock), or whose vectorscan compile needs
+     * more than max_compile_memory bytes, fails with an error naming the
+     * bound; 0: VG_RULESET_MAX_COMPILE_*. vectorscan compiles in a helper
+     * process that is killed then, unless compile_in_process (no bounds:
+     * for tools that cannot fork). */
+    unsigned max_compile_seconds;
+    size_t max_compile_memory;
+    bool compile_in_process;
+    /* When *cancel becomes non-zero (a signal handler's flag), the load
+     * is abandoned within about 100 ms. NULL: never. */
+    const volatile sig_atomic_t *cancel;
+    /* Called about every 500 ms while a compile runs (watchdog pings);
+     * from the loading thread. NULL: none. */
+    void (*tick)(void *arg);
+    void *tick_arg;
+    /* Keyword literals per vectorscan database; more make several
+     * databases, which bounds the compile's memory (0: 250,000). */
+    size_t literals_per_database;
 } vg_ruleset_options_t;
+
+/* Reads VIGIL_MAX_COMPILE_SECONDS (seconds) and VIGIL_MAX_COMPILE_MEMORY
+ * (MiB) into opts, for the command-line tools; an unset variable leaves
+ * its field alone. -1 with err filled when a value is not a whole number
+ * from 1 to 1,000,000. */
+int vg_ruleset_options_from_env(vg_ruleset_options_t *opts, char *err, size_t err_size);
 
 /* One rule file held in memory (the demo's bundled rules). */
 typedef struct vg_rule_source {

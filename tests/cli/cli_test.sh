@@ -239,5 +239,40 @@ if grep -q hunter2 "$tmp/out"; then echo "FAIL: run showed a value from the envi
 props_config "$tmp/props-ok.yaml" "queue.buffering.max.ms: 5" "session.timeout.ms: 10000"
 "$vigil" check --config "$tmp/props-ok.yaml" >"$tmp/out" 2>&1; check "check valid kafka properties" 0 $?
 
+# A FIFO or a device as a rule, list or configuration file is refused at
+# once (it used to block check, a reload and SIGTERM for good); `timeout`
+# turns a regression into a failure (status 124) rather than a hang.
+mkfifo "$tmp/fifo.yaml" "$tmp/fifo.txt"
+timeout 10 "$vigil" check "$tmp/fifo.yaml" >"$tmp/out" 2>&1; check "FIFO rule file" 1 $?
+contains "FIFO rule file named" "$tmp/out" "fifo.yaml: error: is a FIFO (named pipe), not a regular file"
+printf 'lists:\n  l: {file: fifo.txt}\nrules:\n  - id: f\n    match: {text: {any: $l}}\n' \
+    >"$tmp/fifo-list.yaml"
+timeout 10 "$vigil" check "$tmp/fifo-list.yaml" >"$tmp/out" 2>&1; check "FIFO list file" 1 $?
+contains "FIFO list file named" "$tmp/out" "fifo-list.yaml:2:13: error: list file '$tmp/fifo.txt': is a FIFO"
+timeout 10 "$vigil" check --config "$tmp/fifo.yaml" >"$tmp/out" 2>&1; check "FIFO config" 1 $?
+contains "FIFO config named" "$tmp/out" "fifo.yaml: error: is a FIFO (named pipe)"
+timeout 10 "$vigil" check /dev/zero >"$tmp/out" 2>&1; check "device rule file" 1 $?
+contains "device named" "$tmp/out" "/dev/zero: error: is a character device"
+
+# A compile past its time or memory limit is stopped with an error that
+# names the limit: VIGIL_MAX_COMPILE_SECONDS / _MEMORY (MiB) for check,
+# test and scan, rules.max_compile_seconds / _memory with --config.
+printf 'rules:\n  - id: slow\n    match: {text: {any: ['"'"'/(\\w+\\s+){30}x1/'"'"']}}\n' >"$tmp/slow.yaml"
+VIGIL_MAX_COMPILE_SECONDS=1 timeout 20 "$vigil" check "$tmp/slow.yaml" >"$tmp/out" 2>&1
+check "compile time limit" 1 $?
+contains "time limit named" "$tmp/out" "slow.yaml:3:26: error: compiling this regular expression took longer than the limit of 1 s"
+VIGIL_MAX_COMPILE_MEMORY=16 timeout 20 "$vigil" scan --rules "$tmp/slow.yaml" /dev/null >"$tmp/out" 2>&1
+check "compile memory limit" 1 $?
+contains "memory limit named" "$tmp/out" "needed more than the limit of 16 MiB (rules.max_compile_memory"
+VIGIL_MAX_COMPILE_SECONDS=5s "$vigil" test "$tmp/slow.yaml" >"$tmp/out" 2>&1; check "bad limit" 1 $?
+contains "bad limit named" "$tmp/out" "VIGIL_MAX_COMPILE_SECONDS must be a whole number from 1 to 1000000, got '5s'"
+printf 'rules:\n  paths: ["%s"]\n  max_compile_seconds: 1\n' "$tmp/slow.yaml" >"$tmp/slow-config.yaml"
+timeout 20 "$vigil" check --config "$tmp/slow-config.yaml" >"$tmp/out" 2>&1
+check "config time limit" 1 $?
+contains "config time limit named" "$tmp/out" "took longer than the limit of 1 s on a rule load (rules.max_compile_seconds"
+printf 'rules:\n  max_compile_memory: 1\n' >"$tmp/bad-config.yaml"
+"$vigil" check --config "$tmp/bad-config.yaml" >"$tmp/out" 2>&1; check "config memory limit range" 1 $?
+contains "config memory limit range named" "$tmp/out" "rules.max_compile_memory: expected a whole number from 64 to 1048576"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

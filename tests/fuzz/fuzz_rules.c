@@ -56,7 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     vg_rule_source_t src = {
         .name = "/nonexistent/vigil-fuzz/rules.yaml", .data = (const char *)data, .len = size};
-    vg_ruleset_t *rs = vg_ruleset_load_sources(&src, 1, NULL, d);
+    /* In process: a helper process forked for every input would cost
+     * more than most inputs take to compile (the bounds are tested in
+     * tests/test_ruleset_compile.c). */
+    vg_ruleset_options_t opts = {.compile_in_process = true};
+    vg_ruleset_t *rs = vg_ruleset_load_sources(&src, 1, &opts, d);
     fuzz_check_diags(d, rs != NULL, "ruleset");
     if (fuzz_verbose())
         fprintf(stderr, "fuzz_rules: %s (%zu rules)\n", rs ? "compiled" : "refused",
