@@ -390,6 +390,45 @@ static bool run_sequence(const vg_ruleset_t *rs, vg_scanner_t *sc, vg_decoder_t 
     return ok;
 }
 
+/* Runs the t-th match/no_match case of rule r (*expect: whether it should
+ * match); true when it gave the expected result. What went wrong, and with
+ * verbose what went right, is described on rep (may be NULL). */
+static bool run_case(vg_scanner_t *sc, vg_decoder_t *dec, const vg_rule_t *r, size_t t,
+                     FILE *rep, bool verbose, bool *expect)
+{
+    size_t len;
+    unsigned line;
+    const char *json = vg_rule_test(r, t, &len, expect, &line);
+    vg_event_t *ev = NULL;
+    char err[256];
+    if (vg_decoder_parse(dec, json, len, &ev, err, sizeof(err)) != VG_EVENT_OK) {
+        if (rep)
+            fprintf(rep, "  %s:%u: test event is not a valid event: %s\n", vg_rule_file(r), line,
+                    err);
+        return false;
+    }
+    int got = vg_scanner_eval_rule(sc, ev, r, err, sizeof(err));
+    bool ok = got >= 0 && (got == 1) == *expect;
+    if (got < 0) {
+        if (rep)
+            fprintf(rep, "  %s:%u: %s\n", vg_rule_file(r), line, err);
+    } else if (ok) {
+        if (verbose && rep)
+            fprintf(rep, "  %s:%u: ok (%s)\n", vg_rule_file(r), line,
+                    *expect ? "matched" : "did not match");
+    } else if (rep) {
+        fprintf(rep, "  %s:%u: expected %s, but the rule %s; the conditions said:\n",
+                vg_rule_file(r), line, *expect ? "a match" : "no match",
+                got ? "matched" : "did not match");
+        char *why = vg_scanner_explain(sc, ev, r);
+        if (why)
+            fputs(why, rep);
+        free(why);
+    }
+    vg_event_destroy(ev);
+    return ok;
+}
+
 int vg_cmd_test(int argc, char **argv)
 {
     static const struct option opts[] = {{"text-fields", required_argument, NULL, 't'},
@@ -438,50 +477,14 @@ int vg_cmd_test(int argc, char **argv)
         size_t report_len = 0;
         FILE *rep = open_memstream(&report, &report_len);
         for (size_t t = 0; t < nt; t++) {
-            size_t len;
             bool expect;
-            unsigned line;
-            const char *json = vg_rule_test(r, t, &len, &expect, &line);
-            vg_event_t *ev = NULL;
-            char err[256];
+            bool ok = run_case(sc, dec, r, t, rep, verbose, &expect);
             cases++;
-            if (expect)
-                m_n++;
-            else
-                n_n++;
-            if (vg_decoder_parse(dec, json, len, &ev, err, sizeof(err)) != VG_EVENT_OK) {
-                if (rep)
-                    fprintf(rep, "  %s:%u: test event is not a valid event: %s\n",
-                            vg_rule_file(r), line, err);
-                cases_failed++;
-                continue;
-            }
-            int got = vg_scanner_eval_rule(sc, ev, r, err, sizeof(err));
-            if (got < 0) {
-                if (rep)
-                    fprintf(rep, "  %s:%u: %s\n", vg_rule_file(r), line, err);
-                cases_failed++;
-            } else if ((got == 1) == expect) {
-                if (expect)
-                    m_ok++;
-                else
-                    n_ok++;
-                if (verbose && rep)
-                    fprintf(rep, "  %s:%u: ok (%s)\n", vg_rule_file(r), line,
-                            expect ? "matched" : "did not match");
-            } else {
-                cases_failed++;
-                if (rep) {
-                    fprintf(rep, "  %s:%u: expected %s, but the rule %s; the conditions said:\n",
-                            vg_rule_file(r), line, expect ? "a match" : "no match",
-                            got ? "matched" : "did not match");
-                    char *why = vg_scanner_explain(sc, ev, r);
-                    if (why)
-                        fputs(why, rep);
-                    free(why);
-                }
-            }
-            vg_event_destroy(ev);
+            m_n += expect;
+            n_n += !expect;
+            m_ok += ok && expect;
+            n_ok += ok && !expect;
+            cases_failed += !ok;
         }
         size_t q_ok = 0, q_n = vg_rule_seq_count(r);
         for (size_t q = 0; q < q_n && rep; q++) {
