@@ -156,6 +156,41 @@ static void on_tick(void *arg, const vg_pipeline_stats_t *st)
     n->last_status = now;
 }
 
+/* SIGTERM/SIGINT ask the loop to stop, SIGHUP to reload; the handlers
+ * only set flags. */
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* rules.watch: reload when a rule file changes. Not fatal: the rules are
+ * loaded and SIGHUP still reloads. */
+static void start_watching(notifier_t *nt)
+{
+    const vg_config_t *cfg = nt->cfg;
+    char err[512];
+    if (!cfg->rules_watch)
+        return;
+    nt->watch = vg_watch_new((const char *const *)cfg->rule_paths.items, cfg->rule_paths.count,
+                             (unsigned)cfg->rules_watch_quiet_ms, err, sizeof(err));
+    if (nt->watch)
+        vg_log_kv(VG_LOG_INFO, "watching rule files",
+                  VG_LOG_UINT("paths", cfg->rule_paths.count),
+                  VG_LOG_STR("first", cfg->rule_paths.items[0]),
+                  VG_LOG_UINT("quiet_ms", cfg->rules_watch_quiet_ms));
+    else
+        vg_log_kv(VG_LOG_ERROR, "rule files are not watched; SIGHUP still reloads",
+                  VG_LOG_STR("err", err));
+}
+
 int vg_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -220,15 +255,7 @@ int vg_cmd_run(int argc, char **argv)
         vg_config_destroy(cfg);
         return VG_EXIT_INVALID;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    install_signals();
 
     /* The endpoint comes up before Kafka: a metrics address that cannot
      * be bound is a configuration error to report now, not after joining
@@ -259,19 +286,7 @@ int vg_cmd_run(int argc, char **argv)
         nt.watchdog_usec = 0;
     clock_gettime(CLOCK_MONOTONIC, &nt.last_ping);
     nt.last_status = nt.last_log_tick = nt.last_ping;
-    if (cfg->rules_watch) {
-        /* Not fatal: the rules are loaded and SIGHUP still reloads. */
-        nt.watch = vg_watch_new((const char *const *)cfg->rule_paths.items, cfg->rule_paths.count,
-                                (unsigned)cfg->rules_watch_quiet_ms, err, sizeof(err));
-        if (nt.watch)
-            vg_log_kv(VG_LOG_INFO, "watching rule files",
-                      VG_LOG_UINT("paths", cfg->rule_paths.count),
-                      VG_LOG_STR("first", cfg->rule_paths.items[0]),
-                      VG_LOG_UINT("quiet_ms", cfg->rules_watch_quiet_ms));
-        else
-            vg_log_kv(VG_LOG_ERROR, "rule files are not watched; SIGHUP still reloads",
-                      VG_LOG_STR("err", err));
-    }
+    start_watching(&nt);
     vg_pipeline_opts_t po = {.workers = vg_cli_default_workers(1),
                              .stop = &stop_requested, .reload = &reload_requested,
                              .reload_fn = reload_rules, .reload_arg = &nt,
