@@ -156,6 +156,35 @@ static void test_small_batch_queued_behind_one_in_flight(void **state)
     assert_null(vg_workpool_next(p, false));
 }
 
+/* With help_when_waiting, the waiting caller evaluates queued batches
+ * itself: whoever evaluates each one, they come back in submission order
+ * with their own alerts, and the worker reports only those it finished. */
+static void test_help_when_waiting_keeps_order(void **state)
+{
+    (void)state;
+    atomic_store(&g_done_calls, 0);
+    vg_workpool_options_t o = {.workers = 1,
+                               .batch_size = 16,
+                               .batches = 6,
+                               .limits = {1 << 20, 64},
+                               .help_when_waiting = true,
+                               .on_done = count_done,
+                               .on_done_arg = &g_done_calls};
+    vg_workpool_t *p = own((free_fn)vg_workpool_destroy, vg_workpool_new(load_rules(), &o));
+    assert_non_null(p);
+    for (int round = 0; round < 20; round++) {
+        vg_batch_t *b[6];
+        for (long i = 0; i < 6; i++) {
+            fill(p, &b[i], i * 16, 16);
+            vg_workpool_submit(p, b[i]);
+        }
+        for (long i = 0; i < 6; i++)
+            take_back(p, b[i], i * 16, 16);
+        assert_null(vg_workpool_next(p, true));
+    }
+    assert_true(atomic_load(&g_done_calls) <= 120);
+}
+
 /* Takes the oldest batch back, if any is in flight: it must start where
  * the previous one ended (*expect) and be the *taken-th submitted. */
 static bool take_oldest(vg_workpool_t *p, const long *first_of, size_t *taken, long *expect)
@@ -690,6 +719,7 @@ int main(void)
         cmocka_unit_test_teardown(test_small_batch_queued_behind_one_in_flight, cleanup),
         cmocka_unit_test_teardown(test_order_kept_across_inline_and_workers, cleanup),
         cmocka_unit_test_teardown(test_inline_off, cleanup),
+        cmocka_unit_test_teardown(test_help_when_waiting_keeps_order, cleanup),
         cmocka_unit_test_teardown(test_prefilter_same_as_decoding, cleanup),
         cmocka_unit_test_teardown(test_prefilter_follows_the_decoder, cleanup),
         cmocka_unit_test_teardown(test_prefilter_off_when_a_rule_needs_no_keyword, cleanup),

@@ -401,7 +401,8 @@ int vg_cmd_scan(int argc, char **argv)
     vg_workpool_options_t po = {.workers = vg_cli_default_workers(0),
                                 .limits = {o.max_bytes, o.max_depth},
                                 .time_field = o.time_field,
-                                .stateful = stateful};
+                                .stateful = stateful,
+                                .help_when_waiting = true};
     vg_workpool_t *pool = vg_workpool_new(rs, &po);
     int rc = VG_EXIT_OK;
     if (!pool) {

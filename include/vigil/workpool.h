@@ -107,6 +107,14 @@ typedef struct vg_workpool_options {
      * saves the two thread hand-offs (and their scheduler wake-ups, which
      * on a busy machine set the latency tail). 0 = always hand off. */
     size_t inline_max;
+    /* vg_workpool_next(p, true), instead of sleeping until the oldest
+     * batch is finished, evaluates the oldest batch still queued on the
+     * caller's thread. For a caller with nothing else to do while it waits
+     * (vigil scan): light per-event work then uses the waiting thread too
+     * and needs fewer sleeps and wake-ups. Batches so evaluated do not
+     * call on_done. Off for a caller whose wait must end as soon as the
+     * oldest batch is done (the Kafka pipeline). */
+    bool help_when_waiting;
     /* Called by a worker, with no lock held, each time it finishes a
      * batch: lets a caller that waits elsewhere (the daemon in
      * rd_kafka_consumer_poll) take the result at once. May be NULL. */
