@@ -27,6 +27,7 @@ struct outmsg {
     bool loss;             /* a loss record, standing for an output given up on */
     bool failed;           /* its delivery failed at least once (counted in out.failing) */
     bool counted;          /* counted in vigil_output_permanent_errors_total */
+    bool probe, probed;    /* to be produced alone, and was (see permanent()) */
     double failed_since;   /* when it first failed (monotonic s; 0: never) */
     vg_offsets_rec_t *origin;
     const char *reason; /* dead letters: a static vg_event_status_name() or "eval_failed" */
@@ -210,6 +211,13 @@ static bool permanent(pipeline_t *p, outmsg_t *om, rd_kafka_resp_err_t e, bool l
     if (c == ERR_TRANSIENT || (c == ERR_FIXABLE && vg_monotime() - om->failed_since <
                                                        (double)p->cfg->permanent_retry_ms / 1000))
         return false;
+    /* The broker refuses a whole batch that is too large: a small output
+     * produced beside a large one fails with it. Before one is given up
+     * on, it is produced once more on its own (vg_pl_out_retry_run). */
+    if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !local && !om->probed) {
+        om->probe = true;
+        return false;
+    }
     if (!om->counted)
         vg_metric_add(p->m.permanent_errors, (const char *[]){kind_name(om), rd_kafka_err2name(e)},
                       1);
@@ -380,6 +388,16 @@ static void refused(pipeline_t *p, outmsg_t *om, const char *topic, void *value,
         retry_later(p, om, topic, value, len, key, key_len, hdrs);
 }
 
+/* om was the output produced alone: the next one may go, at once. */
+static void probe_done(output_t *o, const outmsg_t *om)
+{
+    if (o->probing != om)
+        return;
+    o->probing = NULL;
+    if (o->retry_head)
+        o->retry_at = vg_monotime();
+}
+
 /* Produces om again (from the retry or the loss list). */
 static void produce_again(pipeline_t *p, outmsg_t *om)
 {
@@ -391,15 +409,29 @@ static void produce_again(pipeline_t *p, outmsg_t *om)
     om->hdrs = NULL;
     om->next = NULL;
     rd_kafka_resp_err_t e = produce(p, topic, value, om->len, key, om->key_len, hdrs, om);
-    if (e)
+    if (e) {
+        probe_done(&p->out, om);
         refused(p, om, topic, value, om->len, key, om->key_len, hdrs, e);
+    }
     free(topic);
     free(key);
 }
 
+/* Puts om back on the retry list as it is. */
+static void retry_append(output_t *o, outmsg_t *om)
+{
+    om->next = NULL;
+    *(o->retry_tail ? &o->retry_tail->next : &o->retry_head) = om;
+    o->retry_tail = om;
+    o->retry_count++;
+    if (o->retry_at == 0)
+        o->retry_at = vg_monotime() + o->retry_backoff;
+}
+
 /* Produces the loss records waiting, then the retry list again once its
  * backoff has passed; each round doubles the next backoff (up to
- * VG_RETRY_MAX_S) until an output that had failed is acknowledged. */
+ * VG_RETRY_MAX_S) until an output that had failed is acknowledged. Of
+ * the outputs to be produced alone, one is in flight at a time. */
 void vg_pl_out_retry_run(pipeline_t *p)
 {
     output_t *o = &p->out;
@@ -421,6 +453,15 @@ void vg_pl_out_retry_run(pipeline_t *p)
     while (list) {
         outmsg_t *om = list;
         list = om->next;
+        if (om->probe && o->probing) {
+            retry_append(o, om);
+            continue;
+        }
+        if (om->probe) {
+            om->probe = false;
+            om->probed = true;
+            o->probing = om;
+        }
         p->stats.delivery_retries++;
         vg_metric_add(p->m.delivery_retries, NULL, 1);
         produce_again(p, om);
@@ -534,6 +575,7 @@ void vg_pl_out_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         return;
     }
     outmsg_t *om = m->_private;
+    probe_done(&p->out, om);
     if (!purged(m->err))
         count_delivery(p, m, om);
     if (m->err && p->eos.on) {

@@ -127,6 +127,7 @@ typedef struct output {
     /* Loss records (output.on_permanent_error: dead-letter) waiting to be
      * produced by the main loop, in place of outputs given up on. */
     outmsg_t *loss_head, *loss_tail;
+    const outmsg_t *probing; /* produced alone before it is given up on (output.c) */
     time_t last_loss_log;
     uint64_t losses_suppressed;
 } output_t;
