@@ -217,8 +217,9 @@ void vg_pl_finish_consumed(pipeline_t *p);
 void vg_pl_wake(void *arg);
 
 /* output.c */
-/* Produces one output (a copy of data) on behalf of record f: f stays
- * held until the broker acknowledges it. Takes ownership of hdrs.
+/* Produces one output (a copy of data; NULL: a null value) on behalf of
+ * record f: f stays held until the broker acknowledges it, or it is
+ * given up on (output.on_permanent_error). Takes ownership of hdrs.
  * dead_letter_reason: NULL for an alert, else the dead-letter reason (a
  * static name, for metrics). Exactly-once: the output joins the open
  * transaction (begun by the caller). */
