@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -972,6 +973,186 @@ static void test_flow_control(void **state)
     free(got);
 }
 
+/* ---- hostile configuration and input (issue 18) ---- */
+
+/* Replaces the first from in path with to. */
+static void file_replace(const char *path, const char *from, const char *to)
+{
+    static char buf[16384], out[17408];
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, from);
+    assert_non_null(at);
+    snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - buf), buf, to, at + strlen(from));
+    assert_int_equal(e2e_write_file(path, out), 0);
+}
+
+/* A message with one header (hname NULL: none); val NULL: a tombstone. */
+static void produce_msg(const char *topic, const char *val, const char *hname, const char *hval)
+{
+    rd_kafka_resp_err_t e;
+    do {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        if (hname)
+            rd_kafka_header_add(h, hname, -1, hval, -1);
+        e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_VALUE((void *)val, val ? strlen(val) : 0),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                              RD_KAFKA_V_END);
+        if (e) {
+            rd_kafka_headers_destroy(h);
+            rd_kafka_poll(producer, 50);
+        }
+    } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+    assert_int_equal(e, 0);
+}
+
+/* Item 1: a rule whose alert.topic is the input topic stops `vigil run`
+ * at start (status 1, file:line:col in the log) instead of feeding its
+ * alerts back to itself; a reload that brings one (the checkpoint topic
+ * here) is refused and the running rules kept. */
+static void test_alert_topic_refused(void **state)
+{
+    run_env_t e;
+    make_env(&e, "refused", 1, NULL, 0);
+    char rules[512];
+    snprintf(rules, sizeof(rules),
+             "rules:\n"
+             "  - id: loop\n"
+             "    match: {text: {any: [\"sanction*\"]}}\n"
+             "    alert: {topic: %s}\n",
+             e.in);
+    assert_int_equal(e2e_write_file(e.rules, rules), 0);
+    produce_msg(e.in, "{\"title\":\"sanctions\"}", NULL, NULL);
+    flush_producer();
+    pid_t pid = start_vigil(&e);
+    int st = 0;
+    if (!e2e_stop_child(pid, 0, 30, &st)) {
+        e2e_dump_file(e.log, 20);
+        fail_msg("vigil ran with an alert topic that is its input topic");
+    }
+    char at[600];
+    snprintf(at, sizeof(at), "%s:4:20", e.rules);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 1 || !e2e_file_has(e.log, at))
+        e2e_dump_file(e.log, 20);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    assert_true(e2e_file_has(e.log, at));
+    assert_true(e2e_file_has(e.log, "rule 'loop': alert.topic"));
+
+    /* Valid rules, then a reload onto the checkpoint topic. */
+    snprintf(rules, sizeof(rules),
+             "rules:\n"
+             "  - id: loop\n"
+             "    match: {text: {any: [\"sanction*\"]}}\n");
+    assert_int_equal(e2e_write_file(e.rules, rules), 0);
+    reader_t r;
+    const char *topics[] = {e.alerts};
+    reader_open(&r, topics, 1);
+    pid = start_vigil(&e);
+    alert_rec_t got[8];
+    assert_int_equal(read_alerts(&r, got, 8, 1, 60, 0), 1);
+    assert_int_equal(e2e_write_file(e.rules, "rules:\n"
+                                             "  - id: loop\n"
+                                             "    match: {text: {any: [\"sanction*\"]}}\n"
+                                             "    alert: {topic: vigil.state}\n"),
+                     0);
+    kill(pid, SIGHUP);
+    bool refused = e2e_wait_in_file(e.log, "reload failed; keeping the current rules", 1, 30);
+    produce_msg(e.in, "{\"title\":\"more sanctions\"}", NULL, NULL);
+    flush_producer();
+    size_t n = read_alerts(&r, got, 8, 1, 30, 1.0);
+    st = stop_vigil(pid, SIGTERM);
+    reader_close(&r);
+    if (!refused || n != 1)
+        e2e_dump_file(e.log, 30);
+    assert_true(refused);
+    assert_true(e2e_file_has(e.log, "is state.checkpoint_topic"));
+    assert_int_equal(n, 1); /* the old rules, on the old topic */
+    assert_int_equal(e2e_count_in_file(e.log, "rules reloaded"), 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* How many messages topic holds (read from the start for settle s). */
+static size_t count_messages(const char *topic, double settle)
+{
+    reader_t r;
+    const char *topics[] = {topic};
+    reader_open(&r, topics, 1);
+    size_t n = 0;
+    double end = e2e_now_s() + settle;
+    while (e2e_now_s() < end) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r.c, 100);
+        if (m && !m->err)
+            n++;
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    reader_close(&r);
+    return n;
+}
+
+/* Items 3 and 11: a tombstone and a message carrying vigil's alert header
+ * are skipped and counted, not dead-lettered or evaluated; with
+ * input.accept_alerts: true the latter is evaluated like any event. */
+static void test_skipped_inputs(void **state)
+{
+    run_env_t e;
+    int port = e2e_free_port();
+    assert_true(port > 0);
+    make_env(&e, "skipped", 1, NULL, port);
+    const char *ev = "{\"type\":\"news\",\"title\":\"sanctions widened\",\"body\":\"\"}";
+    produce_msg(e.in, ev, NULL, NULL);                          /* 0: alerts */
+    produce_msg(e.in, NULL, NULL, NULL);                        /* 1: tombstone */
+    produce_msg(e.in, ev, "vigil-rule", "sanction-news");       /* 2: an alert read back */
+    produce_msg(e.in, ev, "x-other", "y");                      /* 3: alerts */
+    flush_producer();
+    pid_t pid = start_vigil(&e);
+    reader_t r;
+    const char *topics[] = {e.alerts};
+    reader_open(&r, topics, 1);
+    alert_rec_t got[8];
+    size_t n = read_alerts(&r, got, 8, 2, 60, 1.5);
+    static char text[1 << 20];
+    char series[256];
+    snprintf(series, sizeof(series), "vigil_events_consumed_total{topic=\"%s\"}", e.in);
+    double tomb = NAN, own = NAN, consumed = NAN;
+    for (int i = 0; i < 100 && consumed != 4; i++) {
+        if (e2e_http_get(port, "GET", "/metrics", text, sizeof(text)) == 200) {
+            tomb = e2e_metric_sample(text, "vigil_events_skipped_total{reason=\"tombstone\"}");
+            own = e2e_metric_sample(text, "vigil_events_skipped_total{reason=\"own_alert\"}");
+            consumed = e2e_metric_sample(text, series);
+        }
+        usleep(100000);
+    }
+    int st = stop_vigil(pid, SIGTERM);
+    size_t dead = count_messages(e.dlq, 2.0);
+    if (n != 2 || dead != 0 || tomb != 1 || own != 1)
+        e2e_dump_file(e.log, 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        assert_true(got[i].src_offset == 0 || got[i].src_offset == 3);
+    assert_int_equal(dead, 0);
+    assert_true(tomb == 1);
+    assert_true(own == 1);
+    assert_true(consumed == 4);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    /* input.accept_alerts: true, from the start in a new group. */
+    file_replace(e.config, "input:\n", "input:\n  accept_alerts: true\n");
+    file_replace(e.config, "  group: ", "  group: again-");
+    pid = start_vigil(&e);
+    n = read_alerts(&r, got, 8, 3, 60, 1.5);
+    st = stop_vigil(pid, SIGTERM);
+    reader_close(&r);
+    if (n != 3)
+        e2e_dump_file(e.log, 0);
+    assert_int_equal(n, 3);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1004,6 +1185,10 @@ int main(void)
         cmocka_unit_test(test_watch_reload),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_flow_control),
+        cmocka_unit_test(test_alert_topic_refused),
+        cmocka_unit_test(test_skipped_inputs),
     };
+    if (getenv("VIGIL_E2E_ONLY"))
+        cmocka_set_test_filter(getenv("VIGIL_E2E_ONLY"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,7 @@
 
 #include "vigil/config.h"
 #include "vigil/log.h"
+#include "vigil/ruleset.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -113,6 +114,10 @@ static void assert_defaults(const vg_config_t *cfg)
     assert_int_equal(cfg->state_interval_ms, 5000);
     assert_int_equal(cfg->state_events, 10000);
     assert_int_equal(cfg->state_max_bytes, 16777216);
+    assert_false(cfg->accept_alerts);
+    assert_int_equal(cfg->on_permanent_error, VG_ON_PERMANENT_DEAD_LETTER);
+    assert_int_equal(cfg->permanent_retry_ms, 30000);
+    assert_int_equal(cfg->dead_letter_max_bytes, 65536);
 }
 
 /* ---- defaults and a full file ------------------------------------------- */
@@ -231,7 +236,8 @@ static void test_unknown_keys(void **state)
     /* nothing close: list what is valid */
     expect_one_error("output:\n  colour: red\n", 2, 3,
                      "unknown key 'colour' in 'output' (valid keys: topic, dead_letter_topic, "
-                     "include_event, max_matches)");
+                     "include_event, max_matches, on_permanent_error, permanent_error_retry_ms, "
+                     "dead_letter_max_bytes)");
     expect_one_error("zzz: 1\n", 1, 1,
                      "unknown key 'zzz' (valid keys: kafka, input, output, rules, text_fields, "
                      "delivery, exactly_once, state, metrics, log)");
@@ -674,6 +680,118 @@ static void test_load_file(void **state)
     assert_null(vg_config_load(path, NULL));
 }
 
+/* Issue 18: the settings of permanent output errors and of alert loops. */
+static void test_output_policies(void **state)
+{
+    (void)state;
+    vg_config_t *cfg = load_ok("input:\n  accept_alerts: true\n"
+                               "output:\n  on_permanent_error: stop\n"
+                               "  permanent_error_retry_ms: 0\n"
+                               "  dead_letter_max_bytes: 0\n");
+    assert_true(cfg->accept_alerts);
+    assert_int_equal(cfg->on_permanent_error, VG_ON_PERMANENT_STOP);
+    assert_int_equal(cfg->permanent_retry_ms, 0);
+    assert_int_equal(cfg->dead_letter_max_bytes, 0);
+    vg_config_destroy(cfg);
+    cfg = load_ok("output: {on_permanent_error: block}\n");
+    assert_int_equal(cfg->on_permanent_error, VG_ON_PERMANENT_BLOCK);
+    vg_config_destroy(cfg);
+    expect_one_error("output:\n  on_permanent_error: dead_letter\n", 2, 23,
+                     "output.on_permanent_error: must be 'dead-letter', 'block' or 'stop', got "
+                     "'dead_letter' (did you mean 'dead-letter'?)");
+    expect_one_error("output:\n  dead_letter_max_bytes: 16777217\n", 2, 26,
+                     "output.dead_letter_max_bytes: expected a whole number from 0 to 16777216, "
+                     "got 16777217");
+}
+
+/* Issue 18, item 1: the topics vigil writes are refused where they would
+ * be read back as something else, at the key that makes the clash (or at
+ * the other one when the first is a default). */
+static void test_topic_roles(void **state)
+{
+    (void)state;
+    expect_one_error("input:\n  topics: [news, alerts]\n", 2, 18,
+                     "output.topic is the same topic as input.topics[1]: what vigil writes "
+                     "there would be consumed again as events (a loop)");
+    expect_one_error("output:\n  topic: vigil.state\n", 2, 10,
+                     "output.topic is the same topic as state.checkpoint_topic: it would be read "
+                     "back as the stateful rules' checkpoints");
+    expect_one_error("output:\n  topic: vigil.dead-letter\n", 2, 10,
+                     "output.topic is the same topic as output.dead_letter_topic: alerts and "
+                     "dead-letter copies must stay apart");
+    expect_one_error("output:\n  dead_letter_topic: trade\n", 2, 22,
+                     "output.dead_letter_topic is the same topic as input.topics[1]: what vigil "
+                     "writes there would be consumed again as events (a loop)");
+    expect_one_error("state:\n  checkpoint_topic: news\n", 2, 21,
+                     "state.checkpoint_topic is the same topic as input.topics[0]: what vigil "
+                     "writes there would be consumed again as events (a loop)");
+    expect_one_error("output:\n  topic: __consumer_offsets\n", 2, 10,
+                     "output.topic: topics starting with '__' are Kafka's internal topics");
+    /* Apart, they load; an input topic that merely starts like one is fine. */
+    vg_config_t *cfg = load_ok("input: {topics: [alerts.raw, news]}\n");
+    vg_config_destroy(cfg);
+}
+
+/* Issue 18, item 1: rules' alert topics against the configuration, at
+ * the rule's file:line:col. */
+static void test_rule_topics(void **state)
+{
+    (void)state;
+    static const char rules[] = "rules:\n"
+                                "  - id: loop\n"
+                                "    match: {text: {any: [x]}}\n"
+                                "    alert: {topic: trade}\n"
+                                "  - id: own\n"
+                                "    match: {text: {any: [x]}}\n"
+                                "    alert: {topic: own.alerts}\n"
+                                "  - id: cp\n"
+                                "    match: {text: {any: [x]}}\n"
+                                "    alert:\n"
+                                "      topic: cp\n"
+                                "  - id: dlq\n"
+                                "    match: {text: {any: [x]}}\n"
+                                "    alert: {topic: dlq}\n"
+                                "  - id: internal\n"
+                                "    match: {text: {any: [x]}}\n"
+                                "    alert: {topic: __transaction_state}\n";
+    char path[] = "/tmp/vigil-test-config-rules-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, rules, sizeof(rules) - 1), (ssize_t)(sizeof(rules) - 1));
+    close(fd);
+    vg_config_t *cfg = load_ok("output: {dead_letter_topic: dlq}\nstate: {checkpoint_topic: cp}\n");
+    vg_diags_t *d = vg_diags_new();
+    const char *paths[] = {path};
+    vg_ruleset_t *rs = vg_ruleset_load(paths, 1, NULL, d);
+    unlink(path);
+    assert_non_null(rs);
+    assert_int_equal(vg_config_check_rule_topics(cfg, rs, d), 4);
+    static const struct {
+        unsigned line, col;
+        const char *msg;
+    } want[] = {
+        {4, 20, "rule 'loop': alert.topic 'trade' is input.topics in vigil.yaml: what vigil "
+                "writes there would be consumed again as events (a loop)"},
+        {11, 14, "rule 'cp': alert.topic 'cp' is state.checkpoint_topic in vigil.yaml: it would "
+                 "be read back as the stateful rules' checkpoints"},
+        {14, 20, "rule 'dlq': alert.topic 'dlq' is output.dead_letter_topic in vigil.yaml: "
+                 "alerts and dead-letter copies must stay apart"},
+        {17, 20, "rule 'internal': alert.topic '__transaction_state' is a Kafka internal topic "
+                 "('__')"},
+    };
+    assert_int_equal(vg_diags_count(d), 4);
+    for (size_t i = 0; i < 4; i++) {
+        const vg_diag_t *m = vg_diags_get(d, i);
+        assert_string_equal(m->file, path);
+        assert_int_equal(m->line, want[i].line);
+        assert_int_equal(m->col, want[i].col);
+        assert_string_equal(m->message, want[i].msg);
+    }
+    vg_diags_destroy(d);
+    vg_ruleset_destroy(rs);
+    vg_config_destroy(cfg);
+}
+
 static void test_sample_config_is_all_defaults(void **state)
 {
     (void)state;
@@ -711,6 +829,9 @@ int main(void)
         cmocka_unit_test(test_env_values_never_logged),
         cmocka_unit_test(test_properties),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_output_policies),
+        cmocka_unit_test(test_topic_roles),
+        cmocka_unit_test(test_rule_topics),
         cmocka_unit_test(test_sample_config_is_all_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

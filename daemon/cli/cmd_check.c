@@ -72,6 +72,23 @@ char **vg_cli_split_commas(char *s, size_t *n)
     return out;
 }
 
+/* The rules' alert topics against the configuration's other topics;
+ * prints what it refuses. 0, or -1 when one was refused. */
+static int check_topics(const vg_config_t *cfg, const vg_ruleset_t *rs)
+{
+    vg_diags_t *d = vg_diags_new();
+    if (!d) {
+        fprintf(stderr, "vigil: out of memory\n");
+        return -1;
+    }
+    size_t refused = vg_config_check_rule_topics(cfg, rs, d);
+    vg_diags_print(d, stderr);
+    vg_diags_destroy(d);
+    if (refused)
+        fprintf(stderr, "vigil: %zu error%s; no rules loaded\n", refused, refused == 1 ? "" : "s");
+    return refused ? -1 : 0;
+}
+
 int vg_cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -141,6 +158,10 @@ int vg_cmd_check(int argc, char **argv)
         return VG_EXIT_USAGE;
     }
     vg_ruleset_t *rs = load_rules(paths, npaths, fields, nfields, strict, cfg);
+    if (rs && cfg && check_topics(cfg, rs) != 0) {
+        vg_ruleset_destroy(rs);
+        rs = NULL;
+    }
     int rc = VG_EXIT_INVALID;
     if (rs) {
         rc = VG_EXIT_OK;

@@ -61,6 +61,11 @@ static vg_ruleset_t *load_rules(const vg_config_t *cfg, uint64_t *watchdog_usec)
                                .tick_arg = watchdog_usec};
     vg_ruleset_t *rs = vg_ruleset_load((const char *const *)cfg->rule_paths.items,
                                        cfg->rule_paths.count, &ro, d);
+    /* An alert topic that is an input, dead-letter or checkpoint topic. */
+    if (rs && vg_config_check_rule_topics(cfg, rs, d) > 0) {
+        vg_ruleset_destroy(rs);
+        rs = NULL;
+    }
     for (size_t i = 0; i < vg_diags_count(d); i++) {
         const vg_diag_t *m = vg_diags_get(d, i);
         char at[600];

@@ -132,6 +132,7 @@ struct vg_rule {
     bool enabled;
     vg_cond_t *match;
     char *topic;
+    unsigned topic_line, topic_col; /* where alert.topic is written */
     char *summary;
     const char *file;
     unsigned line;

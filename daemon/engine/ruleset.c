@@ -669,6 +669,11 @@ const vg_rule_seq_t *vg_rule_seq(const vg_rule_t *r, size_t i) { return &r->seqs
 bool vg_rule_is_stateful(const vg_rule_t *r) { return r->state != NULL; }
 const char *vg_rule_file(const vg_rule_t *r) { return r->file; }
 unsigned vg_rule_line(const vg_rule_t *r) { return r->line; }
+void vg_rule_topic_at(const vg_rule_t *r, unsigned *line, unsigned *col)
+{
+    *line = r->topic_line;
+    *col = r->topic_col;
+}
 size_t vg_rule_test_count(const vg_rule_t *r) { return r->ntests; }
 /* clang-format on */
 

@@ -154,6 +154,11 @@ static bool rule_alert(compiler_t *c, const char *file, vg_rule_t *r, const vg_y
         return false;
     r->topic = vg_rc_get_string(c, file, alert, "topic", false, alert);
     r->summary = vg_rc_get_string(c, file, alert, "summary", false, alert);
+    const vg_ynode_t *tn = vg_ynode_get(alert, "topic");
+    if (tn) {
+        r->topic_line = tn->line;
+        r->topic_col = tn->col;
+    }
     if (r->topic && !valid_topic(r->topic)) {
         ERR(c, file, vg_ynode_get(alert, "topic"),
             "'%s' is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)",

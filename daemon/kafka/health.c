@@ -104,6 +104,14 @@ static const family_t families[] = {
            "Short fetch pauses of flow control: enough consumed input was waiting for "
            "evaluation.",
            NULL, 0),
+    FAMILY(skipped, VG_METRIC_COUNTER, "vigil_events_skipped_total",
+           "Input messages not evaluated, by reason: tombstone (a null value), own_alert (it "
+           "carries vigil's vigil-rule header; input.accept_alerts: true evaluates them).",
+           LABELS("reason"), 1),
+    FAMILY(permanent_errors, VG_METRIC_COUNTER, "vigil_output_permanent_errors_total",
+           "Outputs that can never be delivered (output.on_permanent_error), by kind (alert, "
+           "dead_letter, loss_record) and librdkafka error name.",
+           LABELS("kind", "reason"), 2),
     EOS_FAMILY(transactions, VG_METRIC_COUNTER, "vigil_transactions_total",
                "Exactly-once transactions by result: committed, or aborted (input read again).",
                LABELS("result"), 1),
@@ -144,6 +152,9 @@ void vg_pl_health_register(pipeline_t *p)
                                           "invalid_json", "not_object",   "eval_failed"};
     for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
         vg_metric_add(m->dead_lettered, &reasons[i], 0);
+    vg_metric_add(m->skipped, (const char *[]){"tombstone"}, 0);
+    vg_metric_add(m->skipped, (const char *[]){"own_alert"}, 0);
+    vg_metric_add(m->dead_lettered, (const char *[]){"undeliverable"}, 0);
     vg_metric_add(m->reloads, (const char *[]){"ok"}, 0);
     vg_metric_add(m->reloads, (const char *[]){"failed"}, 0);
     vg_metric_add(m->transactions, (const char *[]){"committed"}, 0);

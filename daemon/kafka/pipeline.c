@@ -97,8 +97,26 @@ static void dead_letter_item(pipeline_t *p, const vg_batch_t *b, const vg_work_i
     vg_pl_out_dead_letter(p, m, f, kind, reason);
 }
 
+/* Why m is not evaluated, or NULL: a tombstone (a null value: a
+ * deletion, not an event), or one of vigil's own alerts read back
+ * (unless input.accept_alerts), which could otherwise raise alerts on
+ * alerts without end. */
+static const char *skip_reason(const pipeline_t *p, const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t n;
+    if (!m->payload)
+        return "tombstone";
+    if (!p->cfg->accept_alerts && rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(h, "vigil-rule", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return "own_alert";
+    return NULL;
+}
+
 /* Acts on one evaluated message, in consumption order: its in-flight
- * record, then its alerts or its dead-letter copy. */
+ * record, then its alerts or its dead-letter copy (or nothing, when it
+ * is skipped). */
 static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *it)
 {
     const rd_kafka_message_t *m = it->opaque;
@@ -121,6 +139,12 @@ static void emit_item(pipeline_t *p, const vg_batch_t *b, const vg_work_item_t *
     }
     p->stats.consumed++;
     vg_metric_add(p->m.consumed, (const char *[]){topic}, 1);
+    const char *skip = skip_reason(p, m);
+    if (skip) {
+        vg_metric_add(p->m.skipped, (const char *[]){skip}, 1);
+        vg_pl_release(p, f);
+        return;
+    }
 
     if (it->status != VG_EVENT_OK || it->eval_failed) {
         dead_letter_item(p, b, it, f);
@@ -243,8 +267,10 @@ static void enqueue(pipeline_t *p, rd_kafka_message_t *m)
             if (b)
                 emit_batch(p, b);
         }
-        if (vg_batch_add(p->cur, m->payload, m->len, &src, m)) {
-            p->flow.held_bytes += m->len;
+        /* A skipped message is not evaluated (emit_item skips it). */
+        size_t len = skip_reason(p, m) ? 0 : m->len;
+        if (vg_batch_add(p->cur, len ? m->payload : "", len, &src, m)) {
+            p->flow.held_bytes += len;
             note_consumed(p, p->cur, p->cur->n - 1);
             return;
         }

@@ -73,6 +73,7 @@ typedef struct pipeline_metrics {
     vg_metric_t *ruleset_info, *rules_loaded, *reloads, *build_info, *up;
     vg_metric_t *delivery_retries, *outputs_failing, *paused, *throttled, *transactions, *txn_open;
     vg_metric_t *checkpoints;
+    vg_metric_t *skipped, *permanent_errors;
 } pipeline_metrics_t;
 
 /* When each message of a batch was consumed, for vigil_processing_seconds
@@ -98,6 +99,16 @@ typedef struct health {
     bool stopping;
 } health_t;
 
+/* What a produced message is: the first member of every message's opaque
+ * (outmsg_t, cpmsg_t), so that a delivery report is read by what was
+ * produced, never by the topic it went to (an alert and a checkpoint may
+ * share one; a rule's topic may be anything). */
+typedef enum {
+    VG_PL_MSG_ALERT = 0x5a11,
+    VG_PL_MSG_DEAD_LETTER,
+    VG_PL_MSG_CHECKPOINT,
+} vg_pl_msg_kind_t;
+
 typedef struct outmsg outmsg_t;
 
 /* Alerts and dead-letter copies on their way (output.c). */
@@ -113,6 +124,12 @@ typedef struct output {
     size_t retry_count;
     double retry_at;      /* when the next round is due (0: none scheduled) */
     double retry_backoff; /* seconds; doubles per round, reset by a success */
+    /* Loss records (output.on_permanent_error: dead-letter) waiting to be
+     * produced by the main loop, in place of outputs given up on. */
+    outmsg_t *loss_head, *loss_tail;
+    const outmsg_t *probing; /* produced alone before it is given up on (output.c) */
+    time_t last_loss_log;
+    uint64_t losses_suppressed;
 } output_t;
 
 /* Fetching is paused (paused: what librdkafka was told) while deliveries
@@ -200,8 +217,9 @@ void vg_pl_finish_consumed(pipeline_t *p);
 void vg_pl_wake(void *arg);
 
 /* output.c */
-/* Produces one output (a copy of data) on behalf of record f: f stays
- * held until the broker acknowledges it. Takes ownership of hdrs.
+/* Produces one output (a copy of data; NULL: a null value) on behalf of
+ * record f: f stays held until the broker acknowledges it, or it is
+ * given up on (output.on_permanent_error). Takes ownership of hdrs.
  * dead_letter_reason: NULL for an alert, else the dead-letter reason (a
  * static name, for metrics). Exactly-once: the output joins the open
  * transaction (begun by the caller). */

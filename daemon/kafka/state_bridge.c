@@ -24,6 +24,7 @@
 /* A checkpoint record on its way to the broker (the delivery report's
  * opaque). */
 typedef struct cpmsg {
+    vg_pl_msg_kind_t kind; /* first (pipeline_int.h): VG_PL_MSG_CHECKPOINT */
     partition_t *pt;
     int64_t next;
 } cpmsg_t;
@@ -139,7 +140,7 @@ static int state_produce(pipeline_t *p, partition_t *pt, char *value, size_t len
         vg_log(VG_LOG_ERROR, "msg=\"out of memory producing a state checkpoint\"");
         return -1;
     }
-    *cm = (cpmsg_t){pt, next};
+    *cm = (cpmsg_t){VG_PL_MSG_CHECKPOINT, pt, next};
     if (vg_checkpoint_produce(p->producer, p->cfg->state_topic, p->cfg->group, pt->lp.topic,
                               pt->lp.partition, value, len, cm, err, sizeof(err)) != 0) {
         free(cm);

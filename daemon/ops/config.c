@@ -17,6 +17,7 @@
 #include "vigil/log.h"
 #include "vigil/metrics_http.h"
 #include "regfile.h"
+#include "vigil/ruleset.h"
 #include "vigil/yaml.h"
 
 typedef enum {
@@ -55,6 +56,8 @@ static const char *const vg_default_text_fields[] = {"title", "body", NULL};
 /* Indexed by vg_log_format_t and vg_log_level_t (vigil/log.h). */
 static const char *const vg_log_format_names[] = {"logfmt", "json", NULL};
 static const char *const vg_log_level_names[] = {"debug", "info", "warn", "error", NULL};
+/* Indexed by vg_on_permanent_t (vigil/config.h). */
+static const char *const vg_on_permanent_names[] = {"dead-letter", "block", "stop", NULL};
 
 /* Indexed by vg_delivery_t. */
 static const char *const vg_delivery_names[] = {"at-least-once", "exactly-once"};
@@ -76,6 +79,8 @@ static const vg_conf_key_t vg_conf_keys[] = {
      1048576, 1024, 67108864, "larger events go to the dead-letter topic"},
     {"input.max_event_depth", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(max_event_depth), NULL, NULL,
      64, 2, 1000, "events nested deeper go to the dead-letter topic"},
+    {"input.accept_alerts", VG_CONF_BOOL, VG_CHECK_NONE, VG_OFF(accept_alerts), "false", NULL, 0,
+     0, 0, "evaluate input messages that carry vigil's alert header (false: skip them)"},
     {"output.topic", VG_CONF_STRING, VG_CHECK_TOPIC, VG_OFF(output_topic), "alerts", NULL, 0, 0,
      0, "default alert topic; a rule's alert.topic overrides it"},
     {"output.dead_letter_topic", VG_CONF_STRING, VG_CHECK_TOPIC, VG_OFF(dead_letter_topic),
@@ -84,6 +89,14 @@ static const vg_conf_key_t vg_conf_keys[] = {
      0, 0, "copy the whole event into each alert (false: its source and matches only)"},
     {"output.max_matches", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(max_matches), NULL, NULL, 100, 1,
      100000, "evidence entries per alert; the rest are counted in matches_omitted"},
+    {"output.on_permanent_error", VG_CONF_CHOICE, VG_CHECK_NONE, VG_OFF(on_permanent_error),
+     "dead-letter", vg_on_permanent_names, 0, 0, 0,
+     "an output that can never be delivered: dead-letter (a loss record), block or stop"},
+    {"output.permanent_error_retry_ms", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(permanent_retry_ms),
+     NULL, NULL, 30000, 0, 86400000,
+     "how long a topic-side permanent error (too large, missing, not authorised) is retried"},
+    {"output.dead_letter_max_bytes", VG_CONF_SIZE, VG_CHECK_NONE, VG_OFF(dead_letter_max_bytes),
+     NULL, NULL, 65536, 0, 16777216, "a loss record keeps this much of the undelivered value"},
     {"rules.paths", VG_CONF_STRLIST, VG_CHECK_NONE, VG_OFF(rule_paths), NULL,
      vg_default_rule_paths, 0, 0, 0, "rule files or folders of *.yaml files"},
     {"text_fields", VG_CONF_STRLIST, VG_CHECK_FIELD_PATH, VG_OFF(text_fields), NULL,
@@ -833,6 +846,118 @@ static void vg_conf_walk(vg_conf_ctx_t *c, const vg_ynode_t *map, const char *pr
     }
 }
 
+/* ---- the topics vigil writes ------------------------------------------- */
+
+/* The node of dotted key path in the document; NULL when not written. */
+static const vg_ynode_t *vg_conf_node(const vg_ynode_t *root, const char *path)
+{
+    const vg_ynode_t *n = root;
+    while (*path != '\0') {
+        char part[VG_CONF_PATH_MAX];
+        size_t len = strcspn(path, ".");
+        if (n == NULL || n->kind != VG_YNODE_MAP || len >= sizeof(part))
+            return NULL;
+        memcpy(part, path, len);
+        part[len] = '\0';
+        n = vg_ynode_get(n, part);
+        path += len + (path[len] == '.');
+    }
+    return n;
+}
+
+static bool vg_topic_internal(const char *topic)
+{
+    return strncmp(topic, "__", 2) == 0;
+}
+
+/* What goes wrong when a topic vigil writes is also the topic of role
+ * key (what is written there would be read back as something else). */
+static const char *vg_topic_clash_why(const char *key)
+{
+    if (strcmp(key, "input.topics") == 0)
+        return "what vigil writes there would be consumed again as events (a loop)";
+    if (strcmp(key, "state.checkpoint_topic") == 0)
+        return "it would be read back as the stateful rules' checkpoints";
+    return "alerts and dead-letter copies must stay apart";
+}
+
+/* The topics vigil writes (alerts, dead letters, checkpoints) are each
+ * their own: none is another of them, an input topic or an internal
+ * topic. Each clash is reported where the first of the two keys is
+ * written (file:line:col), or the second when the first is a default.
+ * Values are not shown: they may come from the environment. */
+static void vg_conf_check_topics(vg_conf_ctx_t *c, const vg_ynode_t *root)
+{
+    const vg_config_t *cfg = c->cfg;
+    const struct {
+        const char *key, *topic;
+    } out[] = {{"output.topic", cfg->output_topic},
+               {"output.dead_letter_topic", cfg->dead_letter_topic},
+               {"state.checkpoint_topic", cfg->state_topic}};
+    const size_t nout = sizeof(out) / sizeof(out[0]);
+    const vg_ynode_t *inputs = vg_conf_node(root, "input.topics");
+    for (size_t i = 0; i < nout; i++) {
+        const vg_ynode_t *at = vg_conf_node(root, out[i].key);
+        if (vg_topic_internal(out[i].topic))
+            vg_conf_error(c, at, "%s: topics starting with '__' are Kafka's internal topics",
+                          out[i].key);
+        for (size_t j = i + 1; j < nout; j++)
+            if (strcmp(out[i].topic, out[j].topic) == 0)
+                vg_conf_error(c, at != NULL ? at : vg_conf_node(root, out[j].key),
+                              "%s is the same topic as %s: %s", out[i].key, out[j].key,
+                              vg_topic_clash_why(out[j].key));
+        for (size_t j = 0; j < cfg->input_topics.count; j++) {
+            if (strcmp(out[i].topic, cfg->input_topics.items[j]) != 0)
+                continue;
+            const vg_ynode_t *in = inputs != NULL && inputs->kind == VG_YNODE_SEQ &&
+                                           j < inputs->count
+                                       ? inputs->items[j]
+                                       : NULL;
+            vg_conf_error(c, at != NULL ? at : in, "%s is the same topic as input.topics[%zu]: %s",
+                          out[i].key, j, vg_topic_clash_why("input.topics"));
+        }
+    }
+}
+
+size_t vg_config_check_rule_topics(const vg_config_t *cfg, const vg_ruleset_t *rs,
+                                   vg_diags_t *diags)
+{
+    size_t refused = 0;
+    for (size_t i = 0; i < vg_ruleset_rule_count(rs); i++) {
+        const vg_rule_t *r = vg_ruleset_rule(rs, i);
+        const char *topic = vg_rule_topic(r);
+        if (topic == NULL)
+            continue;
+        const char *key = NULL;
+        if (vg_topic_internal(topic))
+            key = "";
+        else if (strcmp(topic, cfg->dead_letter_topic) == 0)
+            key = "output.dead_letter_topic";
+        else if (strcmp(topic, cfg->state_topic) == 0)
+            key = "state.checkpoint_topic";
+        for (size_t j = 0; key == NULL && j < cfg->input_topics.count; j++)
+            if (strcmp(topic, cfg->input_topics.items[j]) == 0)
+                key = "input.topics";
+        if (key == NULL)
+            continue;
+        unsigned line, col;
+        vg_rule_topic_at(r, &line, &col);
+        char shown[96];
+        vg_diag_excerpt(topic, strlen(topic), 64, shown, sizeof(shown));
+        if (key[0] == '\0')
+            vg_diags_add(diags, VG_DIAG_ERROR, vg_rule_file(r), line, col,
+                         "rule '%s': alert.topic '%s' is a Kafka internal topic ('__')",
+                         vg_rule_id(r), shown);
+        else
+            vg_diags_add(diags, VG_DIAG_ERROR, vg_rule_file(r), line, col,
+                         "rule '%s': alert.topic '%s' is %s%s%s: %s", vg_rule_id(r), shown, key,
+                         cfg->file != NULL ? " in " : "", cfg->file != NULL ? cfg->file : "",
+                         vg_topic_clash_why(key));
+        refused++;
+    }
+    return refused;
+}
+
 static vg_config_t *vg_config_from_doc(const char *name, vg_ydoc_t *doc, vg_diags_t *diags)
 {
     size_t errors_before = vg_diags_errors(diags);
@@ -850,6 +975,8 @@ static vg_config_t *vg_config_from_doc(const char *name, vg_ydoc_t *doc, vg_diag
     else if (root != NULL && !(root->kind == VG_YNODE_SCALAR && root->type == VG_YSCALAR_NULL))
         vg_conf_error(&c, root, "the configuration must be a map of settings, got %s",
                       vg_ynode_describe(root));
+    if (vg_diags_errors(diags) == errors_before)
+        vg_conf_check_topics(&c, root);
     if (vg_diags_errors(diags) != errors_before)
         goto fail;
     vg_ydoc_destroy(doc);

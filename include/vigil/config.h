@@ -12,6 +12,14 @@
 
 typedef enum { VG_DELIVERY_AT_LEAST_ONCE, VG_DELIVERY_EXACTLY_ONCE } vg_delivery_t;
 
+/* output.on_permanent_error: what becomes of an output that can never be
+ * delivered (daemon/kafka/output.c). */
+typedef enum {
+    VG_ON_PERMANENT_DEAD_LETTER, /* a bounded loss record on the dead-letter topic; move on */
+    VG_ON_PERMANENT_BLOCK,       /* produce it again for ever, input held (before 0.x) */
+    VG_ON_PERMANENT_STOP,        /* commit what is safe and exit non-zero */
+} vg_on_permanent_t;
+
 typedef struct vg_strlist {
     char **items;
     size_t count;
@@ -26,10 +34,14 @@ typedef struct vg_config {
     char *time_field;          /* input.time_field, default "published_at" */
     size_t max_event_bytes;    /* input.max_event_bytes, default 1 MiB */
     size_t max_event_depth;    /* input.max_event_depth, default 64 */
+    bool accept_alerts;        /* input.accept_alerts: evaluate vigil's own alerts, default false */
     char *output_topic;        /* output.topic, default "alerts" */
     char *dead_letter_topic;   /* output.dead_letter_topic, default "vigil.dead-letter" */
     bool include_event;        /* output.include_event: the event in each alert, default true */
     size_t max_matches;        /* output.max_matches: evidence entries per alert, default 100 */
+    int on_permanent_error;    /* output.on_permanent_error: vg_on_permanent_t, default dead-letter */
+    size_t permanent_retry_ms; /* output.permanent_error_retry_ms, default 30000 */
+    size_t dead_letter_max_bytes; /* output.dead_letter_max_bytes: loss records' value, 65536 */
     vg_strlist_t rule_paths;   /* rules.paths, default [/etc/vigil/rules.d] */
     vg_strlist_t text_fields;  /* text_fields, default [title, body] */
     vg_delivery_t delivery;    /* delivery, default at-least-once */
@@ -69,6 +81,16 @@ vg_config_t *vg_config_load(const char *path, vg_diags_t *diags);
 /* Like vg_config_load, from a buffer; name (may be NULL) is used in
  * messages and stored in cfg->file. */
 vg_config_t *vg_config_load_buffer(const char *name, const char *buf, size_t len,
+                                   vg_diags_t *diags);
+
+struct vg_ruleset;
+
+/* Checks the alert topics that rules name (alert.topic) against cfg: none
+ * may be the dead-letter topic, the checkpoint topic, an input topic or
+ * an internal topic (__*). Each one refused is an error in diags at the
+ * rule's file:line:col. Returns how many were refused. (The default
+ * alert topic, output.topic, is checked when the configuration loads.) */
+size_t vg_config_check_rule_topics(const vg_config_t *cfg, const struct vg_ruleset *rs,
                                    vg_diags_t *diags);
 
 /* Accepts NULL and half-built configurations. */

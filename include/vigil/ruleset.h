@@ -92,6 +92,9 @@ size_t vg_rule_tag_count(const vg_rule_t *r);
 const char *vg_rule_tag(const vg_rule_t *r, size_t i);
 const char *vg_rule_file(const vg_rule_t *r);
 unsigned vg_rule_line(const vg_rule_t *r);
+/* Where alert.topic is written (0, 0 without one), for messages that
+ * refuse it (vg_config_check_rule_topics). */
+void vg_rule_topic_at(const vg_rule_t *r, unsigned *line, unsigned *col);
 
 /* Embedded test cases (tests.match / tests.no_match), as JSON text. */
 /* A vigil test sequence (read-only, owned by the ruleset): events fed in order to a fresh state, and the

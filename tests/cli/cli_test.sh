@@ -274,5 +274,42 @@ printf 'rules:\n  max_compile_memory: 1\n' >"$tmp/bad-config.yaml"
 "$vigil" check --config "$tmp/bad-config.yaml" >"$tmp/out" 2>&1; check "config memory limit range" 1 $?
 contains "config memory limit range named" "$tmp/out" "rules.max_compile_memory: expected a whole number from 64 to 1048576"
 
+# Alert topics that would be read back as something else (issue 18, item
+# 1): a rule's alert.topic that is an input, dead-letter, checkpoint or
+# internal topic, and output.topic against the others, are refused with
+# file:line:col by check --config.
+cat >"$tmp/topics.yaml" <<'YAML'
+rules:
+  - id: loop
+    match: {text: {any: [x]}}
+    alert: {topic: news}
+  - id: checkpoint
+    match: {text: {any: [y]}}
+    alert:
+      summary: s
+      topic: vigil.state
+  - id: dlq
+    match: {text: {any: [y]}}
+    alert: {topic: vigil.dead-letter}
+  - id: internal
+    match: {text: {any: [y]}}
+    alert: {topic: __consumer_offsets}
+  - id: fine
+    match: {text: {any: [z]}}
+    alert: {topic: news.alerts}
+YAML
+printf 'rules:\n  paths: [%s]\n' "$tmp/topics.yaml" >"$tmp/topics-config.yaml"
+"$vigil" check --config "$tmp/topics-config.yaml" >"$tmp/out" 2>&1; check "rule alert topics refused" 1 $?
+contains "input topic refused" "$tmp/out" "topics.yaml:4:20: error: rule 'loop': alert.topic 'news' is input.topics"
+contains "checkpoint topic refused" "$tmp/out" "topics.yaml:9:14: error: rule 'checkpoint': alert.topic 'vigil.state' is state.checkpoint_topic"
+contains "dead-letter topic refused" "$tmp/out" "topics.yaml:12:20: error: rule 'dlq': alert.topic 'vigil.dead-letter' is output.dead_letter_topic"
+contains "internal topic refused" "$tmp/out" "topics.yaml:15:20: error: rule 'internal': alert.topic '__consumer_offsets' is a Kafka internal topic"
+if grep -q "'fine'" "$tmp/out"; then check "a distinct topic passes" 0 1; else check "a distinct topic passes" 0 0; fi
+"$vigil" check "$tmp/topics.yaml" >"$tmp/out" 2>&1; check "without --config no topics to compare" 0 $?
+printf 'input:\n  topics: [news, alerts]\nstate:\n  checkpoint_topic: vigil.dead-letter\n' >"$tmp/topics-bad.yaml"
+"$vigil" check --config "$tmp/topics-bad.yaml" "$tmp/flags.yaml" >"$tmp/out" 2>&1; check "output.topic refused" 1 $?
+contains "default output.topic is an input" "$tmp/out" "topics-bad.yaml:2:18: error: output.topic is the same topic as input.topics[1]"
+contains "dead letters as checkpoints" "$tmp/out" "topics-bad.yaml:4:21: error: output.dead_letter_topic is the same topic as state.checkpoint_topic"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1133,6 +1133,210 @@ static void test_alert_topic_missing_exactly_once(void **state)
     unwritable_test(true, true);
 }
 
+/* ---- (e) outputs that can never be delivered (issue 18, item 2) ---- */
+
+/* Inserts text after the first line of e->config that is exactly line
+ * (with its line end), e.g. more keys of a section. */
+static void config_insert(const run_env_t *e, const char *line, const char *text)
+{
+    static char buf[8192], out[10240];
+    FILE *f = fopen(e->config, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, line);
+    assert_non_null(at);
+    at += strlen(line);
+    snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - buf), buf, text, at);
+    assert_int_equal(e2e_write_file(e->config, out), 0);
+}
+
+/* The SHA-256 of n bytes, by coreutils' sha256sum (not vigil's own). */
+static void sha256sum(const char *dir, const void *data, size_t n, char out[65])
+{
+    char path[600], cmd[700];
+    snprintf(path, sizeof(path), "%s/sha256-input", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "sha256sum '%s'", path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(out, 65, p));
+    pclose(p);
+    assert_int_equal(strlen(out), 64);
+}
+
+static bool header_is(const rd_kafka_message_t *m, const char *name, const char *want)
+{
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t n;
+    return !rd_kafka_message_headers(m, &h) && !rd_kafka_header_get_last(h, name, &v, &n) && v &&
+           n == strlen(want) && memcmp(v, want, n) == 0;
+}
+
+/* What each permanent-error test feeds vigil: a small alerting event, one
+ * whose alert is ~2,600 bytes, an undecodable one of 2,500 bytes whose
+ * dead-letter copy is as large, and another small alerting event. The
+ * outputs above 1,000 bytes can never be delivered: over the producer's
+ * message.max.bytes (mock cluster, refused at once) or the topics'
+ * max.message.bytes (real broker, retried for permanent_error_retry_ms
+ * first). */
+typedef struct permanent_case {
+    char big_alert[2600], broken[2501];
+    size_t big_alert_len, broken_len;
+} permanent_case_t;
+
+static void permanent_setup(run_env_t *e, permanent_case_t *c, const char *name,
+                            const char *policy)
+{
+    name_env(e, name, 1);
+    e->metrics_port = e2e_free_port();
+    assert_true(e->metrics_port > 0);
+    static const char *const small[] = {"max.message.bytes", "1000", NULL};
+    create_topic(e->in, 1, NULL);
+    create_topic(e->alerts, 1, mock ? NULL : small);
+    create_topic(e->trade_alerts, 1, NULL);
+    create_topic(e->dlq, 1, mock ? NULL : small);
+    write_config(e, "at-least-once", mock ? "    message.max.bytes: \"1000\"\n" : NULL);
+    char out[160];
+    snprintf(out, sizeof(out),
+             "  dead_letter_max_bytes: 200\n"
+             "  on_permanent_error: %s\n"
+             "  permanent_error_retry_ms: 2000\n",
+             policy);
+    /* VIGIL_FAULT_OLD_CONFIG: without the settings, for a vigil that
+     * predates them (to see the test fail there). */
+    if (!getenv("VIGIL_FAULT_OLD_CONFIG"))
+        config_insert(e, "output:\n", out);
+    memset(c->big_alert, 'x', sizeof(c->big_alert));
+    int hl = snprintf(c->big_alert, sizeof(c->big_alert),
+                      "{\"type\":\"news\",\"title\":\"new SANCTIONS\",\"body\":\"");
+    c->big_alert[hl] = 'x'; /* snprintf's NUL */
+    c->big_alert_len = 2500;
+    memcpy(c->big_alert + c->big_alert_len - 2, "\"}", 2);
+    assert_true(hl > 0 && (size_t)hl < c->big_alert_len);
+    memset(c->broken, 'y', sizeof(c->broken));
+    memcpy(c->broken, "{\"title\":\"cut off ", 18);
+    c->broken_len = 2500;
+    const char *small_ev = "{\"type\":\"news\",\"title\":\"sanctions widened\",\"body\":\"\"}";
+    const void *vals[] = {small_ev, c->big_alert, c->broken, small_ev};
+    size_t lens[] = {strlen(small_ev), c->big_alert_len, c->broken_len, strlen(small_ev)};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(e->in),
+                                           RD_KAFKA_V_PARTITION(0),
+                                           RD_KAFKA_V_VALUE((void *)vals[i], lens[i]),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_END),
+                         0);
+    assert_int_equal(rd_kafka_flush(producer, 30000), 0);
+}
+
+/* dead-letter (the default): the two outputs are replaced by loss
+ * records, the others delivered, and the input committed to its end. */
+static void test_permanent_dead_letter(void **state)
+{
+    (void)state;
+    run_env_t e;
+    permanent_case_t c;
+    permanent_setup(&e, &c, "permanent", "dead-letter");
+    double t0 = e2e_now_s();
+    pid_t pid = start_vigil(&e);
+    reader_t r;
+    reader_open(&r, &e, false);
+    int alerts = 0, losses = 0;
+    bool alert_loss = false, dlq_loss = false;
+    char want_sha[65];
+    sha256sum(tmpdir, c.broken, c.broken_len, want_sha);
+    double deadline = e2e_now_s() + 60;
+    while ((alerts < 2 || losses < 2) && e2e_now_s() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r.c, 100);
+        if (!m)
+            continue;
+        const char *topic = m->err ? "" : rd_kafka_topic_name(m->rkt);
+        long off = -1, len = -1;
+        if (!m->err && strcmp(topic, e.alerts) == 0)
+            alerts++;
+        if (!m->err && strcmp(topic, e.dlq) == 0) {
+            losses++;
+            assert_true(header_long(m, "vigil-source-offset", &off));
+            assert_true(header_long(m, "vigil-original-length", &len));
+            assert_true(header_is(m, "vigil-source-topic", e.in));
+            assert_true(header_is(m, "vigil-source-partition", "0"));
+            assert_int_equal(m->len, 200);
+            if (off == 1) {
+                /* The alert of event 1: its kind, topic and rule. */
+                alert_loss = header_is(m, "vigil-output-kind", "alert") &&
+                             header_is(m, "vigil-output-topic", e.alerts) &&
+                             header_is(m, "vigil-rule", "sanction-news") && len > 1000 &&
+                             memcmp(m->payload, "{\"alert_id\":", 12) == 0;
+            } else if (off == 2) {
+                /* The dead-letter copy of event 2: its bytes, cut. */
+                dlq_loss = header_is(m, "vigil-output-kind", "dead_letter") &&
+                           header_is(m, "vigil-output-topic", e.dlq) && len == 2500 &&
+                           header_is(m, "vigil-original-sha256", want_sha) &&
+                           memcmp(m->payload, c.broken, 200) == 0;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    bool at_end = wait_committed_to_end(&e, &(stream_t){.partitions = 1, .count = (long[]){4}},
+                                        30);
+    double took = e2e_now_s() - t0;
+    static char body[1 << 20];
+    assert_int_equal(e2e_http_get(e.metrics_port, "GET", "/metrics", body, sizeof(body)), 200);
+    int st = stop_vigil(pid, SIGTERM, 60);
+    reader_close(&r);
+    printf("fault: permanent errors (%s): 2 outputs replaced by loss records, input committed "
+           "to the end %s after %.1f s\n",
+           mock ? "producer message.max.bytes 1000" : "topics' max.message.bytes 1000",
+           at_end ? "" : "NOT", took);
+    if (alerts != 2 || losses != 2 || !alert_loss || !dlq_loss || !at_end)
+        e2e_dump_file(e.log, 40);
+    assert_int_equal(alerts, 2);
+    assert_int_equal(losses, 2);
+    assert_true(alert_loss);
+    assert_true(dlq_loss);
+    if (!at_end)
+        fail_msg("the input was not committed past the undeliverable outputs");
+    assert_true(e2e_metric_sample(body, "vigil_output_permanent_errors_total{kind=\"alert\","
+                                        "reason=\"MSG_SIZE_TOO_LARGE\"}") == 1);
+    assert_true(e2e_metric_sample(body, "vigil_output_permanent_errors_total{kind=\"dead_letter\","
+                                        "reason=\"MSG_SIZE_TOO_LARGE\"}") == 1);
+    assert_true(e2e_metric_sample(body, "vigil_events_dead_lettered_total{reason=\"undeliverable\"}") ==
+                2);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* stop: vigil exits by itself with status 3 and a line saying why; the
+ * input is committed up to the first undeliverable output (event 1). */
+static void test_permanent_stop(void **state)
+{
+    (void)state;
+    run_env_t e;
+    permanent_case_t c;
+    permanent_setup(&e, &c, "permanent-stop", "stop");
+    pid_t pid = start_vigil(&e);
+    int st = 0;
+    if (!e2e_stop_child(pid, 0, 60, &st)) {
+        e2e_dump_file(e.log, 40);
+        fail_msg("vigil did not stop by itself on an output that can never be delivered");
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 3 ||
+        !e2e_file_has(e.log, "output.on_permanent_error is stop"))
+        e2e_dump_file(e.log, 40);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    assert_true(e2e_file_has(e.log, "output.on_permanent_error is stop"));
+    int64_t off[1];
+    committed(&e, off);
+    printf("fault: permanent error with on_permanent_error: stop: exit 3, committed offset %lld\n",
+           (long long)off[0]);
+    assert_int_equal(off[0], 1);
+}
+
 /* ---- (d) the mock cluster: slow and failing requests ---- */
 
 /* Kafka protocol API keys (librdkafka does not install its
@@ -1334,6 +1538,7 @@ int main(void)
             return 1;
         }
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_permanent_dead_letter),
             cmocka_unit_test(test_alert_topic_refuses),
             cmocka_unit_test(test_alert_topic_missing),
             cmocka_unit_test(test_alert_topic_missing_exactly_once),
@@ -1354,6 +1559,8 @@ int main(void)
             cmocka_unit_test(test_mock_retriable_produce_errors),
             cmocka_unit_test(test_mock_permanent_produce_errors),
             cmocka_unit_test(test_mock_fetch_and_commit_errors),
+            cmocka_unit_test(test_permanent_dead_letter),
+            cmocka_unit_test(test_permanent_stop),
         };
         if (getenv("VIGIL_FAULT_ONLY"))
             cmocka_set_test_filter(getenv("VIGIL_FAULT_ONLY"));
