@@ -1088,7 +1088,7 @@ static int take_one(vg_match_set_t *ms, vg_scanner_t *sc, size_t i)
     ms->nevidence += ne;
     /* When the evidence array moved, point every match at it again. */
     for (size_t k = ms->evidence_cap != old_cap ? 0 : ms->n - 1; k < ms->n; k++)
-        ms->matches[k].evidence = ms->evidence + ms->first[k];
+        ms->matches[k].evidence = ms->evidence ? ms->evidence + ms->first[k] : NULL;
     return 0;
 }
 

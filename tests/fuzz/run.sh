@@ -26,7 +26,7 @@
 # Exit status: 0 no failure, 1 a target failed, 2 usage or build error.
 set -u
 
-usage() { echo "usage: $0 BUILD_DIR SECONDS [rules|config|event|state]..." >&2; exit 2; }
+usage() { echo "usage: $0 BUILD_DIR SECONDS [rules|config|event|state|norm]..." >&2; exit 2; }
 [ $# -ge 2 ] || usage
 BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "run.sh: no folder $1" >&2; exit 2; }
 SECONDS_EACH=$2
@@ -135,18 +135,31 @@ PY
     fi
 }
 
+# Field values for the normaliser: its own seeds and regressions, and the
+# demo events' lines (Chinese, Korean, Japanese and English stories).
+seed_norm() {
+    d=$W/seeds/norm
+    find "$FUZZ/seeds/norm" "$FUZZ/regressions/norm" -type f 2>/dev/null | sort |
+        take "$d" own 1000
+    n=0
+    while IFS= read -r line; do
+        n=$((n + 1))
+        printf '%s' "$line" >"$d/demo-$n.txt"
+    done <"$ROOT/rules/demo/events.jsonl"
+}
+
 max_len() {
-    case $1 in rules) echo 16384 ;; config) echo 8192 ;; event|state) echo 16384 ;; esac
+    case $1 in rules) echo 16384 ;; config) echo 8192 ;; event|state) echo 16384 ;; norm) echo 4096 ;; esac
 }
 
 dict() {
-    case $1 in state) echo "$FUZZ/event.dict" ;; *) echo "$FUZZ/$1.dict" ;; esac
+    case $1 in state|norm) echo "$FUZZ/event.dict" ;; *) echo "$FUZZ/$1.dict" ;; esac
 }
 
 failed=0
 summary=
 for t in $TARGETS; do
-    case $t in rules|config|event|state) ;; *) usage ;; esac
+    case $t in rules|config|event|state|norm) ;; *) usage ;; esac
     bin=$BUILD/tests/fuzz/fuzz_$t
     [ -x "$bin" ] || { echo "run.sh: $bin is not built" >&2; exit 2; }
     rm -rf "$W/seeds/$t"
